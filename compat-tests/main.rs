@@ -1,0 +1,1 @@
+//! Differential tests: resync against the real rsync on generated trees.

@@ -1,0 +1,15 @@
+//! resync: a fast, rsync-compatible file synchronisation engine.
+//!
+//! The pipeline is described in `docs/ARCHITECTURE.md`: `options` → `flist` (scan) →
+//! `plan` (phase 1, sequential, in rsync's file-list order) → `apply` (phase 2,
+//! parallel, sorted by source inode) → `report`.
+
+pub mod exit;
+pub mod options;
+pub mod sys;
+
+/// Run one transfer described by `opts`; returns rsync's exit code.
+pub fn run(opts: options::Options) -> i32 {
+    let _ = opts;
+    exit::OK
+}

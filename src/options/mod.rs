@@ -1,0 +1,179 @@
+//! rsync-compatible command line: the [`Options`] a transfer runs with.
+//!
+//! The parser (`parse`) follows popt's rules the way rsync uses them: bundled short
+//! options (`-avz`), short options with attached or separate values (`-e CMD`,
+//! `-f'- *.o'`), `--opt=VAL` and `--opt VAL`, `--no-OPT`, counted `-v`/`-i`.
+//! Every rsync option is known to the table in `table`; the ones resync does not
+//! implement yet are rejected with exit 1 instead of being silently ignored.
+
+mod parse;
+pub mod table;
+
+pub use parse::{ParseOutcome, parse};
+
+/// How `--append` behaves (`--append` vs `--append-verify`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Append {
+    /// Not appending: files are rewritten (via a temp file unless `--inplace`).
+    #[default]
+    No,
+    /// `--append`: trust the existing prefix, only add the missing tail.
+    Append,
+    /// `--append-verify`: like append, but verify the whole file afterwards.
+    Verify,
+}
+
+/// Everything a transfer needs to know, as parsed from argv.
+///
+/// Field names follow rsync's long option names so that the mapping from the man
+/// page is obvious. Booleans default to rsync's defaults (all off); `-a` expands to
+/// `-rlptgoD` in the parser, not here.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    // ---- output -------------------------------------------------------
+    /// `-v` count.
+    pub verbose: u8,
+    /// `-q`: suppress non-error messages.
+    pub quiet: bool,
+    /// `-i` count (`-ii` also itemizes unchanged files).
+    pub itemize: u8,
+    /// `-h` count (1 = human with commas/units as rsync's `-h`).
+    pub human_readable: u8,
+    /// `--stats`.
+    pub stats: bool,
+    /// `--list-only` (also implied when there is a single source and no destination).
+    pub list_only: bool,
+    /// `--out-format=FORMAT`.
+    pub out_format: Option<String>,
+    /// `--progress` (also from `-P`).
+    pub progress: bool,
+    /// `--info=progress2`.
+    pub progress2: bool,
+    /// `--8-bit-output`: do not escape high-bit chars in names.
+    pub eight_bit_output: bool,
+
+    // ---- selection / recursion ---------------------------------------
+    /// `-r`.
+    pub recursive: bool,
+    /// `-d`: transfer directories without recursing.
+    pub dirs: bool,
+    /// `-R`: use relative path names.
+    pub relative: bool,
+    /// `--no-implied-dirs` clears this (default true).
+    pub implied_dirs: bool,
+    /// `--mkpath`: create the destination's missing path components.
+    pub mkpath: bool,
+    /// `-x` count (`-xx` also skips root-level mount points).
+    pub one_file_system: u8,
+    /// `--existing`: skip creating new files on the receiver.
+    pub existing: bool,
+    /// `--ignore-existing`: skip updating files that exist on the receiver.
+    pub ignore_existing: bool,
+    /// `--max-size=SIZE` in bytes.
+    pub max_size: Option<u64>,
+    /// `--min-size=SIZE` in bytes.
+    pub min_size: Option<u64>,
+
+    // ---- links ---------------------------------------------------------
+    /// `-l`: copy symlinks as symlinks.
+    pub links: bool,
+    /// `-L`: transform symlinks into referent files/dirs.
+    pub copy_links: bool,
+    /// `--copy-unsafe-links`.
+    pub copy_unsafe_links: bool,
+    /// `--safe-links`: ignore symlinks that point outside the tree.
+    pub safe_links: bool,
+    /// `-k` / `--copy-dirlinks`.
+    pub copy_dirlinks: bool,
+    /// `-K` / `--keep-dirlinks`.
+    pub keep_dirlinks: bool,
+    /// `-H`: preserve hard links.
+    pub hard_links: bool,
+
+    // ---- metadata ------------------------------------------------------
+    /// `-p`.
+    pub perms: bool,
+    /// `-E`: preserve executability.
+    pub executability: bool,
+    /// `--chmod=CHMOD` (may be given several times; comma lists kept whole).
+    pub chmod: Vec<String>,
+    /// `-t`.
+    pub times: bool,
+    /// `-U` / `--atimes`.
+    pub atimes: bool,
+    /// `-O` / `--omit-dir-times`.
+    pub omit_dir_times: bool,
+    /// `-J` / `--omit-link-times`.
+    pub omit_link_times: bool,
+    /// `-o`.
+    pub owner: bool,
+    /// `-g`.
+    pub group: bool,
+    /// `--numeric-ids`.
+    pub numeric_ids: bool,
+    /// `--chown=USER:GROUP` (split by the parser into usermap/groupmap like rsync).
+    pub chown: Option<String>,
+    /// `--devices` (from `-D`).
+    pub devices: bool,
+    /// `--specials` (from `-D`).
+    pub specials: bool,
+    /// `-X`.
+    pub xattrs: bool,
+    /// `-A` (implies `-p`).
+    pub acls: bool,
+    /// `--super` / `--fake-super` are not supported; root is assumed to act as super.
+    pub am_root: bool,
+
+    // ---- quick check ---------------------------------------------------
+    /// `-n`.
+    pub dry_run: bool,
+    /// `-c`.
+    pub checksum: bool,
+    /// `--size-only`.
+    pub size_only: bool,
+    /// `-I` / `--ignore-times`.
+    pub ignore_times: bool,
+    /// `-u` / `--update`.
+    pub update: bool,
+    /// `--modify-window=NUM` in seconds (may be negative in rsync for ns precision; we keep i64).
+    pub modify_window: i64,
+
+    // ---- data ----------------------------------------------------------
+    /// `-W` (Some(true)), `--no-W` (Some(false)); None = default (whole-file for local).
+    pub whole_file: Option<bool>,
+    /// `-S`.
+    pub sparse: bool,
+    /// `--inplace`.
+    pub inplace: bool,
+    /// `--append` / `--append-verify`.
+    pub append: Append,
+    /// `--partial` (also from `-P`).
+    pub partial: bool,
+    /// `--partial-dir=DIR`.
+    pub partial_dir: Option<String>,
+    /// `-T` / `--temp-dir=DIR`.
+    pub temp_dir: Option<String>,
+    /// `--delay-updates`.
+    pub delay_updates: bool,
+    /// `--fsync`.
+    pub fsync: bool,
+    /// `--preallocate`.
+    pub preallocate: bool,
+
+    // ---- operands ------------------------------------------------------
+    /// Source operands exactly as given (trailing slashes significant).
+    pub sources: Vec<std::ffi::OsString>,
+    /// Destination operand; `None` means list-only mode.
+    pub dest: Option<std::ffi::OsString>,
+}
+
+impl Options {
+    /// Options with rsync's non-false defaults filled in (implied dirs on).
+    pub fn new() -> Self {
+        Options {
+            implied_dirs: true,
+            am_root: rustix::process::geteuid().is_root(),
+            ..Default::default()
+        }
+    }
+}

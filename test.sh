@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run every resync test. Installs what the tests need when missing (rsync is the
+# oracle of the differential tests; acl/attr give getfacl/setfattr for fixtures).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
+command -v setfacl >/dev/null 2>&1 || need+=(acl)
+command -v setfattr >/dev/null 2>&1 || need+=(attr)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  else
+    echo "test.sh: missing ${need[*]}; install them (apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+fi
+
+cargo build --release --bins
+cargo test --release --all-targets
