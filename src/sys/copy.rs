@@ -89,6 +89,8 @@ const CFR_CHUNK: u64 = 1 << 30;
 ///   bytes end up in `dst`.
 /// * With `opts.sparse` and `opts.preallocate`, only the data ranges are
 ///   preallocated, so holes survive.
+/// * `dst` must be writable and not opened with `O_APPEND` (positional
+///   writes would append on Linux); `src` must be readable.
 pub fn copy_file_data(
     src: &File,
     dst: &File,
@@ -462,6 +464,18 @@ mod tests {
     }
 
     #[test]
+    fn same_fs_tmpfs() {
+        let Some(d) = tempdir_in("/dev/shm") else {
+            return;
+        };
+        let data = pattern((1 << 20) + 3, 5);
+        let m = roundtrip(d.path(), d.path(), &data, CopyOptions::default());
+        // tmpfs cannot reflink but copy_file_range works within it.
+        assert_eq!(m, CopyMethod::CopyFileRange);
+        roundtrip(d.path(), d.path(), &[1], CopyOptions::default());
+    }
+
+    #[test]
     fn read_write_and_cfr_helpers_with_offsets() {
         let d = tempfile::tempdir_in("/tmp").unwrap();
         let data = pattern(100_000, 9);
@@ -498,6 +512,11 @@ mod tests {
             f.set_len(len).unwrap();
         }
         let src = File::open(&sp).unwrap();
+        // Holes must be found by SEEK_DATA/SEEK_HOLE, not by the zero scan.
+        assert_eq!(
+            data_extents(&src, len).unwrap(),
+            Some(vec![(0, MIB), (11 * MIB, MIB)])
+        );
         for prealloc in [false, true] {
             let dp = dir.join(format!("sparse-dst-{prealloc}"));
             let dst = File::create(&dp).unwrap();
