@@ -4,12 +4,16 @@
 //! `plan` (phase 1, sequential, in rsync's file-list order) → `apply` (phase 2,
 //! parallel, sorted by source inode) → `report`.
 
+pub mod apply;
+mod engine;
 pub mod exit;
+pub mod flist;
 pub mod options;
+pub mod plan;
+pub mod report;
 pub mod sys;
 
 /// Run one transfer described by `opts`; returns rsync's exit code.
 pub fn run(opts: options::Options) -> i32 {
-    let _ = opts;
-    exit::OK
+    engine::run(opts)
 }

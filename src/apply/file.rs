@@ -1,0 +1,331 @@
+//! Writing entries: regular files (temp + rename, `--inplace`, `--append`),
+//! symlinks, device nodes and hard links.
+
+use super::meta::{set_file_meta_fd, set_path_meta};
+use super::{Ctx, err_text, temp_path};
+use crate::flist::Entry;
+use crate::options::Append;
+use crate::plan::Item;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Create a fresh temp file beside `dest` (or in `--temp-dir`).
+fn create_temp(ctx: &Ctx, dest: &Path) -> io::Result<(File, PathBuf)> {
+    let dir = match &ctx.opts.temp_dir {
+        Some(t) => PathBuf::from(t),
+        None => dest.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let name = dest.file_name().unwrap_or_default();
+    let mut attempt = 0;
+    loop {
+        let p = temp_path(&dir, name, attempt);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+        {
+            Ok(f) => return Ok((f, p)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_fatal(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// Transfer one regular file; returns the bytes written, or None on error.
+pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
+    let opts = ctx.opts;
+    let src = match crate::sys::meta::open_noatime(&e.src) {
+        Ok(f) => f,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            crate::report::message(&format!(
+                "[sender] file has vanished: \"{}\"",
+                crate::report::abs_display(&e.src)
+            ));
+            ctx.raise(crate::exit::VANISHED);
+            return None;
+        }
+        Err(err) => {
+            ctx.error(format!(
+                "[sender] send_files failed to open \"{}\": {}",
+                crate::report::abs_display(&e.src),
+                err_text(&err)
+            ));
+            return None;
+        }
+    };
+    // The source may have changed size since the scan: copy what is there now.
+    let len = src.metadata().map(|m| m.len()).unwrap_or(e.meta.size);
+    let exists = it.dest_meta.is_some_and(|d| d.kind == crate::flist::Kind::File);
+    if opts.append != Append::No && exists {
+        return append(ctx, e, it, &src, len);
+    }
+    if opts.inplace && exists {
+        return inplace(ctx, e, it, &src, len);
+    }
+    let (tmp, tmp_path) = match create_temp(ctx, &it.dest) {
+        Ok(x) => x,
+        Err(err) => {
+            let msg = format!(
+                "[receiver] mkstemp \"{}\" failed: {}",
+                crate::report::abs_display(&temp_path(
+                    it.dest.parent().unwrap_or(Path::new("")),
+                    it.dest.file_name().unwrap_or_default(),
+                    0
+                )),
+                err_text(&err)
+            );
+            if is_fatal(&err) {
+                ctx.fatal(msg);
+            } else {
+                ctx.error(msg);
+            }
+            return None;
+        }
+    };
+    let copy_opts = crate::sys::copy::CopyOptions {
+        sparse: opts.sparse,
+        preallocate: opts.preallocate,
+    };
+    if let Err(err) = crate::sys::copy::copy_file_data(&src, &tmp, len, &copy_opts) {
+        let _ = std::fs::remove_file(&tmp_path);
+        let msg = format!(
+            "[receiver] write failed on \"{}\": {}",
+            crate::report::abs_display(&it.dest),
+            err_text(&err)
+        );
+        if is_fatal(&err) {
+            ctx.fatal(msg);
+        } else {
+            ctx.error(msg);
+        }
+        return None;
+    }
+    set_file_meta_fd(ctx, e, it, &tmp, &it.dest);
+    if opts.fsync {
+        if let Err(err) = tmp.sync_all() {
+            let _ = std::fs::remove_file(&tmp_path);
+            ctx.fatal(format!(
+                "[receiver] fsync failed on \"{}\": {}",
+                crate::report::abs_display(&it.dest),
+                err_text(&err)
+            ));
+            return None;
+        }
+    }
+    drop(tmp);
+    if let Err(err) = rename_into_place(&tmp_path, &it.dest) {
+        let _ = std::fs::remove_file(&tmp_path);
+        ctx.error(format!(
+            "[receiver] rename \"{}\" -> \"{}\": {}",
+            crate::report::abs_display(&tmp_path),
+            crate::report::escape_name(&e.name, opts.eight_bit_output),
+            err_text(&err)
+        ));
+        return None;
+    }
+    Some(len)
+}
+
+/// Rename a finished temp file over the destination; across file systems (with
+/// `--temp-dir` elsewhere) copy into a sibling temp first so the swap stays atomic.
+fn rename_into_place(tmp: &Path, dest: &Path) -> io::Result<()> {
+    match std::fs::rename(tmp, dest) {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            let dir = dest.parent().unwrap_or(Path::new("."));
+            let sib = temp_path(dir, dest.file_name().unwrap_or_default(), 7);
+            std::fs::copy(tmp, &sib)?;
+            let m = std::fs::metadata(tmp)?;
+            let f = File::options().write(true).open(&sib)?;
+            use std::os::unix::fs::MetadataExt;
+            let _ = crate::sys::meta::fchown(&f, Some(m.uid()), Some(m.gid()));
+            crate::sys::meta::fchmod(&f, m.mode() & 0o7777)?;
+            crate::sys::time::set_times_fd(
+                &f,
+                None,
+                Some(crate::sys::time::Timestamp::new(m.mtime(), m.mtime_nsec() as u32)),
+            )?;
+            drop(f);
+            std::fs::remove_file(tmp)?;
+            std::fs::rename(&sib, dest)
+        }
+        other => other,
+    }
+}
+
+/// `--inplace`: rewrite the destination file directly, then truncate.
+fn inplace(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> {
+    let f = match OpenOptions::new().write(true).open(&it.dest) {
+        Ok(f) => f,
+        Err(err) => {
+            ctx.error(format!(
+                "[receiver] open \"{}\" failed: {}",
+                crate::report::abs_display(&it.dest),
+                err_text(&err)
+            ));
+            return None;
+        }
+    };
+    let r = crate::sys::copy::copy_read_write(src, 0, &f, 0, len).and_then(|_| f.set_len(len));
+    if let Err(err) = r {
+        let msg = format!(
+            "[receiver] write failed on \"{}\": {}",
+            crate::report::abs_display(&it.dest),
+            err_text(&err)
+        );
+        if is_fatal(&err) {
+            ctx.fatal(msg);
+        } else {
+            ctx.error(msg);
+        }
+        return None;
+    }
+    set_file_meta_fd(ctx, e, it, &f, &it.dest);
+    if ctx.opts.fsync {
+        let _ = f.sync_all();
+    }
+    Some(len)
+}
+
+/// `--append`: add the missing tail to a shorter destination file.
+fn append(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> {
+    let have = it.dest_meta.map(|d| d.size).unwrap_or(0);
+    if have >= len {
+        // rsync skips files that are not shorter on the receiver.
+        return Some(0);
+    }
+    let f = match OpenOptions::new().write(true).open(&it.dest) {
+        Ok(f) => f,
+        Err(err) => {
+            ctx.error(format!(
+                "[receiver] open \"{}\" failed: {}",
+                crate::report::abs_display(&it.dest),
+                err_text(&err)
+            ));
+            return None;
+        }
+    };
+    if let Err(err) = crate::sys::copy::copy_read_write(src, have, &f, have, len - have) {
+        let msg = format!(
+            "[receiver] write failed on \"{}\": {}",
+            crate::report::abs_display(&it.dest),
+            err_text(&err)
+        );
+        if is_fatal(&err) {
+            ctx.fatal(msg);
+        } else {
+            ctx.error(msg);
+        }
+        return None;
+    }
+    set_file_meta_fd(ctx, e, it, &f, &it.dest);
+    Some(len - have)
+}
+
+/// Create or replace a symlink atomically (temp link + rename).
+pub(crate) fn make_symlink(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
+    let Some(target) = &e.link_target else {
+        return false;
+    };
+    if it.replace && !clear_dir(ctx, e, it) {
+        return false;
+    }
+    let dir = it.dest.parent().unwrap_or(Path::new("."));
+    let name = it.dest.file_name().unwrap_or_default();
+    let mut attempt = 0;
+    let tmp = loop {
+        let p = temp_path(dir, name, attempt);
+        match std::os::unix::fs::symlink(target, &p) {
+            Ok(()) => break p,
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1
+            }
+            Err(err) => {
+                ctx.error(format!(
+                    "[receiver] symlink \"{}\" -> \"{}\" failed: {}",
+                    crate::report::abs_display(&it.dest),
+                    target.to_string_lossy(),
+                    err_text(&err)
+                ));
+                return false;
+            }
+        }
+    };
+    set_path_meta(ctx, e, it, &tmp, true);
+    finish_rename(ctx, e, &tmp, &it.dest)
+}
+
+/// Create or replace a device node, fifo or socket (temp node + rename).
+pub(crate) fn make_node(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
+    if it.replace && !clear_dir(ctx, e, it) {
+        return false;
+    }
+    let dir = it.dest.parent().unwrap_or(Path::new("."));
+    let tmp = temp_path(dir, it.dest.file_name().unwrap_or_default(), 0);
+    let mode = (e.meta.mode & libc::S_IFMT) | (it.mode & 0o7777);
+    if let Err(err) = crate::sys::meta::mknod(&tmp, mode, e.meta.rdev) {
+        ctx.error(format!(
+            "[receiver] mknod \"{}\" failed: {}",
+            crate::report::abs_display(&it.dest),
+            err_text(&err)
+        ));
+        return false;
+    }
+    set_path_meta(ctx, e, it, &tmp, true);
+    finish_rename(ctx, e, &tmp, &it.dest)
+}
+
+/// A directory in the way of a non-directory must go first (rename cannot
+/// replace a directory with a file).
+fn clear_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
+    if it.dest_meta.is_some_and(|d| d.kind == crate::flist::Kind::Dir) {
+        if let Err(err) = super::remove_non_dir_or_empty(&it.dest) {
+            ctx.error(format!(
+                "cannot delete non-empty directory: {}: {}",
+                crate::report::escape_name(&e.name, ctx.opts.eight_bit_output),
+                err_text(&err)
+            ));
+            return false;
+        }
+    }
+    true
+}
+
+fn finish_rename(ctx: &Ctx, e: &Entry, tmp: &Path, dest: &Path) -> bool {
+    if let Err(err) = std::fs::rename(tmp, dest) {
+        let _ = std::fs::remove_file(tmp);
+        ctx.error(format!(
+            "[receiver] rename \"{}\" -> \"{}\": {}",
+            crate::report::abs_display(tmp),
+            crate::report::escape_name(&e.name, ctx.opts.eight_bit_output),
+            err_text(&err)
+        ));
+        return false;
+    }
+    true
+}
+
+/// `-H`: make `it.dest` another name of `leader_dest`.
+pub(crate) fn hard_link(ctx: &Ctx, leader_dest: &Path, e: &Entry, it: &Item) -> bool {
+    if it.replace && !clear_dir(ctx, e, it) {
+        return false;
+    }
+    let dir = it.dest.parent().unwrap_or(Path::new("."));
+    let tmp = temp_path(dir, it.dest.file_name().unwrap_or_default(), 0);
+    if let Err(err) = std::fs::hard_link(leader_dest, &tmp) {
+        ctx.error(format!(
+            "[receiver] link \"{}\" => \"{}\" failed: {}",
+            crate::report::abs_display(&it.dest),
+            crate::report::abs_display(leader_dest),
+            err_text(&err)
+        ));
+        return false;
+    }
+    finish_rename(ctx, e, &tmp, &it.dest)
+}

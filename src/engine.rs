@@ -1,0 +1,428 @@
+//! One local transfer from start to finish: scan → plan → report → apply → stats.
+
+use crate::apply;
+use crate::exit;
+use crate::flist::{self, Entry, Kind, Meta};
+use crate::options::Options;
+use crate::plan::{self, Action, Plan, PlanInput};
+use crate::report::{self, LineCtx, Stats};
+use rayon::prelude::*;
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where entries land: under a directory, or (single file) at an exact path.
+enum DestMode {
+    Dir(PathBuf),
+    File(PathBuf),
+}
+
+/// Print an error the way rsync does and give back its exit code.
+fn fail(msg: &str, code: i32) -> i32 {
+    report::message(msg);
+    report::exit_message(code);
+    code
+}
+
+/// The format used for per-item stdout lines, if any (`-i`, `-v`, `--out-format`).
+fn stdout_format(opts: &Options) -> Option<String> {
+    if let Some(f) = &opts.out_format {
+        return Some(f.clone());
+    }
+    if opts.itemize > 0 {
+        return Some("%i %n%L".into());
+    }
+    if opts.verbose > 0 {
+        return Some("%n%L".into());
+    }
+    None
+}
+
+/// Run one local transfer; returns rsync's exit code.
+pub fn run(opts: Options) -> i32 {
+    let start = Instant::now();
+    if let Err(v) = plan::chmod::parse_all(&opts.chmod) {
+        report::message(&format!("Invalid argument passed to --chmod ({v})"));
+        report::exit_message(exit::SYNTAX);
+        return exit::SYNTAX;
+    }
+    let mut opts = opts;
+    if opts.dest.is_none() {
+        return list_only(opts);
+    }
+    if opts.quiet {
+        opts.verbose = 0;
+    }
+    let human = opts.human_readable.saturating_add(1);
+    let (flist, scan_errors) = flist::scan(&opts);
+    let flist_time = start.elapsed().as_secs_f64();
+    let mut code = 0;
+    for e in &scan_errors {
+        report::message(&e.message);
+        code = merge_code(code, e.code);
+    }
+    let dest_arg = opts.dest.clone().unwrap_or_default();
+    let mode = match dest_mode(&opts, &flist.entries, &dest_arg) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let mut out = std::io::stdout().lock();
+    if opts.verbose > 0 && !opts.quiet {
+        let _ = writeln!(out, "sending incremental file list");
+    }
+    let fmt = if opts.quiet { None } else { stdout_format(&opts) };
+    let mut created_root = false;
+    if let DestMode::Dir(d) = &mode {
+        match ensure_dest_dir(&opts, d, &dest_arg, fmt.is_some(), &mut out) {
+            Ok(created) => created_root = created,
+            Err(c) => return c,
+        }
+    }
+    if opts.verbose > 1 && !opts.quiet {
+        let _ = writeln!(
+            out,
+            "delta-transmission disabled for local transfer or --whole-file"
+        );
+    }
+    let dests: Vec<PathBuf> = flist
+        .entries
+        .iter()
+        .map(|e| match &mode {
+            DestMode::File(p) => p.clone(),
+            DestMode::Dir(d) => {
+                if e.name.as_os_str() == "." {
+                    d.clone()
+                } else {
+                    d.join(&e.name)
+                }
+            }
+        })
+        .collect();
+    let (mut dest_metas, dest_xattrs) = stat_dests(&opts, &flist.entries, &dests);
+    if created_root {
+        // The root was made just now: report it as new, as rsync does.
+        for (e, m) in flist.entries.iter().zip(dest_metas.iter_mut()) {
+            if e.name.as_os_str() == "." {
+                *m = None;
+            }
+        }
+    }
+    let umask = current_umask();
+    let plan = plan::plan(
+        PlanInput {
+            flist: &flist,
+            dests,
+            dest_metas,
+            dest_xattrs,
+            umask,
+        },
+        &opts,
+    );
+    if let Some(fmt) = &fmt {
+        print_items(&mut out, fmt, &flist.entries, &plan, &opts, human);
+    }
+    let _ = out.flush();
+    drop(out);
+    let outcome = if opts.dry_run {
+        apply::Outcome::default()
+    } else {
+        apply::apply(&flist, &plan, &opts)
+    };
+    code = merge_code(code, outcome.code);
+    let stats = build_stats(&flist.entries, &plan, flist_time, start, &opts);
+    let mut out = std::io::stdout().lock();
+    if opts.stats && !opts.quiet {
+        let _ = writeln!(out);
+        for l in report::stats_lines(&stats, human) {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    if (opts.verbose > 0 || opts.stats) && !opts.quiet {
+        let [a, mut b] = report::summary_lines(&stats, human);
+        if opts.dry_run {
+            b.push_str(" (DRY RUN)");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{a}");
+        let _ = writeln!(out, "{b}");
+    }
+    let _ = out.flush();
+    if code != 0 {
+        report::exit_message(code);
+    }
+    code
+}
+
+/// Combine exit codes the way rsync reports them: file I/O (11) wins, then 23, then 24.
+fn merge_code(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        0 => 0,
+        exit::VANISHED => 1,
+        exit::PARTIAL => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+fn list_only(opts: Options) -> i32 {
+    let mut opts = opts;
+    // rsync lists one level of a directory operand when not recursing.
+    if !opts.recursive {
+        opts.dirs = true;
+    }
+    let human = opts.human_readable.saturating_add(1);
+    let (flist, errors) = flist::scan(&opts);
+    let mut code = 0;
+    for e in &errors {
+        report::message(&e.message);
+        code = merge_code(code, e.code);
+    }
+    let mut out = std::io::stdout().lock();
+    for e in &flist.entries {
+        let _ = writeln!(out, "{}", report::list_line(e, human, opts.eight_bit_output));
+    }
+    let _ = out.flush();
+    if code != 0 {
+        report::exit_message(code);
+    }
+    code
+}
+
+/// Decide whether the destination operand is a directory or the target file name.
+fn dest_mode(opts: &Options, entries: &[Entry], dest: &OsStr) -> Result<DestMode, i32> {
+    let path = PathBuf::from(dest);
+    let trailing = dest.as_bytes().ends_with(b"/");
+    let single_file = opts.sources.len() == 1
+        && entries.len() == 1
+        && entries[0].meta.kind != Kind::Dir
+        && entries[0].name.as_os_str() != ".";
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(DestMode::Dir(path)),
+        Ok(_) => {
+            if single_file && !trailing {
+                Ok(DestMode::File(path))
+            } else if trailing {
+                Err(fail(
+                    &format!(
+                        "[Receiver] ERROR: cannot stat destination \"{}\": Not a directory (20)",
+                        report::abs_display(&path)
+                    ),
+                    exit::FILE_SELECT,
+                ))
+            } else {
+                eprintln!("ERROR: destination must be a directory when copying more than 1 file");
+                report::exit_message(exit::FILE_SELECT);
+                Err(exit::FILE_SELECT)
+            }
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(fail(
+            &format!(
+                "[Receiver] ERROR: cannot stat destination \"{}\": {}",
+                report::abs_display(&path),
+                flist::errno_text(&e)
+            ),
+            exit::FILE_SELECT,
+        )),
+        Err(_) => {
+            if single_file && !trailing {
+                let parent = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                if !parent.is_dir() {
+                    if opts.mkpath {
+                        if let Err(e) = std::fs::create_dir_all(parent) {
+                            return Err(fail(
+                                &format!(
+                                    "[Receiver] mkdir \"{}\" failed: {}",
+                                    report::abs_display(parent),
+                                    flist::errno_text(&e)
+                                ),
+                                exit::FILE_IO,
+                            ));
+                        }
+                    } else {
+                        let e = std::fs::metadata(parent).err().unwrap_or_else(|| {
+                            std::io::Error::from_raw_os_error(libc::ENOTDIR)
+                        });
+                        return Err(fail(
+                            &format!(
+                                "[Receiver] change_dir#3 \"{}\" failed: {}",
+                                report::abs_display(parent),
+                                flist::errno_text(&e)
+                            ),
+                            exit::FILE_SELECT,
+                        ));
+                    }
+                }
+                Ok(DestMode::File(path))
+            } else {
+                Ok(DestMode::Dir(path))
+            }
+        }
+    }
+}
+
+/// Create the destination directory when missing (`created directory DEST`);
+/// returns whether it was (or, with `-n`, would be) created.
+fn ensure_dest_dir(
+    opts: &Options,
+    d: &Path,
+    shown: &OsStr,
+    announce: bool,
+    out: &mut impl Write,
+) -> Result<bool, i32> {
+    if d.is_dir() {
+        return Ok(false);
+    }
+    if opts.dry_run {
+        if announce {
+            let _ = writeln!(out, "created directory {}", display_operand(shown));
+        }
+        return Ok(true);
+    }
+    let r = if opts.mkpath {
+        std::fs::create_dir_all(d)
+    } else {
+        std::fs::create_dir(d)
+    };
+    match r {
+        Ok(()) => {
+            if announce {
+                let _ = writeln!(out, "created directory {}", display_operand(shown));
+            }
+            Ok(true)
+        }
+        Err(e) => Err(fail(
+            &format!(
+                "[Receiver] mkdir \"{}\" failed: {}",
+                report::abs_display(d),
+                flist::errno_text(&e)
+            ),
+            exit::FILE_IO,
+        )),
+    }
+}
+
+/// The destination operand as rsync echoes it (trailing slashes dropped).
+fn display_operand(s: &OsStr) -> String {
+    let b = s.as_bytes();
+    let mut end = b.len();
+    while end > 1 && b[end - 1] == b'/' {
+        end -= 1;
+    }
+    report::escape_bytes(&b[..end], false)
+}
+
+type XattrList = Vec<(std::ffi::OsString, Vec<u8>)>;
+
+/// `lstat` every destination path in parallel (and read xattrs with -X/-A).
+fn stat_dests(
+    opts: &Options,
+    entries: &[Entry],
+    dests: &[PathBuf],
+) -> (Vec<Option<Meta>>, Vec<Option<XattrList>>) {
+    let want_x = opts.xattrs || opts.acls;
+    dests
+        .par_iter()
+        .zip(entries.par_iter())
+        .map(|(p, e)| {
+            let mut m = std::fs::symlink_metadata(p).ok().map(|m| Meta::from_std(&m));
+            if opts.keep_dirlinks
+                && e.meta.kind == Kind::Dir
+                && m.is_some_and(|m| m.kind == Kind::Symlink)
+            {
+                if let Ok(t) = std::fs::metadata(p) {
+                    if t.is_dir() {
+                        m = Some(Meta::from_std(&t));
+                    }
+                }
+            }
+            let x = if want_x && m.is_some() {
+                Some(flist::read_xattrs(p, opts))
+            } else {
+                None
+            };
+            (m, x)
+        })
+        .unzip()
+}
+
+fn current_umask() -> u32 {
+    // SAFETY: umask has no memory effects; we restore the value right away.
+    unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m as u32
+    }
+}
+
+fn print_items(
+    out: &mut impl Write,
+    fmt: &str,
+    entries: &[Entry],
+    plan: &Plan,
+    opts: &Options,
+    human: u8,
+) {
+    let vv_uptodate = opts.verbose > 1 && opts.itemize == 0 && opts.out_format.is_none();
+    for (e, it) in entries.iter().zip(&plan.items) {
+        if !it.log {
+            if vv_uptodate && e.meta.kind == Kind::File && it.action == Action::Nothing {
+                let _ = writeln!(
+                    out,
+                    "{} is uptodate",
+                    report::escape_name(&e.name, opts.eight_bit_output)
+                );
+            }
+            continue;
+        }
+        let leader = match it.action {
+            Action::HardLink { leader } => Some(&entries[leader]),
+            _ => None,
+        };
+        let line = report::format_line(
+            fmt,
+            &LineCtx {
+                entry: e,
+                item: it,
+                link_leader: leader,
+                times: opts.times,
+                eight_bit: opts.eight_bit_output,
+                human,
+            },
+        );
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+fn build_stats(entries: &[Entry], plan: &Plan, flist_time: f64, start: Instant, opts: &Options) -> Stats {
+    let mut s = Stats {
+        flist_time,
+        ..Default::default()
+    };
+    for (e, it) in entries.iter().zip(&plan.items) {
+        if e.implied && !opts.implied_dirs {
+            continue;
+        }
+        s.files.add(e.meta.kind);
+        if matches!(e.meta.kind, Kind::File | Kind::Symlink) {
+            s.total_size += e.meta.size;
+        }
+        if it.flags.is_new {
+            s.created.add(e.meta.kind);
+        }
+        if it.action == Action::Transfer {
+            s.transferred_files += 1;
+            s.transferred_size += e.meta.size;
+        }
+    }
+    s.literal = s.transferred_size;
+    // A model of the protocol bytes rsync would count for the same work.
+    s.bytes_sent = s.literal + 40 * entries.len() as u64 + 60;
+    s.bytes_received = 20 + 8 * s.transferred_files;
+    s.elapsed = start.elapsed().as_secs_f64().max(0.001);
+    s
+}

@@ -1,0 +1,123 @@
+//! `--out-format` / `-i` / `-v` line formatting (rsync's `log_formatted`).
+
+use super::{escape_name, itemize_string, perm_string};
+use crate::flist::{Entry, Kind};
+use crate::plan::{Action, Item};
+
+/// Everything a format escape may refer to for one entry.
+pub struct LineCtx<'a> {
+    /// The file-list entry.
+    pub entry: &'a Entry,
+    /// Its plan item.
+    pub item: &'a Item,
+    /// Name of the hard-link leader for `%L` with `-H`.
+    pub link_leader: Option<&'a Entry>,
+    /// `-t` in effect (`t` vs `T`).
+    pub times: bool,
+    /// `--8-bit-output`.
+    pub eight_bit: bool,
+    /// `-h` level for numbers.
+    pub human: u8,
+}
+
+/// Expand `fmt` for one entry, as rsync's `log_formatted` does.
+pub fn format_line(fmt: &str, c: &LineCtx) -> String {
+    let e = c.entry;
+    let mut out = String::new();
+    let b = fmt.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            let start = i;
+            while i < b.len() && b[i] != b'%' {
+                i += 1;
+            }
+            out.push_str(&fmt[start..i]);
+            continue;
+        }
+        i += 1;
+        // Flags and width: %'-10n etc.
+        let mut left = false;
+        let mut width = String::new();
+        let mut human = false;
+        while i < b.len() && (b[i] == b'-' || b[i] == b'\'' || b[i].is_ascii_digit()) {
+            match b[i] {
+                b'-' => left = true,
+                b'\'' => human = true,
+                d => width.push(d as char),
+            }
+            i += 1;
+        }
+        let Some(&code) = b.get(i) else {
+            out.push('%');
+            break;
+        };
+        i += 1;
+        let num = |n: u64| {
+            if human {
+                super::big_num(n as i64, c.human.max(1))
+            } else {
+                n.to_string()
+            }
+        };
+        let val: String = match code {
+            b'%' => "%".into(),
+            b'n' => {
+                let mut s = escape_name(&e.name, c.eight_bit);
+                if e.meta.kind == Kind::Dir && !s.ends_with('/') {
+                    s.push('/');
+                }
+                s
+            }
+            b'f' => {
+                let s = e.src.as_os_str().as_encoded_bytes();
+                let s = if s.ends_with(b"/") && s.len() > 1 {
+                    &s[..s.len() - 1]
+                } else {
+                    s
+                };
+                super::escape_bytes(s, c.eight_bit)
+            }
+            b'L' => match (&e.link_target, c.link_leader) {
+                (_, Some(l)) if matches!(c.item.action, Action::HardLink { .. }) => {
+                    format!(" => {}", escape_name(&l.name, c.eight_bit))
+                }
+                (Some(t), _) => format!(" -> {}", super::escape_bytes(t.as_encoded_bytes(), c.eight_bit)),
+                _ => String::new(),
+            },
+            b'i' => itemize_string(e.meta.kind, &c.item.flags, c.times),
+            b'l' => num(e.meta.size),
+            b'b' | b'c' => num(if c.item.flags.transfer { e.meta.size } else { 0 }),
+            b'o' => "send".into(),
+            b'B' => perm_string(e.meta.mode)[1..].to_string(),
+            b'U' => e.meta.uid.to_string(),
+            b'G' => e.meta.gid.to_string(),
+            b'M' => {
+                let t = super::time_string(e.meta.mtime);
+                t.replace(' ', "-")
+            }
+            b't' => super::time_string(now_secs()),
+            b'p' => std::process::id().to_string(),
+            b'C' => String::new(),
+            b'h' | b'a' | b'm' | b'P' | b'u' => String::new(),
+            other => {
+                let mut s = String::from("%");
+                s.push(other as char);
+                s
+            }
+        };
+        match width.parse::<usize>() {
+            Ok(w) if left => out.push_str(&format!("{val:<w$}")),
+            Ok(w) => out.push_str(&format!("{val:>w$}")),
+            Err(_) => out.push_str(&val),
+        }
+    }
+    out
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
