@@ -368,7 +368,16 @@ fn print_items(
     human: u8,
 ) {
     let vv_uptodate = opts.verbose > 1 && opts.itemize == 0 && opts.out_format.is_none();
-    for (e, it) in entries.iter().zip(&plan.items) {
+    for &i in &plan.print_order {
+        let (e, it) = (&entries[i], &plan.items[i]);
+        if e.skip {
+            let _ = writeln!(
+                out,
+                "skipping non-regular file \"{}\"",
+                report::escape_name(&e.name, opts.eight_bit_output)
+            );
+            continue;
+        }
         if !it.log {
             if vv_uptodate && e.meta.kind == Kind::File && it.action == Action::Nothing {
                 let _ = writeln!(

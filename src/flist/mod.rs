@@ -130,6 +130,9 @@ pub struct Entry {
     pub no_recurse: bool,
     /// True for directories rsync only adds to create a path (`-R` implied dirs).
     pub implied: bool,
+    /// Listed but not transferred: rsync's `skipping non-regular file` (a symlink
+    /// without `-l`, a device without `--devices`, a special without `--specials`).
+    pub skip: bool,
 }
 
 /// A flattened, ordered file list plus the counts `--stats` reports.

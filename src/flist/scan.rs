@@ -398,14 +398,7 @@ fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) ->
         Kind::Special if !opts.specials => true,
         _ => false,
     };
-    if skip_msg {
-        let _ = top;
-        crate::report::message_stdout(&format!(
-            "skipping non-regular file \"{}\"",
-            crate::report::escape_name(&name, opts.eight_bit_output)
-        ));
-        return None;
-    }
+    let _ = top;
     let xattrs = if opts.xattrs || opts.acls {
         Some(read_xattrs(&path, opts))
     } else {
@@ -419,6 +412,7 @@ fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) ->
         xattrs,
         no_recurse: false,
         implied: false,
+        skip: skip_msg,
     })
 }
 

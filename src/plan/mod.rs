@@ -61,6 +61,23 @@ pub struct Item {
 pub struct Plan {
     /// One item per file-list entry.
     pub items: Vec<Item>,
+    /// Indexes in the order their lines are printed: file-list order, except
+    /// that hard links waiting on a transfer come out at the end, as in rsync.
+    pub print_order: Vec<usize>,
+}
+
+/// `-H` bookkeeping for one group of hard-linked source files, mirroring
+/// rsync's generator: the first member that is found done becomes the leader;
+/// a member being transferred makes later ones wait for it; missing members
+/// other than the last wait for a later one to be transferred.
+#[derive(Default)]
+struct LinkGroup {
+    seen: usize,
+    size: usize,
+    leader: Option<usize>,
+    sent: Option<usize>,
+    queued: Vec<usize>,
+    deferred: Vec<usize>,
 }
 
 /// Inputs to the planner besides the options.
@@ -87,9 +104,16 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
         umask,
     } = input;
     let chmod = chmod::parse_all(&opts.chmod).unwrap_or_default();
-    let mut items = Vec::with_capacity(flist.entries.len());
-    // Hard-link groups: (dev, ino) -> first index.
-    let mut leaders: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut items: Vec<Item> = Vec::with_capacity(flist.entries.len());
+    let mut print_order = Vec::with_capacity(flist.entries.len());
+    let mut late = Vec::new();
+    let mut groups: HashMap<(u64, u64), LinkGroup> = HashMap::new();
+    let linked = |e: &Entry| opts.hard_links && e.meta.kind != Kind::Dir && e.meta.nlink > 1;
+    if opts.hard_links {
+        for e in flist.entries.iter().filter(|e| linked(e)) {
+            groups.entry((e.meta.dev, e.meta.ino)).or_default().size += 1;
+        }
+    }
     for (i, e) in flist.entries.iter().enumerate() {
         let d = dest_metas[i];
         let dest = dests[i].clone();
@@ -103,26 +127,74 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
             mode,
             log: false,
         };
-        if opts.hard_links && e.meta.kind != Kind::Dir && e.meta.nlink > 1 {
-            let key = (e.meta.dev, e.meta.ino);
-            if let Some(&leader) = leaders.get(&key) {
-                plan_hard_link(&mut item, leader, &items, e, opts);
+        let dx = dest_xattrs[i].as_deref();
+        if e.skip {
+            items.push(item);
+            print_order.push(i);
+            continue;
+        }
+        match e.meta.kind {
+            Kind::Dir => plan_dir(&mut item, e, opts, dx),
+            Kind::File => plan_file(&mut item, e, opts, dx),
+            Kind::Symlink => plan_symlink(&mut item, e, opts, dx),
+            Kind::Device | Kind::Special => plan_node(&mut item, e, opts, dx),
+        }
+        if !linked(e) || size_excluded(e, opts) {
+            items.push(item);
+            print_order.push(i);
+            continue;
+        }
+        let g = groups.get_mut(&(e.meta.dev, e.meta.ino)).expect("counted");
+        let pos = g.seen;
+        g.seen += 1;
+        if pos > 0 {
+            if let Some(l) = g.leader {
+                plan_hard_link(&mut item, l, &items, e, opts);
+                items.push(item);
+                print_order.push(i);
+                continue;
+            }
+            if g.sent.is_some() {
+                g.queued.push(i);
                 items.push(item);
                 continue;
             }
-            leaders.insert(key, i);
         }
-        match e.meta.kind {
-            Kind::Dir => plan_dir(&mut item, e, opts, dest_xattrs[i].as_deref()),
-            Kind::File => plan_file(&mut item, e, opts, dest_xattrs[i].as_deref()),
-            Kind::Symlink => plan_symlink(&mut item, e, opts, dest_xattrs[i].as_deref()),
-            Kind::Device | Kind::Special => {
-                plan_node(&mut item, e, opts, dest_xattrs[i].as_deref())
-            }
+        let missing = item.dest_meta.is_none_or(|m| m.kind != e.meta.kind);
+        if item.action == Action::Transfer && missing && pos + 1 < g.size {
+            g.deferred.push(i);
+            items.push(item);
+            continue;
         }
         items.push(item);
+        print_order.push(i);
+        if items[i].action == Action::Transfer {
+            g.sent = Some(i);
+        } else {
+            g.leader = Some(i);
+            for j in std::mem::take(&mut g.deferred).into_iter().rev() {
+                let mut it = items[j].clone();
+                plan_hard_link(&mut it, i, &items, &flist.entries[j], opts);
+                items[j] = it;
+                print_order.push(j);
+            }
+        }
     }
-    Plan { items }
+    // Links waiting on a transferred leader: queued ones in order, then the
+    // deferred ones from the last back to the first (rsync's chain walk).
+    let mut sent: Vec<&LinkGroup> = groups.values().filter(|g| g.sent.is_some()).collect();
+    sent.sort_by_key(|g| g.sent);
+    for g in sent {
+        let s = g.sent.expect("filtered");
+        for &j in g.queued.iter().chain(g.deferred.iter().rev()) {
+            let mut it = items[j].clone();
+            plan_hard_link(&mut it, s, &items, &flist.entries[j], opts);
+            items[j] = it;
+            late.push(j);
+        }
+    }
+    print_order.extend(late);
+    Plan { items, print_order }
 }
 
 /// The permission bits the destination should end up with.
@@ -400,6 +472,14 @@ fn plan_node(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi:
 
 fn plan_hard_link(item: &mut Item, leader: usize, items: &[Item], e: &Entry, opts: &Options) {
     let leader_item = &items[leader];
+    item.action = Action::Nothing;
+    item.replace = false;
+    item.flags = ItemFlags {
+        local_change: true,
+        hard_link: true,
+        ..Default::default()
+    };
+    item.log = opts.itemize > 1 || opts.verbose > 1;
     // Already linked to the leader's destination?
     if let (Some(d), Some(ld)) = (item.dest_meta, leader_item.dest_meta) {
         if d.ino == ld.ino && d.dev == ld.dev && leader_item.action == Action::Nothing {
@@ -407,22 +487,17 @@ fn plan_hard_link(item: &mut Item, leader: usize, items: &[Item], e: &Entry, opt
         }
     }
     if opts.existing && item.dest_meta.is_none() {
+        item.log = false;
         return;
     }
     item.replace = item.dest_meta.is_some();
     item.action = Action::HardLink { leader };
-    let mut f = ItemFlags {
-        local_change: true,
-        hard_link: true,
-        ..Default::default()
-    };
     match item.dest_meta {
-        None => f.is_new = true,
+        None => item.flags.is_new = true,
         Some(d) => {
             let mode = item.mode;
-            attr_flags(&mut f, e, &d, mode, opts, None);
+            attr_flags(&mut item.flags, e, &d, mode, opts, None);
         }
     }
-    item.flags = f;
     item.log = true;
 }
