@@ -1058,7 +1058,8 @@ pub fn man_page() -> String {
     m.push_str(&format!(
         ".\\\" Generated from src/options/table.rs; do not edit.\n\
 .\\\" Regenerate with: UPDATE_MAN=1 cargo test --test man_page\n\
-.TH RESYNC 1 \"\" \"resync {VERSION}\" \"User Commands\"\n"
+.TH RESYNC 1 \"\" \"resync {VERSION}\" \"User Commands\"\n\
+.nh\n"
     ));
     m.push_str(
         ".SH NAME\n\
