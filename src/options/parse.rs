@@ -654,3 +654,93 @@ pub(crate) fn chown(st: &mut State, v: &Val) -> Result<(), Stop> {
     st.o.chown = Some(whole);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_units_are_powers_of_1024_unless_b_follows() {
+        assert_eq!(parse_size(b"1K", b'b'), Ok(1024));
+        assert_eq!(parse_size(b"1KB", b'b'), Ok(1000));
+        assert_eq!(parse_size(b"1KiB", b'b'), Ok(1024));
+        assert_eq!(parse_size(b"2g", b'b'), Ok(2 << 30));
+        assert_eq!(parse_size(b"1.5K", b'b'), Ok(1536));
+        assert_eq!(
+            parse_size(b"1.5", b'b'),
+            Ok(1),
+            "fractions truncate after scaling"
+        );
+    }
+
+    #[test]
+    fn size_may_end_in_plus_or_minus_one() {
+        assert_eq!(parse_size(b"1K+1", b'b'), Ok(1025));
+        assert_eq!(parse_size(b"1K-1", b'b'), Ok(1023));
+        assert_eq!(parse_size(b"1K+2", b'b'), Err(SizeError::Invalid));
+        assert_eq!(parse_size(b"+1", b'b'), Err(SizeError::Invalid));
+        assert_eq!(parse_size(b"0-1", b'b'), Err(SizeError::TooLarge));
+    }
+
+    #[test]
+    fn default_suffix_applies_without_one() {
+        // --bwlimit uses K as its default unit.
+        assert_eq!(parse_size(b"2", b'K'), Ok(2048));
+        assert_eq!(parse_size(b"2", b'b'), Ok(2));
+    }
+
+    #[test]
+    fn size_rejects() {
+        for bad in [&b"x"[..], b"1KBx", b"1.5.5", b"1e3", b" 1", b"1 ", b"1Kx"] {
+            assert_eq!(parse_size(bad, b'b'), Err(SizeError::Invalid), "{bad:?}");
+        }
+        for big in [&b"-1"[..], b"-1x", b"8192P", b"99999P"] {
+            assert_eq!(parse_size(big, b'b'), Err(SizeError::TooLarge), "{big:?}");
+        }
+    }
+
+    #[test]
+    fn ints_follow_strtol_base_0() {
+        assert_eq!(parse_int(b"42"), Ok(42));
+        assert_eq!(parse_int(b"-7"), Ok(-7));
+        assert_eq!(parse_int(b"+7"), Ok(7));
+        assert_eq!(parse_int(b"  7"), Ok(7));
+        assert_eq!(parse_int(b"0x1f"), Ok(31));
+        assert_eq!(parse_int(b"017"), Ok(15));
+        assert_eq!(parse_int(b"0"), Ok(0));
+        assert_eq!(parse_int(b""), Ok(0));
+        assert_eq!(parse_int(b"08"), Err(IntError::Bad));
+        assert_eq!(parse_int(b"0x"), Err(IntError::Bad));
+        assert_eq!(parse_int(b"7 "), Err(IntError::Bad));
+        assert_eq!(parse_int(b" "), Err(IntError::Bad));
+        assert_eq!(parse_int(b"-"), Err(IntError::Bad));
+        assert_eq!(parse_int(b"2147483647"), Ok(2_147_483_647));
+        assert_eq!(parse_int(b"-2147483648"), Ok(-2_147_483_648));
+        assert_eq!(parse_int(b"2147483648"), Err(IntError::Overflow));
+        assert_eq!(
+            parse_int(b"99999999999999999999999999"),
+            Err(IntError::Overflow)
+        );
+    }
+
+    #[test]
+    fn output_words_strip_level_digits() {
+        let w = output_words(
+            b"name2,PROGRESS,flist0,all3,none",
+            "--info",
+            INFO_WORDS,
+            INFO_LEVELS,
+        );
+        let w = w.map_err(|_| ()).expect("valid words");
+        assert_eq!(
+            w,
+            vec![
+                ("NAME".to_string(), 2),
+                ("PROGRESS".to_string(), 1),
+                ("FLIST".to_string(), 0),
+                ("ALL".to_string(), 3),
+                ("ALL".to_string(), 0),
+            ]
+        );
+    }
+}

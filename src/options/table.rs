@@ -1140,3 +1140,129 @@ Other codes follow\n\
     );
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Every long option rsync 3.5.0's client accepts (its popt table plus the
+    /// 3.5 additions), probed one by one against the real binary.
+    const RSYNC_LONG: &str = "help version verbose no-verbose no-v info debug stderr \
+        msgs2stderr no-msgs2stderr quiet motd no-motd stats human-readable \
+        no-human-readable no-h dry-run archive recursive no-recursive no-r inc-recursive \
+        no-inc-recursive i-r no-i-r dirs no-dirs no-d old-dirs old-d perms no-perms no-p \
+        executability acls no-acls no-A xattrs no-xattrs no-X times no-times no-t atimes \
+        no-atimes no-U open-noatime no-open-noatime crtimes no-crtimes no-N omit-dir-times \
+        no-omit-dir-times no-O omit-link-times no-omit-link-times no-J modify-window super \
+        no-super fake-super owner no-owner no-o group no-group no-g no-D devices no-devices \
+        copy-devices write-devices no-write-devices specials no-specials drop-D no-drop-D \
+        links no-links no-l copy-links copy-unsafe-links safe-links insecure-links \
+        no-insecure-links confine-root munge-links no-munge-links copy-dirlinks \
+        keep-dirlinks hard-links no-hard-links no-H relative no-relative no-R implied-dirs \
+        no-implied-dirs i-d no-i-d chmod ignore-times size-only one-file-system \
+        no-one-file-system no-x update existing ignore-non-existing ignore-existing \
+        max-size min-size max-alloc sparse no-sparse no-S preallocate inplace no-inplace \
+        append append-verify no-append del delete delete-before delete-during delete-delay \
+        delete-after delete-excluded delete-missing-args ignore-missing-args \
+        remove-sent-files remove-source-files force no-force ignore-errors \
+        no-ignore-errors max-delete filter exclude include exclude-from include-from \
+        cvs-exclude whole-file no-whole-file no-W checksum no-checksum no-c \
+        checksum-choice cc block-size compare-dest copy-dest link-dest fuzzy no-fuzzy no-y \
+        compress old-compress new-compress no-compress no-z compress-choice zc \
+        skip-compress compress-level zl compress-threads zt progress no-progress partial \
+        no-partial partial-dir delay-updates no-delay-updates prune-empty-dirs \
+        no-prune-empty-dirs no-m log-file log-file-format out-format log-format \
+        itemize-changes no-itemize-changes no-i bwlimit no-bwlimit backup no-backup \
+        backup-dir suffix list-only read-batch write-batch only-write-batch files-from \
+        from0 no-from0 old-args no-old-args secluded-args no-secluded-args protect-args \
+        no-protect-args no-s trust-sender numeric-ids no-numeric-ids usermap groupmap \
+        chown timeout no-timeout contimeout no-contimeout fsync stop-after time-limit \
+        stop-at rsh rsync-path temp-dir iconv no-iconv ipv4 ipv6 8-bit-output \
+        no-8-bit-output no-8 mkpath no-mkpath qsort copy-as address port sockopts \
+        password-file early-input blocking-io no-blocking-io outbuf remote-option \
+        protocol checksum-seed server sender config daemon dparam detach no-detach";
+
+    /// Every rsync short option letter.
+    const RSYNC_SHORT: &str = "0468@ABCDEFHIJKLMNOPRSTUVWXabcdefghiklmnopqrstuvxyz";
+
+    fn all_names() -> Vec<&'static str> {
+        TABLE.iter().flat_map(|o| o.names.iter().copied()).collect()
+    }
+
+    #[test]
+    fn every_rsync_long_option_is_in_the_table() {
+        let names: HashSet<_> = all_names().into_iter().collect();
+        for n in RSYNC_LONG.split_whitespace() {
+            assert!(names.contains(format!("--{n}").as_str()), "--{n} missing");
+        }
+        let rsync: HashSet<String> = RSYNC_LONG
+            .split_whitespace()
+            .map(|n| format!("--{n}"))
+            .collect();
+        for n in names.iter().filter(|n| n.starts_with("--")) {
+            assert!(rsync.contains(*n), "{n} is not an rsync option");
+        }
+    }
+
+    #[test]
+    fn every_rsync_short_option_is_in_the_table() {
+        let shorts: String = TABLE.iter().filter_map(Opt::short).collect();
+        let mut ours: Vec<char> = shorts.chars().collect();
+        ours.sort_unstable();
+        let mut theirs: Vec<char> = RSYNC_SHORT.chars().collect();
+        theirs.sort_unstable();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut seen = HashSet::new();
+        for n in all_names() {
+            assert!(seen.insert(n), "{n} appears twice");
+        }
+    }
+
+    #[test]
+    fn implemented_matches_having_an_action() {
+        for o in TABLE {
+            let acts = matches!(o.act, Act::Set(_) | Act::Flag(_) | Act::Value(_));
+            assert_eq!(o.implemented, acts, "{}", o.display());
+            let takes_value = matches!(o.act, Act::Value(_));
+            if acts {
+                assert_eq!(o.arg != ArgKind::None, takes_value, "{}", o.display());
+            }
+        }
+    }
+
+    #[test]
+    fn value_options_have_a_placeholder() {
+        for o in TABLE.iter().filter(|o| o.arg != ArgKind::None) {
+            assert!(!o.meta.is_empty(), "{}", o.display());
+        }
+    }
+
+    #[test]
+    fn help_rows_use_rsyncs_columns() {
+        let rows = option_help_rows();
+        assert!(rows.starts_with("--verbose, -v            increase verbosity\n"));
+        assert!(
+            rows.contains("\n--temp-dir=DIR, -T       create temporary files in directory DIR\n")
+        );
+        assert!(
+            rows.contains("\n--no-OPTION              turn off an implied OPTION (e.g. --no-D)\n")
+        );
+        assert!(
+            rows.ends_with(
+                "--help, -h (*)           show this help (* -h is help only on its own)\n"
+            )
+        );
+    }
+
+    #[test]
+    fn roff_escapes_dashes_and_leading_dots() {
+        assert_eq!(roff("--no-D"), "\\-\\-no\\-D");
+        assert_eq!(roff(".. and"), "\\&.. and");
+        assert_eq!(roff("a\\b"), "a\\eb");
+    }
+}
