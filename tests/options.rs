@@ -421,6 +421,19 @@ fn remote_only_options_are_recorded() {
 }
 
 #[test]
+fn secluded_args_conflict_with_old_args() {
+    usage_error(
+        &["-s", "--old-args", "x", "y"],
+        "resync: --secluded-args conflicts with --old-args.",
+    );
+    usage_error(
+        &["--old-args", "-s", "x", "y"],
+        "resync: --secluded-args conflicts with --old-args.",
+    );
+    assert_eq!(ok(&["--old-args", "--no-s", "x", "y"]).old_args, 1);
+}
+
+#[test]
 fn chown_splits_user_and_group() {
     let o = ok(&["--chown=alice:staff", "x", "y"]);
     assert_eq!(o.chown_user.as_deref(), Some("alice"));

@@ -80,6 +80,7 @@ impl Val<'_> {
     }
 }
 
+/// resync's version, shown where rsync shows `client=3.5.0`.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The trailing line rsync prints after every usage error.
@@ -87,12 +88,14 @@ fn usage_error_line() -> String {
     format!("resync error: syntax or usage error (code 1) [client={VERSION}]")
 }
 
+/// Print a usage error the way rsync does: the message, then the code-1 line.
 fn eprint_usage_error(msg: &str) {
     let mut e = std::io::stderr().lock();
     let _ = writeln!(e, "{msg}");
     let _ = writeln!(e, "{}", usage_error_line());
 }
 
+/// The table row for a long name (`--perms`); exact match only, as rsync 3.5.
 fn find_long(name: &[u8]) -> Option<&'static Opt> {
     TABLE.iter().find(|o| {
         o.names
@@ -101,6 +104,7 @@ fn find_long(name: &[u8]) -> Option<&'static Opt> {
     })
 }
 
+/// The table row for a short letter.
 fn find_short(c: u8) -> Option<&'static Opt> {
     TABLE.iter().find(|o| {
         o.names
@@ -131,6 +135,7 @@ fn apply(st: &mut State, opt: &Opt, typed: &str, val: Option<Val>) -> Result<(),
     }
 }
 
+/// Bytes for a message; invalid UTF-8 is replaced, never a panic.
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -155,6 +160,7 @@ pub fn parse(args: &[OsString]) -> ParseOutcome {
     }
 }
 
+/// The parse proper; every early exit is a [`Stop`] that [`parse`] reports.
 fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
     let mut st = State {
         o: Options::new(),
@@ -251,6 +257,9 @@ fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
         }
     }
 
+    if st.o.old_args > 0 && st.o.protect_args == Some(true) {
+        return Err(Stop::usage("--secluded-args conflicts with --old-args."));
+    }
     if st.version {
         print!("{}", table::version_text());
         return Err(Stop::Exit(0));
@@ -480,6 +489,7 @@ const INFO_WORDS: &[(&str, &str)] = &[
     ("SYMSAFE", "Mention symlinks that are unsafe"),
 ];
 
+/// What each `-v` level turns on, for `--info=help`.
 const INFO_LEVELS: &[&str] = &[
     "0) NONREG",
     "1) COPY,DEL,FLIST,MISC,NAME,STATS,SYMSAFE",
@@ -517,6 +527,7 @@ const DEBUG_WORDS: &[(&str, &str)] = &[
     ("TIME", "Debug setting of modified times (levels 1-2)"),
 ];
 
+/// What each `-v` level turns on, for `--debug=help`.
 const DEBUG_LEVELS: &[&str] = &[
     "2) BIND,CONNECT,CMD,DEL,DELTASUM,DUP,FILTER,FLIST,ICONV",
     "3) ACL,BACKUP,CONNECT2,DEL2,DELTASUM2,EXIT,FILTER2,FLIST2,FUZZY,GENR,OWN,RECV,SEND,TIME",

@@ -56,6 +56,7 @@ pub struct Opt {
     pub label: &'static str,
     /// Whether resync implements it; unimplemented options exit 1 when used.
     pub implemented: bool,
+    /// What the parser does with it.
     pub(crate) act: Act,
 }
 
@@ -104,6 +105,7 @@ impl Opt {
     }
 }
 
+/// An implemented flag.
 const fn flag(names: &'static [&'static str], help: &'static str, f: fn(&mut State)) -> Opt {
     Opt {
         names,
@@ -133,6 +135,7 @@ const fn flag_r(
     }
 }
 
+/// An implemented option with a value.
 const fn value(
     names: &'static [&'static str],
     meta: &'static str,
@@ -177,11 +180,13 @@ const fn todo_v(names: &'static [&'static str], meta: &'static str, help: &'stat
 }
 
 impl Opt {
+    /// Override the help row's left column.
     const fn label(self, label: &'static str) -> Opt {
         Opt { label, ..self }
     }
 }
 
+/// `-a`: `-rlptgoD`.
 fn archive(s: &mut State) {
     let o = &mut s.o;
     o.recursive = true;
@@ -194,6 +199,7 @@ fn archive(s: &mut State) {
     o.specials = true;
 }
 
+/// `-U`, counted.
 fn atimes(s: &mut State) -> Result<(), Stop> {
     s.atimes_count = s.atimes_count.saturating_add(1);
     if s.atimes_count > 1 {
@@ -970,6 +976,7 @@ pub static TABLE: &[Opt] = &[
     .label("--help, -h (*)"),
 ];
 
+/// resync's version for `--version`, `--help` and the man page.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Marker appended to the help of options resync recognises but rejects, so
