@@ -409,10 +409,11 @@ fn append_modes() {
 
 #[test]
 fn remote_only_options_are_recorded() {
-    let o = ok(&["-s", "--blocking-io", "--old-args", "-8", "x", "y"]);
+    let o = ok(&["-s", "--blocking-io", "-8", "x", "y"]);
     assert_eq!(o.protect_args, Some(true));
     assert_eq!(o.blocking_io, Some(true));
-    assert_eq!(o.old_args, 1);
+    assert_eq!(ok(&["--old-args", "--old-args", "x", "y"]).old_args, 2);
+    assert_eq!(ok(&["--old-args", "--no-old-args", "x", "y"]).old_args, 0);
     assert!(o.eight_bit_output);
     let o = ok(&["--protect-args", "--no-s", "--no-blocking-io", "x", "y"]);
     assert_eq!((o.protect_args, o.blocking_io), (Some(false), Some(false)));
