@@ -51,6 +51,13 @@ pub struct Options {
     pub progress2: bool,
     /// `--8-bit-output`: do not escape high-bit chars in names.
     pub eight_bit_output: bool,
+    /// `--no-h`: print plain numbers without digit grouping (rsync's
+    /// `human_readable=0`; the default groups digits with commas).
+    pub plain_numbers: bool,
+    /// Every `--info` word given, upper-cased (`ALL` for all/none) with its level
+    /// 0..=4, in order; `progress`/`progress2` are also folded into
+    /// `progress`/`progress2` so most of the engine need not look here.
+    pub info: Vec<(String, u8)>,
 
     // ---- selection / recursion ---------------------------------------
     /// `-r`.
@@ -61,6 +68,9 @@ pub struct Options {
     pub relative: bool,
     /// `--no-implied-dirs` clears this (default true).
     pub implied_dirs: bool,
+    /// `--inc-recursive` (default) / `--no-inc-recursive`: only changes how rsync
+    /// streams its file list; recorded so a scan strategy may honour it.
+    pub inc_recursive: bool,
     /// `--mkpath`: create the destination's missing path components.
     pub mkpath: bool,
     /// `-x` count (`-xx` also skips root-level mount points).
@@ -113,6 +123,10 @@ pub struct Options {
     pub numeric_ids: bool,
     /// `--chown=USER:GROUP` (split by the parser into usermap/groupmap like rsync).
     pub chown: Option<String>,
+    /// The USER half of `--chown` when non-empty (it also turns on `-o`).
+    pub chown_user: Option<String>,
+    /// The GROUP half of `--chown` when non-empty (it also turns on `-g`).
+    pub chown_group: Option<String>,
     /// `--devices` (from `-D`).
     pub devices: bool,
     /// `--specials` (from `-D`).
@@ -160,6 +174,14 @@ pub struct Options {
     /// `--preallocate`.
     pub preallocate: bool,
 
+    // ---- remote-only (accepted, no effect on local transfers) -----------
+    /// `-s`/`--secluded-args`/`--protect-args` (Some(true)), `--no-s` (Some(false)).
+    pub protect_args: Option<bool>,
+    /// `--blocking-io` (Some(true)) / `--no-blocking-io` (Some(false)).
+    pub blocking_io: Option<bool>,
+    /// `--old-args` count (`--no-old-args` resets it).
+    pub old_args: u8,
+
     // ---- operands ------------------------------------------------------
     /// Source operands exactly as given (trailing slashes significant).
     pub sources: Vec<std::ffi::OsString>,
@@ -172,6 +194,7 @@ impl Options {
     pub fn new() -> Self {
         Options {
             implied_dirs: true,
+            inc_recursive: true,
             am_root: rustix::process::geteuid().is_root(),
             ..Default::default()
         }
