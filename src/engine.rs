@@ -49,18 +49,25 @@ pub fn run(opts: Options) -> i32 {
         return exit::SYNTAX;
     }
     let mut opts = opts;
-    if opts.dest.is_none() {
+    if opts.dest.is_none() || opts.list_only {
         return list_only(opts);
+    }
+    // rsync's implied settings.
+    if opts.partial_dir.is_some() {
+        opts.partial = true;
+    }
+    if opts.append != crate::options::Append::No {
+        opts.inplace = true;
     }
     if opts.quiet {
         opts.verbose = 0;
     }
-    let human = opts.human_readable.saturating_add(1);
+    let human = human_level(&opts);
     let (flist, scan_errors) = flist::scan(&opts);
     let flist_time = start.elapsed().as_secs_f64();
     let mut code = 0;
     for e in &scan_errors {
-        report::message(&e.message);
+        e.print();
         code = merge_code(code, e.code);
     }
     let dest_arg = opts.dest.clone().unwrap_or_default();
@@ -139,6 +146,13 @@ pub fn run(opts: Options) -> i32 {
             let _ = writeln!(out, "{l}");
         }
     }
+    if opts.verbose > 1 && !opts.quiet {
+        let _ = writeln!(
+            out,
+            "total: matches=0  hash_hits=0  false_alarms=0 data={}",
+            stats.literal
+        );
+    }
     if (opts.verbose > 0 || opts.stats) && !opts.quiet {
         let [a, mut b] = report::summary_lines(&stats, human);
         if opts.dry_run {
@@ -172,11 +186,11 @@ fn list_only(opts: Options) -> i32 {
     if !opts.recursive {
         opts.dirs = true;
     }
-    let human = opts.human_readable.saturating_add(1);
+    let human = human_level(&opts);
     let (flist, errors) = flist::scan(&opts);
     let mut code = 0;
     for e in &errors {
-        report::message(&e.message);
+        e.print();
         code = merge_code(code, e.code);
     }
     let mut out = std::io::stdout().lock();
@@ -368,14 +382,33 @@ fn print_items(
     human: u8,
 ) {
     let vv_uptodate = opts.verbose > 1 && opts.itemize == 0 && opts.out_format.is_none();
+    let skip_line = |out: &mut dyn Write, e: &Entry| {
+        let _ = writeln!(
+            out,
+            "skipping non-regular file \"{}\"",
+            report::escape_name(&e.name, opts.eight_bit_output)
+        );
+    };
+    // rsync's generator reports skipped entries of a directory before the
+    // directory's own line reaches the output.
+    let mut skip_printed = vec![false; entries.len()];
     for &i in &plan.print_order {
         let (e, it) = (&entries[i], &plan.items[i]);
+        if e.meta.kind == Kind::Dir {
+            for (j, c) in entries.iter().enumerate().skip(i + 1) {
+                if c.meta.kind == Kind::Dir {
+                    break;
+                }
+                if c.skip {
+                    skip_line(out, c);
+                    skip_printed[j] = true;
+                }
+            }
+        }
         if e.skip {
-            let _ = writeln!(
-                out,
-                "skipping non-regular file \"{}\"",
-                report::escape_name(&e.name, opts.eight_bit_output)
-            );
+            if !skip_printed[i] {
+                skip_line(out, e);
+            }
             continue;
         }
         if !it.log {
@@ -428,10 +461,19 @@ fn build_stats(entries: &[Entry], plan: &Plan, flist_time: f64, start: Instant, 
             s.transferred_size += e.meta.size;
         }
     }
-    s.literal = s.transferred_size;
+    s.literal = if opts.dry_run { 0 } else { s.transferred_size };
     // A model of the protocol bytes rsync would count for the same work.
     s.bytes_sent = s.literal + 40 * entries.len() as u64 + 60;
     s.bytes_received = 20 + 8 * s.transferred_files;
     s.elapsed = start.elapsed().as_secs_f64().max(0.001);
     s
+}
+
+/// rsync's internal `human_readable` level: 0 with `--no-h`, else 1 + the `-h` count.
+fn human_level(opts: &Options) -> u8 {
+    if opts.plain_numbers {
+        0
+    } else {
+        opts.human_readable.saturating_add(1)
+    }
 }

@@ -152,7 +152,20 @@ pub fn apply(flist: &FileList, plan: &Plan, opts: &Options) -> Outcome {
     }
 }
 
+/// With `-R --no-implied-dirs` a parent may be missing: rsync creates it with
+/// default attributes.
+fn ensure_parent(ctx: &Ctx, dest: &Path) {
+    if ctx.opts.relative && !ctx.opts.implied_dirs {
+        if let Some(p) = dest.parent() {
+            if !p.as_os_str().is_empty() && !p.exists() {
+                let _ = std::fs::create_dir_all(p);
+            }
+        }
+    }
+}
+
 fn make_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
+    ensure_parent(ctx, &it.dest);
     if it.replace {
         if let Err(err) = remove_non_dir_or_empty(&it.dest) {
             ctx.error(format!(
@@ -194,6 +207,7 @@ pub(crate) fn remove_non_dir_or_empty(p: &Path) -> std::io::Result<()> {
 }
 
 fn apply_one(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
+    ensure_parent(ctx, &it.dest);
     match it.action {
         Action::Transfer => match file::transfer(ctx, e, it) {
             Some(n) => {

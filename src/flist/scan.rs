@@ -15,6 +15,19 @@ pub struct ScanError {
     pub message: String,
     /// Exit code class this error maps to (23 partial, 24 vanished).
     pub code: i32,
+    /// Printed without the program-name prefix (rsync prints some that way).
+    pub bare: bool,
+}
+
+impl ScanError {
+    /// Print the message to stderr in rsync's shape.
+    pub fn print(&self) {
+        if self.bare {
+            crate::report::message_bare(&self.message);
+        } else {
+            crate::report::message(&self.message);
+        }
+    }
 }
 
 struct Node {
@@ -32,7 +45,19 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn error(&self, message: String, code: i32) {
-        self.errors.lock().unwrap().push(ScanError { message, code });
+        self.errors.lock().unwrap().push(ScanError {
+            message,
+            code,
+            bare: false,
+        });
+    }
+
+    fn bare_error(&self, message: String, code: i32) {
+        self.errors.lock().unwrap().push(ScanError {
+            message,
+            code,
+            bare: true,
+        });
     }
 }
 
@@ -165,8 +190,15 @@ fn scan_operand(src: &OsStr, opts: &Options) -> (Option<Node>, bool, Vec<ScanErr
         root_dev: meta.dev,
         ..ctx
     };
-    let is_dot = trailing && meta.kind == Kind::Dir;
-    let name: PathBuf = if is_dot {
+    let rel = if opts.relative {
+        relative_name(bytes)
+    } else {
+        None
+    };
+    let is_dot = trailing && meta.kind == Kind::Dir && (!opts.relative || rel.is_none());
+    let name: PathBuf = if let Some(r) = &rel {
+        r.clone()
+    } else if is_dot {
         PathBuf::from(".")
     } else {
         let trimmed = trim_trailing(bytes);
@@ -197,7 +229,91 @@ fn scan_operand(src: &OsStr, opts: &Options) -> (Option<Node>, bool, Vec<ScanErr
     } else if node.entry.meta.kind == Kind::Dir {
         node.entry.no_recurse = true;
     }
+    if let Some(r) = &rel {
+        node = wrap_implied(&ctx, bytes, r, node);
+    }
     (Some(node), is_dot, ctx.errors.into_inner().unwrap())
+}
+
+/// `-R`: the path that is recreated under the destination: everything after a
+/// `/./` marker, else the whole operand without leading `/` and `./`.
+/// None when nothing is left (the operand is `.` or `/`).
+fn relative_name(b: &[u8]) -> Option<PathBuf> {
+    let start = b
+        .windows(3)
+        .rposition(|w| w == b"/./")
+        .map(|i| i + 3)
+        .unwrap_or(0);
+    let mut r = trim_trailing(&b[start..]);
+    loop {
+        if let Some(rest) = r.strip_prefix(b"/") {
+            r = rest;
+        } else if let Some(rest) = r.strip_prefix(b"./") {
+            r = rest;
+        } else {
+            break;
+        }
+    }
+    let r: Vec<u8> = r
+        .split(|&c| c == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .collect::<Vec<_>>()
+        .join(&b'/');
+    if r.is_empty() {
+        None
+    } else {
+        Some(PathBuf::from(OsStr::from_bytes(&r)))
+    }
+}
+
+/// `-R`: put the operand's node under nodes for its parent directories (the
+/// "implied dirs"), which carry their own source metadata, as rsync sends them.
+fn wrap_implied(ctx: &Ctx, operand: &[u8], rel: &Path, node: Node) -> Node {
+    let comps: Vec<&OsStr> = rel.iter().collect();
+    if comps.len() < 2 {
+        return node;
+    }
+    // The source path of the relative root: operand minus the relative part.
+    let op = trim_trailing(operand);
+    let rel_b = rel.as_os_str().as_bytes();
+    let base_len = op.len().saturating_sub(rel_b.len());
+    let base = PathBuf::from(OsStr::from_bytes(&op[..base_len]));
+    let mut node = node;
+    for depth in (1..comps.len()).rev() {
+        let name: PathBuf = comps[..depth].iter().collect();
+        let src = if base.as_os_str().is_empty() {
+            name.clone()
+        } else {
+            base.join(&name)
+        };
+        let meta = match std::fs::metadata(&src) {
+            Ok(m) => Meta::from_std(&m),
+            Err(_) => break,
+        };
+        let xattrs = (ctx.opts.xattrs || ctx.opts.acls).then(|| read_xattrs(&src, ctx.opts));
+        node = Node {
+            entry: Entry {
+                name,
+                src,
+                meta,
+                link_target: None,
+                xattrs,
+                no_recurse: true,
+                implied: true,
+                skip: false,
+            },
+            children: vec![node],
+        };
+    }
+    if !ctx.opts.implied_dirs {
+        // Drop the implied entries but keep the operand itself.
+        let mut n = node;
+        while n.entry.implied && n.children.len() == 1 {
+            n = n.children.pop().expect("one child");
+        }
+        return n;
+    }
+    node
 }
 
 fn trim_trailing(b: &[u8]) -> &[u8] {
@@ -368,7 +484,7 @@ fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) ->
             match std::fs::metadata(&path) {
                 Ok(m) => meta = Meta::from_std(&m),
                 Err(_) => {
-                    ctx.error(
+                    ctx.bare_error(
                         format!(
                             "symlink has no referent: \"{}\"",
                             crate::report::abs_display(&path)

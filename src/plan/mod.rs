@@ -184,16 +184,26 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
     // deferred ones from the last back to the first (rsync's chain walk).
     let mut sent: Vec<&LinkGroup> = groups.values().filter(|g| g.sent.is_some()).collect();
     sent.sort_by_key(|g| g.sent);
+    // With --dry-run nothing is transferred, so the links follow at once.
+    let mut order_with_links: Vec<usize> = Vec::new();
     for g in sent {
         let s = g.sent.expect("filtered");
         for &j in g.queued.iter().chain(g.deferred.iter().rev()) {
             let mut it = items[j].clone();
             plan_hard_link(&mut it, s, &items, &flist.entries[j], opts);
             items[j] = it;
-            late.push(j);
+            late.push((s, j));
         }
     }
-    print_order.extend(late);
+    if opts.dry_run {
+        for &i in &print_order {
+            order_with_links.push(i);
+            order_with_links.extend(late.iter().filter(|(s, _)| *s == i).map(|(_, j)| *j));
+        }
+        print_order = order_with_links;
+    } else {
+        print_order.extend(late.into_iter().map(|(_, j)| j));
+    }
     Plan { items, print_order }
 }
 
@@ -340,7 +350,8 @@ fn plan_dir(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi::
             item.flags = f;
         }
         other => {
-            if opts.existing {
+            // The transfer root is created even with --existing, as rsync does.
+            if opts.existing && e.name.as_os_str() != "." {
                 return;
             }
             item.replace = other.is_some();

@@ -69,6 +69,16 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
                 }
                 s
             }
+            b'f' if e.name.as_os_str() == "." => {
+                let s = e.src.as_os_str().as_encoded_bytes();
+                let mut end = s.len();
+                while end > 1 && s[end - 1] == b'/' {
+                    end -= 1;
+                }
+                let mut v = s[..end].to_vec();
+                v.extend_from_slice(b"/.");
+                super::escape_bytes(&v, c.eight_bit)
+            }
             b'f' => {
                 let s = e.src.as_os_str().as_encoded_bytes();
                 let s = if s.ends_with(b"/") && s.len() > 1 {

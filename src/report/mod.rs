@@ -30,6 +30,14 @@ pub fn message(msg: &str) {
     let _ = writeln!(e, "{PROGRAM}: {msg}");
 }
 
+/// Print an error line to stderr exactly as given (rsync prints a few messages,
+/// like `symlink has no referent`, without its program-name prefix).
+pub fn message_bare(msg: &str) {
+    let _g = OUT.lock();
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{msg}");
+}
+
 /// Print an informational line to stdout without prefix (rsync's FINFO/FCLIENT).
 pub fn message_stdout(msg: &str) {
     let _g = OUT.lock();
@@ -285,11 +293,10 @@ pub fn time_string(secs: i64) -> String {
 
 /// One `--list-only` line.
 pub fn list_line(e: &Entry, human: u8, eight_bit: bool) -> String {
-    let size = if e.meta.kind == Kind::Device {
-        let (ma, mi) = (libc::major(e.meta.rdev), libc::minor(e.meta.rdev));
-        format!("{ma},{mi:>6}")
-    } else {
-        big_num(e.meta.size as i64, human)
+    // rsync 3.5 lists devices and specials with size 0.
+    let size = match e.meta.kind {
+        Kind::Device | Kind::Special => big_num(0, human),
+        _ => big_num(e.meta.size as i64, human),
     };
     let mut line = format!(
         "{} {:>14} {} {}",
