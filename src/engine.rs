@@ -5,7 +5,7 @@ use crate::exit;
 use crate::flist::{self, Entry, Kind, Meta};
 use crate::options::Options;
 use crate::plan::{self, Action, Plan, PlanInput};
-use crate::report::{self, LineCtx, Stats};
+use crate::report::{self, Stats};
 use rayon::prelude::*;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -34,7 +34,7 @@ fn stdout_format(opts: &Options) -> Option<String> {
     if opts.itemize > 0 {
         return Some("%i %n%L".into());
     }
-    if opts.verbose > 0 {
+    if opts.verbose > 0 || opts.progress {
         return Some("%n%L".into());
     }
     None
@@ -76,7 +76,7 @@ pub fn run(opts: Options) -> i32 {
         Err(c) => return c,
     };
     let mut out = std::io::stdout().lock();
-    if opts.verbose > 0 && !opts.quiet {
+    if (opts.verbose > 0 || opts.progress) && !opts.quiet {
         let _ = writeln!(out, "sending incremental file list");
     }
     let fmt = if opts.quiet { None } else { stdout_format(&opts) };
@@ -127,16 +127,21 @@ pub fn run(opts: Options) -> i32 {
         },
         &opts,
     );
-    if let Some(fmt) = &fmt {
-        print_items(&mut out, fmt, &flist.entries, &plan, &opts, human);
-    }
     let _ = out.flush();
     drop(out);
+    let mut printer = report::Printer::new(fmt, &flist.entries, &plan, &opts, human);
+    let serial = (opts.progress || opts.progress2) && !opts.quiet;
     let outcome = if opts.dry_run {
+        printer.print_all();
         apply::Outcome::default()
+    } else if serial {
+        apply::apply(&flist, &plan, &opts, Some(&mut printer))
     } else {
-        apply::apply(&flist, &plan, &opts)
+        printer.print_all();
+        apply::apply(&flist, &plan, &opts, None)
     };
+    printer.finish();
+    drop(printer);
     code = merge_code(code, outcome.code);
     let stats = build_stats(&flist.entries, &plan, flist_time, start, &opts);
     let mut out = std::io::stdout().lock();
@@ -370,73 +375,6 @@ fn current_umask() -> u32 {
         let m = libc::umask(0o022);
         libc::umask(m);
         m as u32
-    }
-}
-
-fn print_items(
-    out: &mut impl Write,
-    fmt: &str,
-    entries: &[Entry],
-    plan: &Plan,
-    opts: &Options,
-    human: u8,
-) {
-    let vv_uptodate = opts.verbose > 1 && opts.itemize == 0 && opts.out_format.is_none();
-    let skip_line = |out: &mut dyn Write, e: &Entry| {
-        let _ = writeln!(
-            out,
-            "skipping non-regular file \"{}\"",
-            report::escape_name(&e.name, opts.eight_bit_output)
-        );
-    };
-    // rsync's generator reports skipped entries of a directory before the
-    // directory's own line reaches the output.
-    let mut skip_printed = vec![false; entries.len()];
-    for &i in &plan.print_order {
-        let (e, it) = (&entries[i], &plan.items[i]);
-        if e.meta.kind == Kind::Dir {
-            for (j, c) in entries.iter().enumerate().skip(i + 1) {
-                if c.meta.kind == Kind::Dir {
-                    break;
-                }
-                if c.skip {
-                    skip_line(out, c);
-                    skip_printed[j] = true;
-                }
-            }
-        }
-        if e.skip {
-            if !skip_printed[i] {
-                skip_line(out, e);
-            }
-            continue;
-        }
-        if !it.log {
-            if vv_uptodate && e.meta.kind == Kind::File && it.action == Action::Nothing {
-                let _ = writeln!(
-                    out,
-                    "{} is uptodate",
-                    report::escape_name(&e.name, opts.eight_bit_output)
-                );
-            }
-            continue;
-        }
-        let leader = match it.action {
-            Action::HardLink { leader } => Some(&entries[leader]),
-            _ => None,
-        };
-        let line = report::format_line(
-            fmt,
-            &LineCtx {
-                entry: e,
-                item: it,
-                link_leader: leader,
-                times: opts.times,
-                eight_bit: opts.eight_bit_output,
-                human,
-            },
-        );
-        let _ = writeln!(out, "{line}");
     }
 }
 

@@ -69,8 +69,23 @@ pub(crate) fn err_text(e: &std::io::Error) -> String {
     crate::flist::errno_text(e)
 }
 
-/// Execute `plan` for `flist`.
-pub fn apply(flist: &FileList, plan: &Plan, opts: &Options) -> Outcome {
+/// Called around each entry when phase 2 runs serially (`--progress`): `before`
+/// prints the entry's line, `after` its progress line with the bytes written.
+pub trait Serial {
+    /// Before entry `i` is applied.
+    fn before(&mut self, i: usize);
+    /// After entry `i` was applied; `written` is None when it failed.
+    fn after(&mut self, i: usize, written: Option<u64>);
+}
+
+/// Execute `plan` for `flist`. With `serial`, entries are applied one at a time
+/// in print order so per-file output can interleave with the work.
+pub fn apply(
+    flist: &FileList,
+    plan: &Plan,
+    opts: &Options,
+    serial: Option<&mut dyn Serial>,
+) -> Outcome {
     let ctx = Ctx {
         opts,
         literal: AtomicU64::new(0),
@@ -90,8 +105,34 @@ pub fn apply(flist: &FileList, plan: &Plan, opts: &Options) -> Outcome {
         }
     }
 
-    // 1. Directories, in order.
+    let done: Vec<AtomicBool> = (0..entries.len()).map(|_| AtomicBool::new(false)).collect();
     let mut failed_dirs: HashSet<usize> = HashSet::new();
+    if let Some(serial) = serial {
+        for &i in &plan.print_order {
+            if ctx.stopped() {
+                break;
+            }
+            let (e, it) = (&entries[i], &items[i]);
+            serial.before(i);
+            let before = ctx.literal.load(Ordering::Relaxed);
+            let ok = match it.action {
+                Action::MkDir => make_dir(&ctx, e, it),
+                Action::HardLink { leader } => file::hard_link(&ctx, &items[leader].dest, e, it),
+                _ if e.meta.kind == Kind::Dir => true,
+                _ => apply_one(&ctx, e, it),
+            };
+            if !ok && e.meta.kind == Kind::Dir {
+                failed_dirs.insert(i);
+            }
+            done[i].store(ok, Ordering::Relaxed);
+            let written = ctx.literal.load(Ordering::Relaxed) - before;
+            serial.after(i, ok.then_some(written));
+        }
+        finish_dirs(&ctx, entries, items, &dirty, &failed_dirs);
+        return outcome(&ctx);
+    }
+
+    // 1. Directories, in order.
     for (i, (e, it)) in entries.iter().zip(items).enumerate() {
         if it.action == Action::MkDir && !make_dir(&ctx, e, it) {
             failed_dirs.insert(i);
@@ -109,7 +150,6 @@ pub fn apply(flist: &FileList, plan: &Plan, opts: &Options) -> Outcome {
         })
         .collect();
     work.sort_by_key(|&i| entries[i].meta.ino);
-    let done: Vec<AtomicBool> = (0..entries.len()).map(|_| AtomicBool::new(false)).collect();
     work.par_iter().for_each(|&i| {
         if ctx.stopped() {
             return;
@@ -132,7 +172,26 @@ pub fn apply(flist: &FileList, plan: &Plan, opts: &Options) -> Outcome {
         }
     }
 
-    // 4. Directory metadata, bottom-up.
+    finish_dirs(&ctx, entries, items, &dirty, &failed_dirs);
+    outcome(&ctx)
+}
+
+fn outcome(ctx: &Ctx) -> Outcome {
+    let code = *ctx.code.lock().unwrap();
+    Outcome {
+        literal: ctx.literal.load(Ordering::Relaxed),
+        code,
+    }
+}
+
+/// Step 4: directory metadata, bottom-up, once their contents are in place.
+fn finish_dirs(
+    ctx: &Ctx,
+    entries: &[Entry],
+    items: &[Item],
+    dirty: &HashSet<&Path>,
+    failed_dirs: &HashSet<usize>,
+) {
     if !ctx.stopped() {
         for (i, (e, it)) in entries.iter().zip(items).enumerate().rev() {
             if e.meta.kind != Kind::Dir || failed_dirs.contains(&i) {
@@ -140,15 +199,9 @@ pub fn apply(flist: &FileList, plan: &Plan, opts: &Options) -> Outcome {
             }
             let is_dirty = dirty.contains(it.dest.as_path());
             if it.action != Action::Nothing || is_dirty {
-                meta::set_dir_meta(&ctx, e, it, it.action != Action::Nothing);
+                meta::set_dir_meta(ctx, e, it, it.action != Action::Nothing);
             }
         }
-    }
-
-    let code = *ctx.code.lock().unwrap();
-    Outcome {
-        literal: ctx.literal.load(Ordering::Relaxed),
-        code,
     }
 }
 
