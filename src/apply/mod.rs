@@ -192,7 +192,9 @@ fn finish_dirs(
     dirty: &HashSet<&Path>,
     failed_dirs: &HashSet<usize>,
 ) {
-    if !ctx.stopped() {
+    // Runs even after a fatal error so that created directories get their
+    // final permissions and times, as rsync leaves them.
+    {
         for (i, (e, it)) in entries.iter().zip(items).enumerate().rev() {
             if e.meta.kind != Kind::Dir || failed_dirs.contains(&i) {
                 continue;
