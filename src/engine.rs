@@ -338,35 +338,67 @@ fn display_operand(s: &OsStr) -> String {
 type XattrList = Vec<(std::ffi::OsString, Vec<u8>)>;
 
 /// `lstat` every destination path in parallel (and read xattrs with -X/-A).
+///
+/// Entries are grouped by parent directory; each group opens the parent's
+/// destination once and stats its children relative to that descriptor.
 fn stat_dests(
     opts: &Options,
     entries: &[Entry],
     dests: &[PathBuf],
 ) -> (Vec<Option<Meta>>, Vec<Option<XattrList>>) {
     let want_x = opts.xattrs || opts.acls;
-    dests
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); entries.len() + 1];
+    for (i, e) in entries.iter().enumerate() {
+        groups[e.parent.map_or(entries.len(), |p| p)].push(i);
+    }
+    let mut metas: Vec<Option<Meta>> = vec![None; entries.len()];
+    let results: Vec<(usize, Option<Meta>)> = groups
         .par_iter()
-        .zip(entries.par_iter())
-        .map(|(p, e)| {
-            let mut m = std::fs::symlink_metadata(p).ok().map(|m| Meta::from_std(&m));
-            if opts.keep_dirlinks
-                && e.meta.kind == Kind::Dir
-                && m.is_some_and(|m| m.kind == Kind::Symlink)
-            {
-                if let Ok(t) = std::fs::metadata(p) {
+        .enumerate()
+        .filter(|(_, g)| !g.is_empty())
+        .flat_map_iter(|(p, g)| {
+            let fd = (p < entries.len())
+                .then(|| crate::sys::meta::open_dir(&dests[p]).ok())
+                .flatten();
+            g.iter()
+                .map(|&i| {
+                    let m = match (&fd, dests[i].file_name()) {
+                        (Some(fd), Some(name)) => crate::sys::meta::lstat_at(fd, name)
+                            .ok()
+                            .map(|st| Meta::from_sys(&st)),
+                        _ => std::fs::symlink_metadata(&dests[i])
+                            .ok()
+                            .map(|m| Meta::from_std(&m)),
+                    };
+                    (i, m)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (i, m) in results {
+        metas[i] = m;
+    }
+    if opts.keep_dirlinks {
+        for (i, e) in entries.iter().enumerate() {
+            if e.meta.kind == Kind::Dir && metas[i].is_some_and(|m| m.kind == Kind::Symlink) {
+                if let Ok(t) = std::fs::metadata(&dests[i]) {
                     if t.is_dir() {
-                        m = Some(Meta::from_std(&t));
+                        metas[i] = Some(Meta::from_std(&t));
                     }
                 }
             }
-            let x = if want_x && m.is_some() {
-                Some(flist::read_xattrs(p, opts))
-            } else {
-                None
-            };
-            (m, x)
-        })
-        .unzip()
+        }
+    }
+    let xattrs = if want_x {
+        dests
+            .par_iter()
+            .zip(metas.par_iter())
+            .map(|(p, m)| m.map(|_| flist::read_xattrs(p, opts)))
+            .collect()
+    } else {
+        vec![None; entries.len()]
+    };
+    (metas, xattrs)
 }
 
 fn current_umask() -> u32 {

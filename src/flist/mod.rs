@@ -105,6 +105,25 @@ impl Meta {
         }
     }
 
+    /// Build from the `sys` layer's stat record.
+    pub fn from_sys(st: &crate::sys::meta::Stat) -> Meta {
+        Meta {
+            kind: Kind::from_mode(st.mode),
+            mode: st.mode,
+            size: st.size,
+            mtime: st.mtime.sec,
+            mtime_nsec: st.mtime.nsec,
+            atime: st.atime.sec,
+            atime_nsec: st.atime.nsec,
+            uid: st.uid,
+            gid: st.gid,
+            rdev: st.rdev,
+            ino: st.ino,
+            dev: st.dev,
+            nlink: st.nlink,
+        }
+    }
+
     /// Permission bits including setuid/setgid/sticky.
     pub fn perms(&self) -> u32 {
         self.mode & 0o7777
@@ -130,6 +149,8 @@ pub struct Entry {
     pub no_recurse: bool,
     /// True for directories rsync only adds to create a path (`-R` implied dirs).
     pub implied: bool,
+    /// Index of the parent directory's entry in the list (None at the top).
+    pub parent: Option<usize>,
     /// Listed but not transferred: rsync's `skipping non-regular file` (a symlink
     /// without `-l`, a device without `--devices`, a special without `--specials`).
     pub skip: bool,

@@ -98,9 +98,9 @@ pub fn scan(opts: &Options) -> (FileList, Vec<ScanError>) {
     match dot {
         Some(mut d) => {
             merge_children(&mut d.children, top);
-            flatten(d, &mut entries);
+            flatten(d, &mut entries, None);
         }
-        None => flatten_children(top, &mut entries),
+        None => flatten_children(top, &mut entries, None),
     }
     (FileList { entries }, errors)
 }
@@ -119,13 +119,16 @@ fn merge_children(into: &mut Vec<Node>, more: Vec<Node>) {
     }
 }
 
-fn flatten(node: Node, out: &mut Vec<Entry>) {
+fn flatten(node: Node, out: &mut Vec<Entry>, parent: Option<usize>) {
     let children = node.children;
-    out.push(node.entry);
-    flatten_children(children, out);
+    let mut e = node.entry;
+    e.parent = parent;
+    let me = out.len();
+    out.push(e);
+    flatten_children(children, out, Some(me));
 }
 
-fn flatten_children(children: Vec<Node>, out: &mut Vec<Entry>) {
+fn flatten_children(children: Vec<Node>, out: &mut Vec<Entry>, parent: Option<usize>) {
     let (mut dirs, mut files): (Vec<Node>, Vec<Node>) = children
         .into_iter()
         .partition(|n| n.entry.meta.kind == Kind::Dir);
@@ -137,10 +140,12 @@ fn flatten_children(children: Vec<Node>, out: &mut Vec<Entry>) {
             .cmp(y.iter().chain(b"/".iter()))
     });
     for f in files {
-        out.push(f.entry);
+        let mut e = f.entry;
+        e.parent = parent;
+        out.push(e);
     }
     for d in dirs {
-        flatten(d, out);
+        flatten(d, out, parent);
     }
 }
 
@@ -300,6 +305,7 @@ fn wrap_implied(ctx: &Ctx, operand: &[u8], rel: &Path, node: Node) -> Node {
                 xattrs,
                 no_recurse: true,
                 implied: true,
+                parent: None,
                 skip: false,
             },
             children: vec![node],
@@ -339,8 +345,12 @@ fn child_name(parent: &Path, is_dot: bool, name: &OsStr) -> PathBuf {
 
 /// Read one directory and its subtree. `shallow` (from `-d`) stops after one level.
 fn scan_dir(ctx: &Ctx, dir: &Path, name: &Path, is_dot: bool, shallow: bool) -> Vec<Node> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
+    let opened = crate::sys::meta::open_dir(dir).and_then(|fd| {
+        let names = crate::sys::dir::read_names_fd(&fd)?;
+        Ok((fd, names))
+    });
+    let (fd, names) = match opened {
+        Ok(x) => x,
         Err(e) => {
             ctx.error(
                 format!(
@@ -353,26 +363,12 @@ fn scan_dir(ctx: &Ctx, dir: &Path, name: &Path, is_dot: bool, shallow: bool) -> 
             return Vec::new();
         }
     };
-    let mut names: Vec<OsString> = Vec::new();
-    for de in rd {
-        match de {
-            Ok(de) => names.push(de.file_name()),
-            Err(e) => ctx.error(
-                format!(
-                    "[sender] readdir(\"{}\"): {}",
-                    crate::report::abs_display(dir),
-                    errno_text(&e)
-                ),
-                crate::exit::PARTIAL,
-            ),
-        }
-    }
     let opts = ctx.opts;
     let mut nodes: Vec<Node> = names
         .into_iter()
         .filter_map(|n| {
             let path = dir.join(&n);
-            let md = std::fs::symlink_metadata(&path);
+            let md = crate::sys::meta::lstat_at(&fd, &n);
             let md = match md {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -397,7 +393,7 @@ fn scan_dir(ctx: &Ctx, dir: &Path, name: &Path, is_dot: bool, shallow: bool) -> 
                     return None;
                 }
             };
-            let meta = Meta::from_std(&md);
+            let meta = Meta::from_sys(&md);
             let entry = make_entry(ctx, child_name(name, is_dot, &n), path, meta, false)?;
             Some(Node {
                 entry,
@@ -528,6 +524,7 @@ fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) ->
         xattrs,
         no_recurse: false,
         implied: false,
+        parent: None,
         skip: skip_msg,
     })
 }
