@@ -63,8 +63,16 @@ pub fn run(opts: Options) -> i32 {
         opts.verbose = 0;
     }
     let human = human_level(&opts);
-    let (flist, scan_errors) = flist::scan(&opts);
+    let probe = probe_root(&opts);
+    let (flist, scan_errors) = flist::scan(&opts, probe.as_deref());
     let flist_time = start.elapsed().as_secs_f64();
+    let timing = std::env::var_os("RESYNC_TIMING").is_some();
+    let phase = |what: &str| {
+        if timing {
+            eprintln!("[timing] {what}: {:.3}s", start.elapsed().as_secs_f64());
+        }
+    };
+    phase("scan");
     let mut code = 0;
     for e in &scan_errors {
         e.print();
@@ -107,7 +115,9 @@ pub fn run(opts: Options) -> i32 {
             }
         })
         .collect();
+    phase("dests");
     let (mut dest_metas, dest_xattrs) = stat_dests(&opts, &flist.entries, &dests);
+    phase("stat dests");
     if created_root {
         // The root was made just now: report it as new, as rsync does.
         for (e, m) in flist.entries.iter().zip(dest_metas.iter_mut()) {
@@ -127,6 +137,7 @@ pub fn run(opts: Options) -> i32 {
         },
         &opts,
     );
+    phase("plan");
     let _ = out.flush();
     drop(out);
     let mut printer = report::Printer::new(fmt, &flist.entries, &plan, &opts, human);
@@ -142,6 +153,7 @@ pub fn run(opts: Options) -> i32 {
     };
     printer.finish();
     drop(printer);
+    phase("apply");
     code = merge_code(code, outcome.code);
     let stats = build_stats(&flist.entries, &plan, flist_time, start, &opts);
     let mut out = std::io::stdout().lock();
@@ -174,6 +186,16 @@ pub fn run(opts: Options) -> i32 {
     code
 }
 
+/// The destination directory the scan may stat entries in as it goes: only
+/// when the destination already is a directory and entries land inside it.
+fn probe_root(opts: &Options) -> Option<PathBuf> {
+    let dest = PathBuf::from(opts.dest.as_ref()?);
+    if opts.relative && !opts.implied_dirs {
+        return None;
+    }
+    std::fs::metadata(&dest).ok().filter(|m| m.is_dir()).map(|_| dest)
+}
+
 /// Combine exit codes the way rsync reports them: file I/O (11) wins, then 23, then 24.
 fn merge_code(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
@@ -192,7 +214,7 @@ fn list_only(opts: Options) -> i32 {
         opts.dirs = true;
     }
     let human = human_level(&opts);
-    let (flist, errors) = flist::scan(&opts);
+    let (flist, errors) = flist::scan(&opts, None);
     let mut code = 0;
     for e in &errors {
         e.print();
@@ -351,7 +373,16 @@ fn stat_dests(
     for (i, e) in entries.iter().enumerate() {
         groups[e.parent.map_or(entries.len(), |p| p)].push(i);
     }
-    let mut metas: Vec<Option<Meta>> = vec![None; entries.len()];
+    let mut metas: Vec<Option<Meta>> = entries
+        .iter()
+        .map(|e| match e.dest {
+            flist::DestProbe::Found(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    for g in groups.iter_mut() {
+        g.retain(|&i| entries[i].dest == flist::DestProbe::Unknown);
+    }
     let results: Vec<(usize, Option<Meta>)> = groups
         .par_iter()
         .enumerate()

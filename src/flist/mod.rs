@@ -130,6 +130,18 @@ impl Meta {
     }
 }
 
+/// What the scan learnt about an entry's destination, if it looked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DestProbe {
+    /// Not looked up (top-level operands, remote or missing destinations).
+    #[default]
+    Unknown,
+    /// Nothing at the destination path.
+    Missing,
+    /// The destination's metadata (not following symlinks).
+    Found(Meta),
+}
+
 /// One entry of the file list.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -151,6 +163,9 @@ pub struct Entry {
     pub implied: bool,
     /// Index of the parent directory's entry in the list (None at the top).
     pub parent: Option<usize>,
+    /// The destination's `lstat`, when the scan could look it up on the way
+    /// (a local transfer into an existing directory): saves a second walk.
+    pub dest: DestProbe,
     /// Listed but not transferred: rsync's `skipping non-regular file` (a symlink
     /// without `-l`, a device without `--devices`, a special without `--specials`).
     pub skip: bool,

@@ -1,6 +1,6 @@
 //! Parallel source scan (one rayon task per directory) and rsync's list order.
 
-use super::{Entry, FileList, Kind, Meta};
+use super::{DestProbe, Entry, FileList, Kind, Meta};
 use crate::options::Options;
 use rayon::prelude::*;
 use std::ffi::{OsStr, OsString};
@@ -38,6 +38,8 @@ struct Node {
 /// Shared, read-only facts for one scan.
 struct Ctx<'a> {
     opts: &'a Options,
+    /// Existing destination directory to probe while scanning (local transfers).
+    probe: Option<&'a Path>,
     errors: Mutex<Vec<ScanError>>,
     /// Device of the current source root (for `-x`).
     root_dev: u64,
@@ -77,12 +79,12 @@ pub(crate) fn errno_text(e: &std::io::Error) -> String {
 ///
 /// Errors (missing sources, unreadable directories) are returned beside the list;
 /// the caller reports them and keeps going, as rsync does.
-pub fn scan(opts: &Options) -> (FileList, Vec<ScanError>) {
+pub fn scan(opts: &Options, probe: Option<&Path>) -> (FileList, Vec<ScanError>) {
     let mut top: Vec<Node> = Vec::new();
     let mut dot: Option<Node> = None;
     let mut errors = Vec::new();
     for src in &opts.sources {
-        let (node, is_dot, mut errs) = scan_operand(src, opts);
+        let (node, is_dot, mut errs) = scan_operand(src, opts, probe);
         errors.append(&mut errs);
         let Some(node) = node else { continue };
         if is_dot {
@@ -155,12 +157,17 @@ fn base(p: &Path) -> &[u8] {
 
 /// Scan one operand. Returns the root node, whether it is a "contents of" (`src/`)
 /// operand whose root is named `.`, and errors.
-fn scan_operand(src: &OsStr, opts: &Options) -> (Option<Node>, bool, Vec<ScanError>) {
+fn scan_operand(
+    src: &OsStr,
+    opts: &Options,
+    probe: Option<&Path>,
+) -> (Option<Node>, bool, Vec<ScanError>) {
     let bytes = src.as_bytes();
     let trailing = bytes.ends_with(b"/") || bytes == b"." || bytes.ends_with(b"/.");
     let path = PathBuf::from(src);
     let ctx = Ctx {
         opts,
+        probe,
         errors: Mutex::new(Vec::new()),
         root_dev: 0,
     };
@@ -307,6 +314,7 @@ fn wrap_implied(ctx: &Ctx, operand: &[u8], rel: &Path, node: Node) -> Node {
                 implied: true,
                 parent: None,
                 skip: false,
+                dest: DestProbe::Unknown,
             },
             children: vec![node],
         };
@@ -364,6 +372,15 @@ fn scan_dir(ctx: &Ctx, dir: &Path, name: &Path, is_dot: bool, shallow: bool) -> 
         }
     };
     let opts = ctx.opts;
+    // The matching destination directory, opened once to stat its entries.
+    let dest_fd = ctx.probe.and_then(|root| {
+        let d = if name.as_os_str() == "." {
+            root.to_path_buf()
+        } else {
+            root.join(name)
+        };
+        crate::sys::meta::open_dir(&d).ok()
+    });
     let mut nodes: Vec<Node> = names
         .into_iter()
         .filter_map(|n| {
@@ -394,7 +411,16 @@ fn scan_dir(ctx: &Ctx, dir: &Path, name: &Path, is_dot: bool, shallow: bool) -> 
                 }
             };
             let meta = Meta::from_sys(&md);
-            let entry = make_entry(ctx, child_name(name, is_dot, &n), path, meta, false)?;
+            let mut entry = make_entry(ctx, child_name(name, is_dot, &n), path, meta, false)?;
+            if ctx.probe.is_some() {
+                entry.dest = match &dest_fd {
+                    Some(fd) => match crate::sys::meta::lstat_at(fd, &n) {
+                        Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
+                        Err(_) => DestProbe::Missing,
+                    },
+                    None => DestProbe::Missing,
+                };
+            }
             Some(Node {
                 entry,
                 children: Vec::new(),
@@ -526,6 +552,7 @@ fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) ->
         implied: false,
         parent: None,
         skip: skip_msg,
+        dest: DestProbe::Unknown,
     })
 }
 
