@@ -95,6 +95,23 @@ pub fn run(opts: Options) -> i32 {
             Err(c) => return c,
         }
     }
+    // --temp-dir is relative to the destination directory, and must exist.
+    let temp_dir = match (&opts.temp_dir, &mode) {
+        (Some(t), DestMode::Dir(d)) if !Path::new(t).is_absolute() => Some(d.join(t)),
+        (Some(t), DestMode::File(f)) if !Path::new(t).is_absolute() => {
+            Some(f.parent().unwrap_or(Path::new(".")).join(t))
+        }
+        (Some(t), _) => Some(PathBuf::from(t)),
+        (None, _) => None,
+    };
+    if let (Some(t), Some(given)) = (&temp_dir, &opts.temp_dir) {
+        if !opts.dry_run && !t.is_dir() {
+            let _ = out.flush();
+            report::message_bare(&format!("The temp-dir does not exist: {given}"));
+            report::exit_message(exit::SYNTAX);
+            return exit::SYNTAX;
+        }
+    }
     if opts.verbose > 1 && !opts.quiet {
         let _ = writeln!(
             out,
@@ -146,10 +163,10 @@ pub fn run(opts: Options) -> i32 {
         printer.print_all();
         apply::Outcome::default()
     } else if serial {
-        apply::apply(&flist, &plan, &opts, Some(&mut printer))
+        apply::apply(&flist, &plan, &opts, temp_dir.as_deref(), Some(&mut printer))
     } else {
         printer.print_all();
-        apply::apply(&flist, &plan, &opts, None)
+        apply::apply(&flist, &plan, &opts, temp_dir.as_deref(), None)
     };
     printer.finish();
     drop(printer);

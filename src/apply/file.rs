@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// Create a fresh temp file beside `dest` (or in `--temp-dir`).
 fn create_temp(ctx: &Ctx, dest: &Path) -> io::Result<(File, PathBuf)> {
-    let dir = match &ctx.opts.temp_dir {
-        Some(t) => PathBuf::from(t),
+    let dir = match &ctx.temp_dir {
+        Some(t) => t.clone(),
         None => dest.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     let name = dest.file_name().unwrap_or_default();
@@ -94,7 +94,7 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
         preallocate: opts.preallocate,
     };
     if let Err(err) = crate::sys::copy::copy_file_data(&src, &tmp, len, &copy_opts) {
-        let _ = std::fs::remove_file(&tmp_path);
+        keep_partial(ctx, &tmp_path, &it.dest);
         let msg = format!(
             "[receiver] write failed on \"{}\": {}",
             crate::report::abs_display(&it.dest),
@@ -120,6 +120,9 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
         }
     }
     drop(tmp);
+    if opts.delay_updates {
+        return park_delayed(ctx, e, &tmp_path, &it.dest).then_some(len);
+    }
     if let Err(err) = rename_into_place(&tmp_path, &it.dest) {
         let _ = std::fs::remove_file(&tmp_path);
         ctx.error(format!(
@@ -130,7 +133,62 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
         ));
         return None;
     }
+    drop_partial(ctx, &it.dest);
     Some(len)
+}
+
+/// The `--partial-dir` file for `dest` (a relative partial dir lives in the
+/// destination file's own directory, as in rsync).
+fn partial_path(ctx: &Ctx, dest: &Path) -> Option<PathBuf> {
+    let pd = ctx.opts.partial_dir.as_ref()?;
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    Some(dir.join(pd).join(dest.file_name()?))
+}
+
+/// After a failed copy: with `--partial` the partial data replaces the
+/// destination (or goes to `--partial-dir`), as the user asked; otherwise the
+/// temp file is removed and the destination keeps its old version.
+fn keep_partial(ctx: &Ctx, tmp: &Path, dest: &Path) {
+    if ctx.opts.partial && !ctx.opts.inplace {
+        let target = partial_path(ctx, dest).unwrap_or_else(|| dest.to_path_buf());
+        if let Some(p) = target.parent() {
+            let _ = std::fs::create_dir_all(p);
+        }
+        if std::fs::rename(tmp, &target).is_ok() {
+            return;
+        }
+    }
+    let _ = std::fs::remove_file(tmp);
+}
+
+/// A successful transfer makes a leftover `--partial-dir` file obsolete.
+fn drop_partial(ctx: &Ctx, dest: &Path) {
+    if let Some(p) = partial_path(ctx, dest) {
+        if std::fs::remove_file(&p).is_ok() {
+            if let Some(d) = p.parent() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+/// `--delay-updates`: park the finished file in `DIR/.~tmp~/NAME` until the end.
+fn park_delayed(ctx: &Ctx, e: &Entry, tmp: &Path, dest: &Path) -> bool {
+    let dir = dest.parent().unwrap_or(Path::new(".")).join(".~tmp~");
+    let _ = std::fs::create_dir(&dir);
+    let parked = dir.join(dest.file_name().unwrap_or_default());
+    if let Err(err) = std::fs::rename(tmp, &parked) {
+        let _ = std::fs::remove_file(tmp);
+        ctx.error(format!(
+            "[receiver] rename \"{}\" -> \"{}\": {}",
+            crate::report::abs_display(tmp),
+            crate::report::escape_name(&e.name, ctx.opts.eight_bit_output),
+            err_text(&err)
+        ));
+        return false;
+    }
+    ctx.delayed.lock().unwrap().push((parked, dest.to_path_buf()));
+    true
 }
 
 /// Rename a finished temp file over the destination; across file systems (with

@@ -35,6 +35,10 @@ pub(crate) struct Ctx<'a> {
     literal: AtomicU64,
     code: Mutex<i32>,
     fatal: AtomicBool,
+    /// `--temp-dir`, resolved against the destination root when relative.
+    pub temp_dir: Option<PathBuf>,
+    /// `--delay-updates`: finished files parked in `.~tmp~`, renamed at the end.
+    delayed: Mutex<Vec<(PathBuf, PathBuf)>>,
 }
 
 impl Ctx<'_> {
@@ -84,6 +88,7 @@ pub fn apply(
     flist: &FileList,
     plan: &Plan,
     opts: &Options,
+    temp_dir: Option<&Path>,
     serial: Option<&mut dyn Serial>,
 ) -> Outcome {
     let ctx = Ctx {
@@ -91,6 +96,8 @@ pub fn apply(
         literal: AtomicU64::new(0),
         code: Mutex::new(0),
         fatal: AtomicBool::new(false),
+        delayed: Mutex::new(Vec::new()),
+        temp_dir: temp_dir.map(Path::to_path_buf),
     };
     let entries = &flist.entries;
     let items = &plan.items;
@@ -128,6 +135,7 @@ pub fn apply(
             let written = ctx.literal.load(Ordering::Relaxed) - before;
             serial.after(i, ok.then_some(written));
         }
+        finish_delayed(&ctx);
         finish_dirs(&ctx, entries, items, &dirty, &failed_dirs);
         return outcome(&ctx);
     }
@@ -172,8 +180,34 @@ pub fn apply(
         }
     }
 
+    finish_delayed(&ctx);
     finish_dirs(&ctx, entries, items, &dirty, &failed_dirs);
     outcome(&ctx)
+}
+
+/// `--delay-updates`: move every parked file into place, then drop the
+/// `.~tmp~` directories.
+fn finish_delayed(ctx: &Ctx) {
+    let delayed = std::mem::take(&mut *ctx.delayed.lock().unwrap());
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (parked, dest) in delayed {
+        if let Err(err) = std::fs::rename(&parked, &dest) {
+            ctx.error(format!(
+                "[receiver] rename \"{}\" -> \"{}\": {}",
+                crate::report::abs_display(&parked),
+                crate::report::abs_display(&dest),
+                err_text(&err)
+            ));
+        }
+        if let Some(p) = parked.parent() {
+            if !dirs.iter().any(|d| d == p) {
+                dirs.push(p.to_path_buf());
+            }
+        }
+    }
+    for d in dirs {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 fn outcome(ctx: &Ctx) -> Outcome {

@@ -114,8 +114,17 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
             groups.entry((e.meta.dev, e.meta.ino)).or_default().size += 1;
         }
     }
+    // Destination inodes with several names whose attributes an earlier item
+    // fixes: later names see the fixed state, as rsync's sequential stat does.
+    let mut fixed: HashMap<(u64, u64), Meta> = HashMap::new();
     for (i, e) in flist.entries.iter().enumerate() {
-        let d = dest_metas[i];
+        let d = dest_metas[i].map(|d| {
+            if d.nlink > 1 {
+                fixed.get(&(d.dev, d.ino)).copied().unwrap_or(d)
+            } else {
+                d
+            }
+        });
         let dest = dests[i].clone();
         let mode = final_mode(e, d.as_ref(), opts, umask, &chmod);
         let mut item = Item {
@@ -138,6 +147,11 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
             Kind::File => plan_file(&mut item, e, opts, dx),
             Kind::Symlink => plan_symlink(&mut item, e, opts, dx),
             Kind::Device | Kind::Special => plan_node(&mut item, e, opts, dx),
+        }
+        if let (Action::Attrs, Some(d)) = (&item.action, item.dest_meta) {
+            if d.nlink > 1 && d.kind != Kind::Dir {
+                fixed.insert((d.dev, d.ino), fixed_meta(d, e, item.mode, opts));
+            }
         }
         if !linked(e) || size_excluded(e, opts) {
             items.push(item);
@@ -205,6 +219,24 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
         print_order.extend(late.into_iter().map(|(_, j)| j));
     }
     Plan { items, print_order }
+}
+
+/// What an attribute fix leaves on the destination inode.
+fn fixed_meta(mut d: Meta, e: &Entry, mode: u32, opts: &Options) -> Meta {
+    if e.meta.kind != Kind::Symlink {
+        d.mode = (d.mode & libc::S_IFMT) | mode;
+    }
+    if opts.owner && opts.am_root {
+        d.uid = e.meta.uid;
+    }
+    if opts.group {
+        d.gid = e.meta.gid;
+    }
+    if opts.times {
+        d.mtime = e.meta.mtime;
+        d.mtime_nsec = e.meta.mtime_nsec;
+    }
+    d
 }
 
 /// The permission bits the destination should end up with.
@@ -351,7 +383,9 @@ fn plan_dir(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi::
         }
         other => {
             // The transfer root is created even with --existing, as rsync does.
-            if opts.existing && e.name.as_os_str() != "." {
+            if (opts.existing && other.is_none() && e.name.as_os_str() != ".")
+                || (opts.ignore_existing && other.is_some())
+            {
                 return;
             }
             item.replace = other.is_some();
@@ -371,10 +405,8 @@ fn plan_file(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi:
         return;
     }
     match item.dest_meta {
+        Some(_) if opts.ignore_existing => return,
         Some(d) if d.kind == Kind::File => {
-            if opts.ignore_existing {
-                return;
-            }
             if opts.update
                 && quick::cmp_time(d.mtime, d.mtime_nsec, e.meta.mtime, e.meta.mtime_nsec, opts) > 0
             {
@@ -382,6 +414,10 @@ fn plan_file(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi:
             }
             let mut f = ItemFlags::default();
             let unchanged = quick::unchanged(&e.meta, &d, &e.src, &item.dest, opts);
+            // --append only ever adds to a shorter file; others are left alone.
+            if !unchanged && opts.append != crate::options::Append::No && d.size >= e.meta.size {
+                return;
+            }
             if !unchanged {
                 f.transfer = true;
                 item.action = Action::Transfer;
@@ -396,7 +432,7 @@ fn plan_file(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi:
             item.flags = f;
         }
         other => {
-            if opts.existing {
+            if opts.existing && other.is_none() {
                 return;
             }
             item.replace = other.is_some();
@@ -431,7 +467,7 @@ fn plan_symlink(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::f
             item.flags = f;
         }
         other => {
-            if opts.existing {
+            if (opts.existing && other.is_none()) || (opts.ignore_existing && other.is_some()) {
                 return;
             }
             item.replace = other.is_some();
@@ -466,7 +502,7 @@ fn plan_node(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi:
             item.flags = f;
         }
         other => {
-            if opts.existing {
+            if (opts.existing && other.is_none()) || (opts.ignore_existing && other.is_some()) {
                 return;
             }
             item.replace = other.is_some();
