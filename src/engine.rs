@@ -64,7 +64,8 @@ pub fn run(opts: Options) -> i32 {
     }
     let human = human_level(&opts);
     let probe = probe_root(&opts);
-    let (flist, scan_errors) = flist::scan(&opts, probe.as_deref());
+    let (mut flist, scan_errors) = flist::scan(&opts, probe.as_deref());
+    apply_chown(&opts, &mut flist.entries);
     let flist_time = start.elapsed().as_secs_f64();
     let timing = std::env::var_os("RESYNC_TIMING").is_some();
     let phase = |what: &str| {
@@ -201,6 +202,40 @@ pub fn run(opts: Options) -> i32 {
         report::exit_message(code);
     }
     code
+}
+
+/// `--chown=USER:GROUP`: every entry is owned by USER/GROUP on the receiver.
+/// Names are resolved there (numbers are taken as ids); an unknown name is
+/// reported and ignored, as rsync's usermap does.
+fn apply_chown(opts: &Options, entries: &mut [Entry]) {
+    let resolve = |v: &str, user: bool| -> Option<u32> {
+        if let Ok(n) = v.parse::<u32>() {
+            return Some(n);
+        }
+        let id = if user {
+            crate::sys::meta::uid_by_name(OsStr::new(v))
+        } else {
+            crate::sys::meta::gid_by_name(OsStr::new(v))
+        };
+        if id.is_none() {
+            let which = if user { "usermap" } else { "groupmap" };
+            report::message_bare(&format!("Unknown --{which} name on receiver: {v}"));
+        }
+        id
+    };
+    let uid = opts.chown_user.as_deref().and_then(|u| resolve(u, true));
+    let gid = opts.chown_group.as_deref().and_then(|g| resolve(g, false));
+    if uid.is_none() && gid.is_none() {
+        return;
+    }
+    for e in entries {
+        if let Some(u) = uid {
+            e.meta.uid = u;
+        }
+        if let Some(g) = gid {
+            e.meta.gid = g;
+        }
+    }
 }
 
 /// The destination directory the scan may stat entries in as it goes: only

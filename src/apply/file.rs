@@ -376,6 +376,17 @@ pub(crate) fn hard_link(ctx: &Ctx, leader_dest: &Path, e: &Entry, it: &Item) -> 
     }
     let dir = it.dest.parent().unwrap_or(Path::new("."));
     let tmp = temp_path(dir, it.dest.file_name().unwrap_or_default(), 0);
+    // rename() between two names of one inode does nothing and would leave
+    // the temp name behind: nothing to do when already linked.
+    if let (Ok(a), Ok(b)) = (
+        std::fs::symlink_metadata(leader_dest),
+        std::fs::symlink_metadata(&it.dest),
+    ) {
+        use std::os::unix::fs::MetadataExt;
+        if a.ino() == b.ino() && a.dev() == b.dev() {
+            return true;
+        }
+    }
     if let Err(err) = std::fs::hard_link(leader_dest, &tmp) {
         ctx.error(format!(
             "[receiver] link \"{}\" => \"{}\" failed: {}",

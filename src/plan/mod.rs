@@ -163,7 +163,7 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
         g.seen += 1;
         if pos > 0 {
             if let Some(l) = g.leader {
-                plan_hard_link(&mut item, l, &items, e, opts);
+                plan_hard_link(&mut item, l, &items, e, opts, dx);
                 items.push(item);
                 print_order.push(i);
                 continue;
@@ -188,7 +188,7 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
             g.leader = Some(i);
             for j in std::mem::take(&mut g.deferred).into_iter().rev() {
                 let mut it = items[j].clone();
-                plan_hard_link(&mut it, i, &items, &flist.entries[j], opts);
+                plan_hard_link(&mut it, i, &items, &flist.entries[j], opts, dest_xattrs[j].as_deref());
                 items[j] = it;
                 print_order.push(j);
             }
@@ -204,7 +204,7 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
         let s = g.sent.expect("filtered");
         for &j in g.queued.iter().chain(g.deferred.iter().rev()) {
             let mut it = items[j].clone();
-            plan_hard_link(&mut it, s, &items, &flist.entries[j], opts);
+            plan_hard_link(&mut it, s, &items, &flist.entries[j], opts, dest_xattrs[j].as_deref());
             items[j] = it;
             late.push((s, j));
         }
@@ -331,9 +331,14 @@ fn attr_flags(
     }
     if let (Some(sx), Some(dx)) = (&e.xattrs, dx) {
         let acl = |n: &std::ffi::OsString| n.as_encoded_bytes().starts_with(b"system.posix_acl_");
-        let s_acl: Vec<_> = sx.iter().filter(|(n, _)| acl(n)).collect();
-        let d_acl: Vec<_> = dx.iter().filter(|(n, _)| acl(n)).collect();
-        if opts.acls && s_acl != d_acl {
+        let norm = |x: &[(std::ffi::OsString, Vec<u8>)]| -> Vec<(std::ffi::OsString, Vec<u8>)> {
+            x.iter()
+                .filter(|(n, _)| acl(n))
+                .map(|(n, v)| (n.clone(), acl_without_mode_bits(n, v)))
+                .filter(|(_, v)| !v.is_empty())
+                .collect()
+        };
+        if opts.acls && norm(sx) != norm(dx) {
             f.acl = true;
         }
         let s_x: Vec<_> = sx.iter().filter(|(n, _)| !acl(n)).collect();
@@ -342,6 +347,42 @@ fn attr_flags(
             f.xattr = true;
         }
     }
+}
+
+/// An ACL xattr with the entries that only mirror the file mode (owner, other,
+/// and mask or group) reduced to their tags, so that a permission difference
+/// shows as `p` and not also as `a`, as rsync compares ACLs.
+/// Layout: u32 version, then (u16 tag, u16 perm, u32 id) little-endian.
+fn acl_without_mode_bits(name: &std::ffi::OsStr, v: &[u8]) -> Vec<u8> {
+    const USER_OBJ: u16 = 0x01;
+    const GROUP_OBJ: u16 = 0x04;
+    const MASK: u16 = 0x10;
+    const OTHER: u16 = 0x20;
+    if name != "system.posix_acl_access" || v.len() < 4 || (v.len() - 4) % 8 != 0 {
+        return v.to_vec();
+    }
+    let entries: Vec<(u16, u16, u32)> = v[4..]
+        .chunks(8)
+        .map(|c| {
+            (
+                u16::from_le_bytes([c[0], c[1]]),
+                u16::from_le_bytes([c[2], c[3]]),
+                u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+            )
+        })
+        .collect();
+    let has_mask = entries.iter().any(|e| e.0 == MASK);
+    let mut out = Vec::new();
+    for (tag, perm, id) in entries {
+        let mode_bits = tag == USER_OBJ || tag == OTHER || tag == MASK || (tag == GROUP_OBJ && !has_mask);
+        if mode_bits {
+            continue;
+        }
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&perm.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    out
 }
 
 fn attrs_differ(f: &ItemFlags) -> bool {
@@ -517,7 +558,14 @@ fn plan_node(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi:
     item.log = should_log(e.meta.kind, &item.flags, opts);
 }
 
-fn plan_hard_link(item: &mut Item, leader: usize, items: &[Item], e: &Entry, opts: &Options) {
+fn plan_hard_link(
+    item: &mut Item,
+    leader: usize,
+    items: &[Item],
+    e: &Entry,
+    opts: &Options,
+    dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
+) {
     let leader_item = &items[leader];
     item.action = Action::Nothing;
     item.replace = false;
@@ -526,10 +574,14 @@ fn plan_hard_link(item: &mut Item, leader: usize, items: &[Item], e: &Entry, opt
         hard_link: true,
         ..Default::default()
     };
-    item.log = opts.itemize > 1 || opts.verbose > 1;
-    // Already linked to the leader's destination?
+    // Already another name of the leader's destination inode (which the leader
+    // keeps unless it is being replaced by a transfer)?
     if let (Some(d), Some(ld)) = (item.dest_meta, leader_item.dest_meta) {
-        if d.ino == ld.ino && d.dev == ld.dev && leader_item.action == Action::Nothing {
+        let leader_keeps_inode = leader_item.action != Action::Transfer;
+        if d.ino == ld.ino && d.dev == ld.dev && leader_keeps_inode {
+            let mode = item.mode;
+            attr_flags(&mut item.flags, e, &d, mode, opts, dx);
+            item.log = item.flags.significant() || opts.itemize > 1 || opts.verbose > 1;
             return;
         }
     }
