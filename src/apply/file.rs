@@ -40,7 +40,7 @@ fn is_fatal(e: &io::Error) -> bool {
 
 /// Transfer one regular file; returns the bytes written, or None on error.
 pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
-    let opts = ctx.opts;
+    let opts = &ctx.opts;
     let src = match crate::sys::meta::open_noatime(&e.src) {
         Ok(f) => f,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -62,7 +62,9 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
     };
     // The source may have changed size since the scan: copy what is there now.
     let len = src.metadata().map(|m| m.len()).unwrap_or(e.meta.size);
-    let exists = it.dest_meta.is_some_and(|d| d.kind == crate::flist::Kind::File);
+    let exists = it
+        .dest_meta
+        .is_some_and(|d| d.kind == crate::flist::Kind::File);
     if opts.append != Append::No && exists {
         return append(ctx, e, it, &src, len);
     }
@@ -187,7 +189,10 @@ fn park_delayed(ctx: &Ctx, e: &Entry, tmp: &Path, dest: &Path) -> bool {
         ));
         return false;
     }
-    ctx.delayed.lock().unwrap().push((parked, dest.to_path_buf()));
+    ctx.delayed
+        .lock()
+        .unwrap()
+        .push((parked, dest.to_path_buf()));
     true
 }
 
@@ -207,7 +212,10 @@ fn rename_into_place(tmp: &Path, dest: &Path) -> io::Result<()> {
             crate::sys::time::set_times_fd(
                 &f,
                 None,
-                Some(crate::sys::time::Timestamp::new(m.mtime(), m.mtime_nsec() as u32)),
+                Some(crate::sys::time::Timestamp::new(
+                    m.mtime(),
+                    m.mtime_nsec() as u32,
+                )),
             )?;
             drop(f);
             std::fs::remove_file(tmp)?;
@@ -301,9 +309,7 @@ pub(crate) fn make_symlink(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
         let p = temp_path(dir, name, attempt);
         match std::os::unix::fs::symlink(target, &p) {
             Ok(()) => break p,
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
-                attempt += 1
-            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
             Err(err) => {
                 ctx.error(format!(
                     "[receiver] symlink \"{}\" -> \"{}\" failed: {}",
@@ -342,7 +348,10 @@ pub(crate) fn make_node(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
 /// A directory in the way of a non-directory must go first (rename cannot
 /// replace a directory with a file).
 fn clear_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
-    if it.dest_meta.is_some_and(|d| d.kind == crate::flist::Kind::Dir) {
+    if it
+        .dest_meta
+        .is_some_and(|d| d.kind == crate::flist::Kind::Dir)
+    {
         if let Err(err) = super::remove_non_dir_or_empty(&it.dest) {
             ctx.error(format!(
                 "cannot delete non-empty directory: {}: {}",

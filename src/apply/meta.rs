@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// Owner and group to give the destination, or None to leave alone.
 pub(crate) fn wanted_owner(ctx: &Ctx, e: &Entry) -> (Option<u32>, Option<u32>) {
-    let o = ctx.opts;
+    let o = &ctx.opts;
     let uid = (o.owner && o.am_root).then_some(e.meta.uid);
     let gid = o.group.then_some(e.meta.gid);
     (uid, gid)
@@ -21,7 +21,7 @@ pub(crate) fn wanted_owner(ctx: &Ctx, e: &Entry) -> (Option<u32>, Option<u32>) {
 
 /// The mtime/atime pair to set, or None when `-t`/`-U` are off.
 fn wanted_times(ctx: &Ctx, e: &Entry) -> (Option<Timestamp>, Option<Timestamp>) {
-    let o = ctx.opts;
+    let o = &ctx.opts;
     let keep_m = o.times
         && match e.meta.kind {
             Kind::Dir => !o.omit_dir_times,
@@ -78,7 +78,7 @@ pub(crate) fn set_file_meta_fd(ctx: &Ctx, e: &Entry, it: &Item, f: &File, shown:
 fn xattr_list_wanted(names: Vec<OsString>, ctx: &Ctx) -> Vec<OsString> {
     names
         .into_iter()
-        .filter(|n| crate::flist::xattr_wanted(n.as_encoded_bytes(), ctx.opts))
+        .filter(|n| crate::flist::xattr_wanted(n.as_encoded_bytes(), &ctx.opts))
         .collect()
 }
 

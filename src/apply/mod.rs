@@ -11,14 +11,12 @@
 mod file;
 mod meta;
 
-use crate::flist::{Entry, FileList, Kind};
+use crate::flist::Entry;
 use crate::options::Options;
-use crate::plan::{Action, Item, Plan};
-use rayon::prelude::*;
-use std::collections::HashSet;
+use crate::plan::{Action, Item};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// What phase 2 reports back for `--stats` and the exit code.
 #[derive(Debug, Default)]
@@ -29,9 +27,9 @@ pub struct Outcome {
     pub code: i32,
 }
 
-/// Shared state of one apply run.
-pub(crate) struct Ctx<'a> {
-    pub opts: &'a Options,
+/// Shared state of one apply run (shared with the worker tasks).
+pub(crate) struct Ctx {
+    pub opts: Options,
     literal: AtomicU64,
     code: Mutex<i32>,
     fatal: AtomicBool,
@@ -39,9 +37,12 @@ pub(crate) struct Ctx<'a> {
     pub temp_dir: Option<PathBuf>,
     /// `--delay-updates`: finished files parked in `.~tmp~`, renamed at the end.
     delayed: Mutex<Vec<(PathBuf, PathBuf)>>,
+    /// Work items handed to tasks and not finished yet.
+    in_flight: Mutex<usize>,
+    drained: Condvar,
 }
 
-impl Ctx<'_> {
+impl Ctx {
     /// Report a non-fatal error (exit 23 at the end, like rsync).
     pub fn error(&self, msg: String) {
         crate::report::message(&msg);
@@ -73,116 +74,183 @@ pub(crate) fn err_text(e: &std::io::Error) -> String {
     crate::flist::errno_text(e)
 }
 
-/// Called around each entry when phase 2 runs serially (`--progress`): `before`
-/// prints the entry's line, `after` its progress line with the bytes written.
-pub trait Serial {
-    /// Before entry `i` is applied.
-    fn before(&mut self, i: usize);
-    /// After entry `i` was applied; `written` is None when it failed.
-    fn after(&mut self, i: usize, written: Option<u64>);
+/// A directory whose metadata is set at the end, bottom-up.
+struct DirRec {
+    entry: Entry,
+    item: Item,
+    /// Something inside it changed, so its mtime must be set again.
+    dirty: bool,
+    failed: bool,
 }
 
-/// Execute `plan` for `flist`. With `serial`, entries are applied one at a time
-/// in print order so per-file output can interleave with the work.
-pub fn apply(
-    flist: &FileList,
-    plan: &Plan,
-    opts: &Options,
-    temp_dir: Option<&Path>,
-    serial: Option<&mut dyn Serial>,
-) -> Outcome {
-    let ctx = Ctx {
-        opts,
-        literal: AtomicU64::new(0),
-        code: Mutex::new(0),
-        fatal: AtomicBool::new(false),
-        delayed: Mutex::new(Vec::new()),
-        temp_dir: temp_dir.map(Path::to_path_buf),
-    };
-    let entries = &flist.entries;
-    let items = &plan.items;
+/// Handle for a directory recorded with [`Applier::dir`], used to mark it
+/// dirty when something inside it changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirId(usize);
 
-    // Directories whose contents change and whose times must be set again.
-    let mut dirty: HashSet<&Path> = HashSet::new();
-    for it in items.iter() {
-        if it.action != Action::Nothing {
-            if let Some(p) = it.dest.parent() {
-                dirty.insert(p);
+/// Largest number of work items queued or running at once; bounds memory.
+const MAX_IN_FLIGHT: usize = 4096;
+/// Items per task: enough to amortise the task, small enough to spread work.
+const BATCH_ITEMS: usize = 64;
+/// Bytes per task before it is sent off early.
+const BATCH_BYTES: u64 = 8 << 20;
+
+/// Phase 2, fed item by item in list order by the walk.
+///
+/// Directories are created at once (their children come next). Files,
+/// symlinks, device nodes and attribute fixes are batched, each batch sorted
+/// by source inode and run on a rayon task. Hard links wait for the end,
+/// after their leaders; directory metadata is set last, bottom-up.
+pub struct Applier {
+    ctx: Arc<Ctx>,
+    batch: Vec<(Entry, Item)>,
+    batch_bytes: u64,
+    links: Vec<(Entry, Item)>,
+    dirs: Vec<DirRec>,
+}
+
+impl Applier {
+    /// An applier for `opts`; `temp_dir` is the resolved `--temp-dir`.
+    pub fn new(opts: &Options, temp_dir: Option<PathBuf>) -> Applier {
+        Applier {
+            ctx: Arc::new(Ctx {
+                opts: opts.clone(),
+                literal: AtomicU64::new(0),
+                code: Mutex::new(0),
+                fatal: AtomicBool::new(false),
+                temp_dir,
+                delayed: Mutex::new(Vec::new()),
+                in_flight: Mutex::new(0),
+                drained: Condvar::new(),
+            }),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            links: Vec::new(),
+            dirs: Vec::new(),
+        }
+    }
+
+    /// True once a fatal error (disk full) stopped the transfer.
+    pub fn stopped(&self) -> bool {
+        self.ctx.stopped()
+    }
+
+    /// A directory entry: created now when needed; its metadata is set at the
+    /// end. Returns its handle for [`Applier::touch`].
+    pub fn dir(&mut self, e: &Entry, it: &Item) -> DirId {
+        let failed = it.action == Action::MkDir && !make_dir(&self.ctx, e, it);
+        self.dirs.push(DirRec {
+            entry: e.clone(),
+            item: it.clone(),
+            dirty: false,
+            failed,
+        });
+        DirId(self.dirs.len() - 1)
+    }
+
+    /// Something inside directory `d` changes: its times must be set again.
+    pub fn touch(&mut self, d: DirId) {
+        self.dirs[d.0].dirty = true;
+    }
+
+    /// Queue a non-directory item for the worker tasks.
+    pub fn push(&mut self, e: Entry, it: Item) {
+        match it.action {
+            Action::Nothing | Action::MkDir => {}
+            Action::HardLink => self.links.push((e, it)),
+            _ => {
+                if it.action == Action::Transfer {
+                    self.batch_bytes += e.meta.size;
+                }
+                self.batch.push((e, it));
+                if self.batch.len() >= BATCH_ITEMS || self.batch_bytes >= BATCH_BYTES {
+                    self.dispatch();
+                }
             }
         }
     }
 
-    let done: Vec<AtomicBool> = (0..entries.len()).map(|_| AtomicBool::new(false)).collect();
-    let mut failed_dirs: HashSet<usize> = HashSet::new();
-    if let Some(serial) = serial {
-        for &i in &plan.print_order {
-            if ctx.stopped() {
-                break;
+    /// Apply one non-directory item right now (for `--progress`); returns the
+    /// bytes written, or None when it failed.
+    pub fn now(&mut self, e: &Entry, it: &Item) -> Option<u64> {
+        let before = self.ctx.literal.load(Ordering::Relaxed);
+        let ok = match it.action {
+            Action::HardLink => {
+                let to = it.link.as_ref().expect("hard link has a leader");
+                file::hard_link(&self.ctx, &to.dest, e, it)
             }
-            let (e, it) = (&entries[i], &items[i]);
-            serial.before(i);
-            let before = ctx.literal.load(Ordering::Relaxed);
-            let ok = match it.action {
-                Action::MkDir => make_dir(&ctx, e, it),
-                Action::HardLink { leader } => file::hard_link(&ctx, &items[leader].dest, e, it),
-                _ if e.meta.kind == Kind::Dir => true,
-                _ => apply_one(&ctx, e, it),
-            };
-            if !ok && e.meta.kind == Kind::Dir {
-                failed_dirs.insert(i);
-            }
-            done[i].store(ok, Ordering::Relaxed);
-            let written = ctx.literal.load(Ordering::Relaxed) - before;
-            serial.after(i, ok.then_some(written));
-        }
-        finish_delayed(&ctx);
-        finish_dirs(&ctx, entries, items, &dirty, &failed_dirs);
-        return outcome(&ctx);
+            _ => apply_one(&self.ctx, e, it),
+        };
+        ok.then(|| self.ctx.literal.load(Ordering::Relaxed) - before)
     }
 
-    // 1. Directories, in order.
-    for (i, (e, it)) in entries.iter().zip(items).enumerate() {
-        if it.action == Action::MkDir && !make_dir(&ctx, e, it) {
-            failed_dirs.insert(i);
-        }
-        if ctx.stopped() {
-            break;
-        }
-    }
-
-    // 2. Files, symlinks, nodes and attribute fixes, in parallel by source inode.
-    let mut work: Vec<usize> = (0..entries.len())
-        .filter(|&i| {
-            entries[i].meta.kind != Kind::Dir
-                && !matches!(items[i].action, Action::Nothing | Action::HardLink { .. })
-        })
-        .collect();
-    work.sort_by_key(|&i| entries[i].meta.ino);
-    work.par_iter().for_each(|&i| {
-        if ctx.stopped() {
+    fn dispatch(&mut self) {
+        if self.batch.is_empty() {
             return;
         }
-        let ok = apply_one(&ctx, &entries[i], &items[i]);
-        done[i].store(ok, Ordering::Relaxed);
-    });
+        let mut batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        batch.sort_by_key(|(e, _)| e.meta.ino);
+        let n = batch.len();
+        {
+            let mut f = self.ctx.in_flight.lock().unwrap();
+            while *f + n > MAX_IN_FLIGHT && *f > 0 {
+                f = self.ctx.drained.wait(f).unwrap();
+            }
+            *f += n;
+        }
+        let ctx = Arc::clone(&self.ctx);
+        rayon::spawn(move || {
+            for (e, it) in &batch {
+                if !ctx.stopped() {
+                    apply_one(&ctx, e, it);
+                }
+            }
+            drop(batch);
+            let mut f = ctx.in_flight.lock().unwrap();
+            *f -= n;
+            ctx.drained.notify_all();
+        });
+    }
 
-    // 3. Hard links, after their leaders.
-    for (i, it) in items.iter().enumerate() {
-        if let Action::HardLink { leader } = it.action {
-            if ctx.stopped() {
-                break;
-            }
-            let leader_ok = items[leader].action == Action::Nothing
-                || done[leader].load(Ordering::Relaxed);
-            if leader_ok {
-                file::hard_link(&ctx, &items[leader].dest, &entries[i], it);
-            }
+    fn drain(&mut self) {
+        self.dispatch();
+        let mut f = self.ctx.in_flight.lock().unwrap();
+        while *f > 0 {
+            f = self.ctx.drained.wait(f).unwrap();
         }
     }
 
-    finish_delayed(&ctx);
-    finish_dirs(&ctx, entries, items, &dirty, &failed_dirs);
-    outcome(&ctx)
+    /// Wait for the workers, make the hard links, move delayed updates into
+    /// place and set directory metadata bottom-up.
+    pub fn finish(mut self) -> Outcome {
+        self.drain();
+        let ctx = Arc::clone(&self.ctx);
+        for (e, it) in std::mem::take(&mut self.links) {
+            if ctx.stopped() {
+                break;
+            }
+            if let Some(to) = &it.link {
+                file::hard_link(&ctx, &to.dest, &e, &it);
+            }
+        }
+        finish_delayed(&ctx);
+        // Runs even after a fatal error so that created directories get their
+        // final permissions and times, as rsync leaves them.
+        for d in self.dirs.iter().rev() {
+            if d.failed {
+                continue;
+            }
+            if d.item.action != Action::Nothing || d.dirty {
+                meta::set_dir_meta(&ctx, &d.entry, &d.item, d.item.action != Action::Nothing);
+            }
+        }
+        let code = *ctx.code.lock().unwrap();
+        Outcome {
+            literal: ctx.literal.load(Ordering::Relaxed),
+            code,
+        }
+    }
 }
 
 /// `--delay-updates`: move every parked file into place, then drop the
@@ -207,37 +275,6 @@ fn finish_delayed(ctx: &Ctx) {
     }
     for d in dirs {
         let _ = std::fs::remove_dir(d);
-    }
-}
-
-fn outcome(ctx: &Ctx) -> Outcome {
-    let code = *ctx.code.lock().unwrap();
-    Outcome {
-        literal: ctx.literal.load(Ordering::Relaxed),
-        code,
-    }
-}
-
-/// Step 4: directory metadata, bottom-up, once their contents are in place.
-fn finish_dirs(
-    ctx: &Ctx,
-    entries: &[Entry],
-    items: &[Item],
-    dirty: &HashSet<&Path>,
-    failed_dirs: &HashSet<usize>,
-) {
-    // Runs even after a fatal error so that created directories get their
-    // final permissions and times, as rsync leaves them.
-    {
-        for (i, (e, it)) in entries.iter().zip(items).enumerate().rev() {
-            if e.meta.kind != Kind::Dir || failed_dirs.contains(&i) {
-                continue;
-            }
-            let is_dirty = dirty.contains(it.dest.as_path());
-            if it.action != Action::Nothing || is_dirty {
-                meta::set_dir_meta(ctx, e, it, it.action != Action::Nothing);
-            }
-        }
     }
 }
 
@@ -308,7 +345,7 @@ fn apply_one(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
         Action::Symlink => file::make_symlink(ctx, e, it),
         Action::Mknod => file::make_node(ctx, e, it),
         Action::Attrs => meta::fix_attrs(ctx, e, it),
-        Action::Nothing | Action::MkDir | Action::HardLink { .. } => true,
+        Action::Nothing | Action::MkDir | Action::HardLink => true,
     }
 }
 
@@ -323,7 +360,8 @@ pub(crate) fn temp_path(dir: &Path, name: &std::ffi::OsStr, attempt: u32) -> Pat
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seq = COUNTER.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id() as u64;
-    let mut x = (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (pid << 20) ^ attempt as u64) & 0x3f_ffff_ffff;
+    let mut x =
+        (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (pid << 20) ^ attempt as u64) & 0x3f_ffff_ffff;
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut suffix = [0u8; 6];
     for s in &mut suffix {

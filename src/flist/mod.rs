@@ -1,15 +1,18 @@
-//! The file list: what the sender will offer, in rsync's order.
+//! The file list: what the sender offers, discovered in rsync's order.
 //!
-//! Scanning runs in parallel (one rayon task per directory); the result is then
-//! flattened into rsync's file-list order, which the planner walks sequentially so
-//! that every itemize/verbose line comes out in the order rsync prints it:
-//! a directory, then its non-directory children sorted by name bytes, then each
-//! child directory (sorted as if its name ended in `/`) recursively.
+//! Directories are listed on rayon tasks ahead of the walk (see [`Scanner`]);
+//! the engine walks the tree depth-first so that every itemize/verbose line
+//! comes out in the order rsync prints it: a directory, then its
+//! non-directory children sorted by name bytes, then each child directory
+//! (sorted as if its name ended in `/`) recursively.
 
 mod scan;
 
-pub use scan::{ScanError, read_xattrs, scan, unsafe_symlink, xattr_wanted};
 pub(crate) use scan::errno_text;
+pub use scan::{
+    Children, Listing, Node, Pending, ScanError, Scanner, Top, read_xattrs, unsafe_symlink,
+    xattr_wanted,
+};
 
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
@@ -161,19 +164,10 @@ pub struct Entry {
     pub no_recurse: bool,
     /// True for directories rsync only adds to create a path (`-R` implied dirs).
     pub implied: bool,
-    /// Index of the parent directory's entry in the list (None at the top).
-    pub parent: Option<usize>,
     /// The destination's `lstat`, when the scan could look it up on the way
     /// (a local transfer into an existing directory): saves a second walk.
     pub dest: DestProbe,
     /// Listed but not transferred: rsync's `skipping non-regular file` (a symlink
     /// without `-l`, a device without `--devices`, a special without `--specials`).
     pub skip: bool,
-}
-
-/// A flattened, ordered file list plus the counts `--stats` reports.
-#[derive(Debug, Default)]
-pub struct FileList {
-    /// Entries in rsync's file-list order.
-    pub entries: Vec<Entry>,
 }

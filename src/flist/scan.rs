@@ -1,12 +1,19 @@
-//! Parallel source scan (one rayon task per directory) and rsync's list order.
+//! Source scanning: operands first, then one directory listing at a time.
+//!
+//! The tree is discovered lazily: a directory node's children are a
+//! [`Pending`] listing that rayon tasks fill ahead of the consumer, within a
+//! budget of listed-but-unconsumed entries. That keeps the scan parallel and
+//! ahead of the walk while memory stays bounded (rsync's incremental recursion
+//! has the same aim). Each listing is sorted into rsync's order: non-directories
+//! by name bytes, then directories as if their names ended in `/`.
 
-use super::{DestProbe, Entry, FileList, Kind, Meta};
+use super::{DestProbe, Entry, Kind, Meta};
 use crate::options::Options;
-use rayon::prelude::*;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// A problem met while scanning; the scan goes on (rsync's exit 23 or 24 later).
 #[derive(Debug, Clone)]
@@ -28,39 +35,86 @@ impl ScanError {
             crate::report::message(&self.message);
         }
     }
-}
 
-struct Node {
-    entry: Entry,
-    children: Vec<Node>,
-}
-
-/// Shared, read-only facts for one scan.
-struct Ctx<'a> {
-    opts: &'a Options,
-    /// Existing destination directory to probe while scanning (local transfers).
-    probe: Option<&'a Path>,
-    errors: Mutex<Vec<ScanError>>,
-    /// Device of the current source root (for `-x`).
-    root_dev: u64,
-}
-
-impl Ctx<'_> {
-    fn error(&self, message: String, code: i32) {
-        self.errors.lock().unwrap().push(ScanError {
+    fn new(message: String, code: i32) -> Self {
+        ScanError {
             message,
             code,
             bare: false,
-        });
+        }
     }
+}
 
-    fn bare_error(&self, message: String, code: i32) {
-        self.errors.lock().unwrap().push(ScanError {
-            message,
-            code,
-            bare: true,
-        });
-    }
+/// One entry and (for directories) its contents.
+pub struct Node {
+    /// The entry.
+    pub entry: Entry,
+    /// Its children, once listed.
+    pub children: Children,
+}
+
+/// The children of a node.
+pub enum Children {
+    /// Not a directory, or one that is not recursed into.
+    None,
+    /// Already known (implied `-R` parents, merged roots, full prefetch).
+    Ready(Vec<Node>),
+    /// A listing that a scan task fills (or the consumer, if it gets there first).
+    Pending(Arc<Pending>),
+}
+
+/// The result of listing one directory.
+#[derive(Default)]
+pub struct Listing {
+    /// The children, in rsync's order.
+    pub nodes: Vec<Node>,
+    /// Errors met while listing, reported when the listing is consumed so that
+    /// stderr keeps list order whatever the scan threads did.
+    pub errors: Vec<ScanError>,
+}
+
+/// What to list.
+struct Request {
+    dir: PathBuf,
+    name: PathBuf,
+    is_dot: bool,
+    root_dev: u64,
+}
+
+enum State {
+    Idle,
+    Running,
+    Done(Listing),
+    Taken,
+}
+
+/// A directory listing that may be running on another thread.
+pub struct Pending {
+    req: Request,
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+/// The operands, scanned: the `.` root (for `src/` operands) and the top-level
+/// nodes under it, in rsync's order.
+pub struct Top {
+    /// The root entry when an operand names a directory's contents.
+    pub dot: Option<Entry>,
+    /// Top-level nodes (the root's children, or the operands themselves).
+    pub nodes: Vec<Node>,
+    /// Errors about the operands themselves.
+    pub errors: Vec<ScanError>,
+}
+
+/// Scans the source: operands synchronously, directories on rayon tasks.
+pub struct Scanner {
+    opts: Options,
+    /// Existing destination directory to probe while scanning (local transfers).
+    probe: Option<PathBuf>,
+    /// Entries listed but not yet taken by the consumer.
+    in_flight: AtomicIsize,
+    /// Prefetch stops starting new listings above this many entries in flight.
+    budget: isize,
 }
 
 /// Format an io error as rsync does: `Message (errno)`.
@@ -75,176 +129,421 @@ pub(crate) fn errno_text(e: &std::io::Error) -> String {
     format!("{base} ({code})")
 }
 
-/// Scan every source operand and return the merged list in rsync's order.
-///
-/// Errors (missing sources, unreadable directories) are returned beside the list;
-/// the caller reports them and keeps going, as rsync does.
-pub fn scan(opts: &Options, probe: Option<&Path>) -> (FileList, Vec<ScanError>) {
-    let mut top: Vec<Node> = Vec::new();
-    let mut dot: Option<Node> = None;
-    let mut errors = Vec::new();
-    for src in &opts.sources {
-        let (node, is_dot, mut errs) = scan_operand(src, opts, probe);
-        errors.append(&mut errs);
-        let Some(node) = node else { continue };
-        if is_dot {
-            match &mut dot {
-                None => dot = Some(node),
-                Some(d) => merge_children(&mut d.children, node.children),
-            }
-        } else {
-            merge_children(&mut top, vec![node]);
-        }
+impl Scanner {
+    /// A scanner for `opts`; `probe` is the destination directory to stat
+    /// entries in while listing; `budget` bounds the prefetch (entries).
+    pub fn new(opts: &Options, probe: Option<PathBuf>, budget: usize) -> Arc<Scanner> {
+        Arc::new(Scanner {
+            opts: opts.clone(),
+            probe,
+            in_flight: AtomicIsize::new(0),
+            budget: budget.min(isize::MAX as usize) as isize,
+        })
     }
-    let mut entries = Vec::new();
-    match dot {
-        Some(mut d) => {
-            merge_children(&mut d.children, top);
-            flatten(d, &mut entries, None);
-        }
-        None => flatten_children(top, &mut entries, None),
-    }
-    (FileList { entries }, errors)
-}
 
-/// Merge `more` into `into`, keeping the first of duplicate names (dirs merge).
-fn merge_children(into: &mut Vec<Node>, more: Vec<Node>) {
-    for n in more {
-        match into.iter_mut().find(|x| x.entry.name == n.entry.name) {
-            Some(existing) => {
-                if existing.entry.meta.kind == Kind::Dir && n.entry.meta.kind == Kind::Dir {
-                    merge_children(&mut existing.children, n.children);
+    /// Scan every operand; directories' contents are left pending.
+    pub fn operands(self: &Arc<Self>) -> Top {
+        let opts = &self.opts;
+        let mut errors = Vec::new();
+        let mut dot: Option<Entry> = None;
+        let mut dot_children: Vec<Node> = Vec::new();
+        let mut top: Vec<Node> = Vec::new();
+        for src in &opts.sources {
+            let Some((node, is_dot)) = self.operand(src, &mut errors) else {
+                continue;
+            };
+            if is_dot {
+                // Contents of a directory: its children join the top level.
+                let listing = self.take(node.children);
+                errors.extend(listing.errors);
+                if dot.is_none() {
+                    dot = Some(node.entry);
+                }
+                merge(&mut dot_children, listing.nodes);
+            } else {
+                merge(&mut top, vec![node]);
+            }
+        }
+        let mut nodes = dot_children;
+        merge(&mut nodes, top);
+        sort_nodes(&mut nodes);
+        for n in &nodes {
+            if let Children::Pending(p) = &n.children {
+                self.start(p);
+            }
+        }
+        Top { dot, nodes, errors }
+    }
+
+    /// Start listing `p` on a rayon task unless it already runs.
+    pub fn start(self: &Arc<Self>, p: &Arc<Pending>) {
+        {
+            let mut st = p.state.lock().unwrap();
+            if !matches!(*st, State::Idle) {
+                return;
+            }
+            *st = State::Running;
+        }
+        let me = Arc::clone(self);
+        let p = Arc::clone(p);
+        rayon::spawn(move || me.run(&p));
+    }
+
+    fn run(self: &Arc<Self>, p: &Arc<Pending>) {
+        let listing = self.list(&p.req);
+        self.in_flight
+            .fetch_add(listing.nodes.len() as isize, Ordering::Relaxed);
+        let prefetch = self.in_flight.load(Ordering::Relaxed) < self.budget;
+        let children: Vec<Arc<Pending>> = if prefetch {
+            listing
+                .nodes
+                .iter()
+                .filter_map(|n| match &n.children {
+                    Children::Pending(c) => Some(Arc::clone(c)),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        *p.state.lock().unwrap() = State::Done(listing);
+        p.ready.notify_all();
+        for c in children {
+            self.start(&c);
+        }
+    }
+
+    /// The listing of `children`, waiting for (or doing) the scan; the next
+    /// level is then started so it is ready when the walk gets there.
+    pub fn take(self: &Arc<Self>, children: Children) -> Listing {
+        let listing = match children {
+            Children::None => Listing::default(),
+            Children::Ready(nodes) => Listing {
+                nodes,
+                errors: Vec::new(),
+            },
+            Children::Pending(p) => {
+                let mut st = p.state.lock().unwrap();
+                loop {
+                    match std::mem::replace(&mut *st, State::Taken) {
+                        State::Idle => {
+                            drop(st);
+                            let l = self.list(&p.req);
+                            self.in_flight
+                                .fetch_add(l.nodes.len() as isize, Ordering::Relaxed);
+                            break l;
+                        }
+                        State::Running => {
+                            *st = State::Running;
+                            st = p.ready.wait(st).unwrap();
+                        }
+                        State::Done(l) => break l,
+                        State::Taken => break Listing::default(),
+                    }
                 }
             }
-            None => into.push(n),
+        };
+        self.in_flight
+            .fetch_sub(listing.nodes.len() as isize, Ordering::Relaxed);
+        for n in &listing.nodes {
+            if let Children::Pending(c) = &n.children {
+                self.start(c);
+            }
+        }
+        listing
+    }
+
+    /// Resolve every pending listing below `nodes` (for `-H` and progress, which
+    /// need the whole list before the first line). Errors are kept in order.
+    pub fn complete(self: &Arc<Self>, nodes: &mut [Node], errors: &mut Vec<ScanError>) {
+        for n in nodes.iter_mut() {
+            let children = std::mem::replace(&mut n.children, Children::None);
+            n.children = match children {
+                Children::None => Children::None,
+                other => {
+                    let mut l = self.take(other);
+                    errors.append(&mut l.errors);
+                    self.complete(&mut l.nodes, errors);
+                    Children::Ready(l.nodes)
+                }
+            };
+        }
+    }
+
+    /// Scan one operand: its node (children pending) and whether it stands for
+    /// a directory's contents (`src/`, root named `.`).
+    fn operand(self: &Arc<Self>, src: &OsStr, errors: &mut Vec<ScanError>) -> Option<(Node, bool)> {
+        let opts = &self.opts;
+        let bytes = src.as_bytes();
+        let trailing = bytes.ends_with(b"/") || bytes == b"." || bytes.ends_with(b"/.");
+        let path = PathBuf::from(src);
+        let md = if opts.copy_links {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        };
+        let md = match md {
+            Ok(m) => m,
+            Err(e) => {
+                errors.push(ScanError::new(
+                    format!(
+                        "[sender] link_stat \"{}\" failed: {}",
+                        crate::report::abs_display(&path),
+                        errno_text(&e)
+                    ),
+                    crate::exit::PARTIAL,
+                ));
+                return None;
+            }
+        };
+        let mut meta = Meta::from_std(&md);
+        if meta.kind == Kind::Symlink && (opts.copy_dirlinks || opts.copy_unsafe_links) {
+            if let Ok(m) = std::fs::metadata(&path) {
+                if m.is_dir() || opts.copy_unsafe_links {
+                    meta = Meta::from_std(&m);
+                }
+            }
+        }
+        let rel = if opts.relative {
+            relative_name(bytes)
+        } else {
+            None
+        };
+        let is_dot = trailing && meta.kind == Kind::Dir && (!opts.relative || rel.is_none());
+        let name: PathBuf = if let Some(r) = &rel {
+            r.clone()
+        } else if is_dot {
+            PathBuf::from(".")
+        } else {
+            let trimmed = trim_trailing(bytes);
+            let b = match trimmed.iter().rposition(|&c| c == b'/') {
+                Some(i) => &trimmed[i + 1..],
+                None => trimmed,
+            };
+            PathBuf::from(OsStr::from_bytes(b))
+        };
+        if meta.kind == Kind::Dir && !opts.recursive && !opts.dirs {
+            crate::report::message(&format!(
+                "skipping directory {}",
+                crate::report::escape_name(&name, opts.eight_bit_output)
+            ));
+            return None;
+        }
+        let root_dev = meta.dev;
+        let mut entry = make_entry(opts, errors, name, path, meta)?;
+        let mut children = Children::None;
+        if entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && is_dot)) {
+            children = Children::Pending(Arc::new(Pending {
+                req: Request {
+                    dir: entry.src.clone(),
+                    name: entry.name.clone(),
+                    is_dot,
+                    root_dev,
+                },
+                state: Mutex::new(State::Idle),
+                ready: Condvar::new(),
+            }));
+        } else if entry.meta.kind == Kind::Dir {
+            entry.no_recurse = true;
+        }
+        let mut node = Node { entry, children };
+        if let Some(r) = &rel {
+            node = wrap_implied(opts, bytes, r, node);
+        }
+        Some((node, is_dot))
+    }
+
+    /// List one directory: lstat every entry (relative to the open directory),
+    /// probe the destination, and sort into rsync's order.
+    fn list(&self, req: &Request) -> Listing {
+        let opts = &self.opts;
+        let mut errors = Vec::new();
+        let dir = &req.dir;
+        let opened = crate::sys::meta::open_dir(dir).and_then(|fd| {
+            let names = crate::sys::dir::read_names_fd(&fd)?;
+            Ok((fd, names))
+        });
+        let (fd, names) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                errors.push(ScanError::new(
+                    format!(
+                        "[sender] opendir \"{}\" failed: {}",
+                        crate::report::abs_display(dir),
+                        errno_text(&e)
+                    ),
+                    crate::exit::PARTIAL,
+                ));
+                return Listing {
+                    nodes: Vec::new(),
+                    errors,
+                };
+            }
+        };
+        // The matching destination directory, opened once to stat its entries.
+        let dest_fd = self.probe.as_ref().and_then(|root| {
+            let d = if req.name.as_os_str() == "." {
+                root.clone()
+            } else {
+                root.join(&req.name)
+            };
+            crate::sys::meta::open_dir(&d).ok()
+        });
+        let shallow = !opts.recursive;
+        let mut nodes = Vec::with_capacity(names.len());
+        for n in names {
+            let path = dir.join(&n);
+            let md = match crate::sys::meta::lstat_at(&fd, &n) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    errors.push(ScanError::new(
+                        format!(
+                            "[sender] file has vanished: \"{}\"",
+                            crate::report::abs_display(&path)
+                        ),
+                        crate::exit::VANISHED,
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    errors.push(ScanError::new(
+                        format!(
+                            "[sender] readlink_stat(\"{}\") failed: {}",
+                            crate::report::abs_display(&path),
+                            errno_text(&e)
+                        ),
+                        crate::exit::PARTIAL,
+                    ));
+                    continue;
+                }
+            };
+            let name = if req.is_dot {
+                PathBuf::from(&n)
+            } else {
+                req.name.join(&n)
+            };
+            let Some(mut entry) = make_entry(opts, &mut errors, name, path, Meta::from_sys(&md))
+            else {
+                continue;
+            };
+            if self.probe.is_some() {
+                entry.dest = match &dest_fd {
+                    Some(dfd) => match crate::sys::meta::lstat_at(dfd, &n) {
+                        Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
+                        Err(_) => DestProbe::Missing,
+                    },
+                    None => DestProbe::Missing,
+                };
+            }
+            let mut children = Children::None;
+            if entry.meta.kind == Kind::Dir {
+                let other_fs = opts.one_file_system > 0 && entry.meta.dev != req.root_dev;
+                if other_fs && opts.one_file_system > 1 {
+                    continue;
+                }
+                if shallow || other_fs {
+                    entry.no_recurse = true;
+                } else {
+                    children = Children::Pending(Arc::new(Pending {
+                        req: Request {
+                            dir: entry.src.clone(),
+                            name: entry.name.clone(),
+                            is_dot: false,
+                            root_dev: req.root_dev,
+                        },
+                        state: Mutex::new(State::Idle),
+                        ready: Condvar::new(),
+                    }));
+                }
+            }
+            nodes.push(Node { entry, children });
+        }
+        sort_nodes(&mut nodes);
+        Listing { nodes, errors }
+    }
+}
+
+/// Merge `more` into `into`, keeping the first of duplicate names.
+fn merge(into: &mut Vec<Node>, more: Vec<Node>) {
+    for n in more {
+        if !into.iter().any(|x| x.entry.name == n.entry.name) {
+            into.push(n);
         }
     }
 }
 
-fn flatten(node: Node, out: &mut Vec<Entry>, parent: Option<usize>) {
-    let children = node.children;
-    let mut e = node.entry;
-    e.parent = parent;
-    let me = out.len();
-    out.push(e);
-    flatten_children(children, out, Some(me));
-}
-
-fn flatten_children(children: Vec<Node>, out: &mut Vec<Entry>, parent: Option<usize>) {
-    let (mut dirs, mut files): (Vec<Node>, Vec<Node>) = children
-        .into_iter()
-        .partition(|n| n.entry.meta.kind == Kind::Dir);
-    files.sort_by(|a, b| base(&a.entry.name).cmp(base(&b.entry.name)));
-    dirs.sort_by(|a, b| {
-        let (x, y) = (base(&a.entry.name), base(&b.entry.name));
-        x.iter()
-            .chain(b"/".iter())
-            .cmp(y.iter().chain(b"/".iter()))
+/// rsync's order within a directory: non-directories by name bytes, then
+/// directories compared as if their names ended in `/`.
+fn sort_nodes(nodes: &mut [Node]) {
+    nodes.sort_by(|a, b| {
+        let (da, db) = (
+            a.entry.meta.kind == Kind::Dir,
+            b.entry.meta.kind == Kind::Dir,
+        );
+        da.cmp(&db).then_with(|| {
+            let (x, y) = (base(&a.entry.name), base(&b.entry.name));
+            if da {
+                x.iter().chain(b"/").cmp(y.iter().chain(b"/"))
+            } else {
+                x.cmp(y)
+            }
+        })
     });
-    for f in files {
-        let mut e = f.entry;
-        e.parent = parent;
-        out.push(e);
-    }
-    for d in dirs {
-        flatten(d, out, parent);
-    }
 }
 
 fn base(p: &Path) -> &[u8] {
     p.file_name().unwrap_or(p.as_os_str()).as_bytes()
 }
 
-/// Scan one operand. Returns the root node, whether it is a "contents of" (`src/`)
-/// operand whose root is named `.`, and errors.
-fn scan_operand(
-    src: &OsStr,
-    opts: &Options,
-    probe: Option<&Path>,
-) -> (Option<Node>, bool, Vec<ScanError>) {
-    let bytes = src.as_bytes();
-    let trailing = bytes.ends_with(b"/") || bytes == b"." || bytes.ends_with(b"/.");
-    let path = PathBuf::from(src);
-    let ctx = Ctx {
-        opts,
-        probe,
-        errors: Mutex::new(Vec::new()),
-        root_dev: 0,
-    };
-    let md = if opts.copy_links {
-        std::fs::metadata(&path)
-    } else {
-        std::fs::symlink_metadata(&path)
-    };
-    let md = match md {
-        Ok(m) => m,
-        Err(e) => {
-            ctx.error(
-                format!(
-                    "[sender] link_stat \"{}\" failed: {}",
-                    crate::report::abs_display(&path),
-                    errno_text(&e)
-                ),
-                crate::exit::PARTIAL,
-            );
-            return (None, false, ctx.errors.into_inner().unwrap());
-        }
-    };
-    let mut meta = Meta::from_std(&md);
-    if meta.kind == Kind::Symlink && (opts.copy_dirlinks || opts.copy_unsafe_links) {
-        if let Ok(m) = std::fs::metadata(&path) {
-            if m.is_dir() || opts.copy_unsafe_links {
-                meta = Meta::from_std(&m);
-            }
-        }
+fn trim_trailing(b: &[u8]) -> &[u8] {
+    let mut end = b.len();
+    while end > 1 && b[end - 1] == b'/' {
+        end -= 1;
     }
-    let ctx = Ctx {
-        root_dev: meta.dev,
-        ..ctx
-    };
-    let rel = if opts.relative {
-        relative_name(bytes)
-    } else {
-        None
-    };
-    let is_dot = trailing && meta.kind == Kind::Dir && (!opts.relative || rel.is_none());
-    let name: PathBuf = if let Some(r) = &rel {
-        r.clone()
-    } else if is_dot {
-        PathBuf::from(".")
-    } else {
-        let trimmed = trim_trailing(bytes);
-        let b = match trimmed.iter().rposition(|&c| c == b'/') {
-            Some(i) => &trimmed[i + 1..],
-            None => trimmed,
+    &b[..end]
+}
+
+/// `-R`: put the operand's node under nodes for its parent directories (the
+/// "implied dirs"), which carry their own source metadata, as rsync sends them.
+fn wrap_implied(opts: &Options, operand: &[u8], rel: &Path, node: Node) -> Node {
+    let comps: Vec<&OsStr> = rel.iter().collect();
+    if comps.len() < 2 || !opts.implied_dirs {
+        return node;
+    }
+    // The source path of the relative root: operand minus the relative part.
+    let op = trim_trailing(operand);
+    let rel_b = rel.as_os_str().as_bytes();
+    let base_len = op.len().saturating_sub(rel_b.len());
+    let base = PathBuf::from(OsStr::from_bytes(&op[..base_len]));
+    let mut node = node;
+    for depth in (1..comps.len()).rev() {
+        let name: PathBuf = comps[..depth].iter().collect();
+        let src = if base.as_os_str().is_empty() {
+            name.clone()
+        } else {
+            base.join(&name)
         };
-        PathBuf::from(OsStr::from_bytes(b))
-    };
-    if meta.kind == Kind::Dir && !opts.recursive && !opts.dirs {
-        eprintln_msg(&format!(
-            "skipping directory {}",
-            crate::report::escape_name(&name, opts.eight_bit_output)
-        ));
-        return (None, false, ctx.errors.into_inner().unwrap());
+        let meta = match std::fs::metadata(&src) {
+            Ok(m) => Meta::from_std(&m),
+            Err(_) => break,
+        };
+        let xattrs = (opts.xattrs || opts.acls).then(|| read_xattrs(&src, opts));
+        node = Node {
+            entry: Entry {
+                name,
+                src,
+                meta,
+                link_target: None,
+                xattrs,
+                no_recurse: true,
+                implied: true,
+                skip: false,
+                dest: DestProbe::Unknown,
+            },
+            children: Children::Ready(vec![node]),
+        };
     }
-    let entry = match make_entry(&ctx, name, path, meta, true) {
-        Some(e) => e,
-        None => return (None, false, ctx.errors.into_inner().unwrap()),
-    };
-    let mut node = Node {
-        entry,
-        children: Vec::new(),
-    };
-    if node.entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && is_dot)) {
-        let depth_limit = !opts.recursive;
-        node.children = scan_dir(&ctx, &node.entry.src, &node.entry.name, is_dot, depth_limit);
-    } else if node.entry.meta.kind == Kind::Dir {
-        node.entry.no_recurse = true;
-    }
-    if let Some(r) = &rel {
-        node = wrap_implied(&ctx, bytes, r, node);
-    }
-    (Some(node), is_dot, ctx.errors.into_inner().unwrap())
+    node
 }
 
 /// `-R`: the path that is recreated under the destination: everything after a
@@ -278,177 +577,6 @@ fn relative_name(b: &[u8]) -> Option<PathBuf> {
     }
 }
 
-/// `-R`: put the operand's node under nodes for its parent directories (the
-/// "implied dirs"), which carry their own source metadata, as rsync sends them.
-fn wrap_implied(ctx: &Ctx, operand: &[u8], rel: &Path, node: Node) -> Node {
-    let comps: Vec<&OsStr> = rel.iter().collect();
-    if comps.len() < 2 {
-        return node;
-    }
-    // The source path of the relative root: operand minus the relative part.
-    let op = trim_trailing(operand);
-    let rel_b = rel.as_os_str().as_bytes();
-    let base_len = op.len().saturating_sub(rel_b.len());
-    let base = PathBuf::from(OsStr::from_bytes(&op[..base_len]));
-    let mut node = node;
-    for depth in (1..comps.len()).rev() {
-        let name: PathBuf = comps[..depth].iter().collect();
-        let src = if base.as_os_str().is_empty() {
-            name.clone()
-        } else {
-            base.join(&name)
-        };
-        let meta = match std::fs::metadata(&src) {
-            Ok(m) => Meta::from_std(&m),
-            Err(_) => break,
-        };
-        let xattrs = (ctx.opts.xattrs || ctx.opts.acls).then(|| read_xattrs(&src, ctx.opts));
-        node = Node {
-            entry: Entry {
-                name,
-                src,
-                meta,
-                link_target: None,
-                xattrs,
-                no_recurse: true,
-                implied: true,
-                parent: None,
-                skip: false,
-                dest: DestProbe::Unknown,
-            },
-            children: vec![node],
-        };
-    }
-    if !ctx.opts.implied_dirs {
-        // Drop the implied entries but keep the operand itself.
-        let mut n = node;
-        while n.entry.implied && n.children.len() == 1 {
-            n = n.children.pop().expect("one child");
-        }
-        return n;
-    }
-    node
-}
-
-fn trim_trailing(b: &[u8]) -> &[u8] {
-    let mut end = b.len();
-    while end > 1 && b[end - 1] == b'/' {
-        end -= 1;
-    }
-    &b[..end]
-}
-
-/// Print a non-fatal message the way rsync prints its `rsync: ...` lines.
-fn eprintln_msg(msg: &str) {
-    crate::report::message(msg);
-}
-
-fn child_name(parent: &Path, is_dot: bool, name: &OsStr) -> PathBuf {
-    if is_dot {
-        PathBuf::from(name)
-    } else {
-        parent.join(name)
-    }
-}
-
-/// Read one directory and its subtree. `shallow` (from `-d`) stops after one level.
-fn scan_dir(ctx: &Ctx, dir: &Path, name: &Path, is_dot: bool, shallow: bool) -> Vec<Node> {
-    let opened = crate::sys::meta::open_dir(dir).and_then(|fd| {
-        let names = crate::sys::dir::read_names_fd(&fd)?;
-        Ok((fd, names))
-    });
-    let (fd, names) = match opened {
-        Ok(x) => x,
-        Err(e) => {
-            ctx.error(
-                format!(
-                    "[sender] opendir \"{}\" failed: {}",
-                    crate::report::abs_display(dir),
-                    errno_text(&e)
-                ),
-                crate::exit::PARTIAL,
-            );
-            return Vec::new();
-        }
-    };
-    let opts = ctx.opts;
-    // The matching destination directory, opened once to stat its entries.
-    let dest_fd = ctx.probe.and_then(|root| {
-        let d = if name.as_os_str() == "." {
-            root.to_path_buf()
-        } else {
-            root.join(name)
-        };
-        crate::sys::meta::open_dir(&d).ok()
-    });
-    let mut nodes: Vec<Node> = names
-        .into_iter()
-        .filter_map(|n| {
-            let path = dir.join(&n);
-            let md = crate::sys::meta::lstat_at(&fd, &n);
-            let md = match md {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    ctx.error(
-                        format!(
-                            "[sender] file has vanished: \"{}\"",
-                            crate::report::abs_display(&path)
-                        ),
-                        crate::exit::VANISHED,
-                    );
-                    return None;
-                }
-                Err(e) => {
-                    ctx.error(
-                        format!(
-                            "[sender] readlink_stat(\"{}\") failed: {}",
-                            crate::report::abs_display(&path),
-                            errno_text(&e)
-                        ),
-                        crate::exit::PARTIAL,
-                    );
-                    return None;
-                }
-            };
-            let meta = Meta::from_sys(&md);
-            let mut entry = make_entry(ctx, child_name(name, is_dot, &n), path, meta, false)?;
-            if ctx.probe.is_some() {
-                entry.dest = match &dest_fd {
-                    Some(fd) => match crate::sys::meta::lstat_at(fd, &n) {
-                        Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
-                        Err(_) => DestProbe::Missing,
-                    },
-                    None => DestProbe::Missing,
-                };
-            }
-            Some(Node {
-                entry,
-                children: Vec::new(),
-            })
-        })
-        .collect();
-    nodes.par_iter_mut().for_each(|node| {
-        if node.entry.meta.kind != Kind::Dir {
-            return;
-        }
-        if shallow {
-            node.entry.no_recurse = true;
-            return;
-        }
-        if opts.one_file_system > 0 && node.entry.meta.dev != ctx.root_dev {
-            node.entry.no_recurse = true;
-            return;
-        }
-        let src = node.entry.src.clone();
-        let nm = node.entry.name.clone();
-        node.children = scan_dir(ctx, &src, &nm, false, false);
-    });
-    if opts.one_file_system > 1 {
-        nodes.retain(|n| n.entry.meta.kind != Kind::Dir || n.entry.meta.dev == ctx.root_dev);
-    }
-    nodes
-}
-
 /// Is a symlink target "unsafe" in rsync's sense: absolute, or climbing with `..`
 /// above the top of the transfer given the link's depth below it.
 pub fn unsafe_symlink(target: &[u8], name: &Path) -> bool {
@@ -479,22 +607,27 @@ pub fn unsafe_symlink(target: &[u8], name: &Path) -> bool {
 }
 
 /// Build an entry for `path`, applying the symlink options; `None` means skip it.
-fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) -> Option<Entry> {
-    let opts = ctx.opts;
+fn make_entry(
+    opts: &Options,
+    errors: &mut Vec<ScanError>,
+    name: PathBuf,
+    path: PathBuf,
+    meta: Meta,
+) -> Option<Entry> {
     let mut meta = meta;
     let mut link_target = None;
     if meta.kind == Kind::Symlink {
         let target = match std::fs::read_link(&path) {
             Ok(t) => t.into_os_string(),
             Err(e) => {
-                ctx.error(
+                errors.push(ScanError::new(
                     format!(
                         "[sender] readlink_stat(\"{}\") failed: {}",
                         crate::report::abs_display(&path),
                         errno_text(&e)
                     ),
                     crate::exit::PARTIAL,
-                );
+                ));
                 return None;
             }
         };
@@ -506,13 +639,14 @@ fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) ->
             match std::fs::metadata(&path) {
                 Ok(m) => meta = Meta::from_std(&m),
                 Err(_) => {
-                    ctx.bare_error(
-                        format!(
+                    errors.push(ScanError {
+                        message: format!(
                             "symlink has no referent: \"{}\"",
                             crate::report::abs_display(&path)
                         ),
-                        crate::exit::PARTIAL,
-                    );
+                        code: crate::exit::PARTIAL,
+                        bare: true,
+                    });
                     return None;
                 }
             }
@@ -536,7 +670,6 @@ fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) ->
         Kind::Special if !opts.specials => true,
         _ => false,
     };
-    let _ = top;
     let xattrs = if opts.xattrs || opts.acls {
         Some(read_xattrs(&path, opts))
     } else {
@@ -550,7 +683,6 @@ fn make_entry(ctx: &Ctx, name: PathBuf, path: PathBuf, meta: Meta, top: bool) ->
         xattrs,
         no_recurse: false,
         implied: false,
-        parent: None,
         skip: skip_msg,
         dest: DestProbe::Unknown,
     })

@@ -18,7 +18,12 @@ pub struct Rule {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Op {
     Octal(u32),
-    Sym { who: u32, how: u8, what: u32, cap_x: bool },
+    Sym {
+        who: u32,
+        how: u8,
+        what: u32,
+        cap_x: bool,
+    },
 }
 
 /// Parse every `--chmod` value; `Err(value)` names the offending one.
@@ -54,7 +59,11 @@ fn parse_term(t: &str) -> Option<Rule> {
         if v > 0o7777 {
             return None;
         }
-        return Some(Rule { dirs, files, op: Op::Octal(v) });
+        return Some(Rule {
+            dirs,
+            files,
+            op: Op::Octal(v),
+        });
     }
     let mut who = 0u32;
     let mut i = 0;
@@ -86,7 +95,16 @@ fn parse_term(t: &str) -> Option<Rule> {
             _ => return None,
         }
     }
-    Some(Rule { dirs, files, op: Op::Sym { who, how, what, cap_x } })
+    Some(Rule {
+        dirs,
+        files,
+        op: Op::Sym {
+            who,
+            how,
+            what,
+            cap_x,
+        },
+    })
 }
 
 /// Apply the rules to `mode` (permission bits) of a file or directory.
@@ -98,7 +116,12 @@ pub fn apply(rules: &[Rule], mode: u32, is_dir: bool) -> u32 {
         }
         match &r.op {
             Op::Octal(v) => m = *v,
-            Op::Sym { who, how, what, cap_x } => {
+            Op::Sym {
+                who,
+                how,
+                what,
+                cap_x,
+            } => {
                 // No "who" means "a" filtered by the umask in chmod(1); rsync uses
                 // all bits (it does not apply the umask here).
                 let who = if *who == 0 { 0o7777 } else { *who };

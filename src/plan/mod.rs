@@ -1,15 +1,15 @@
 //! Phase 1: compare every file-list entry with the destination and decide what to do.
 //!
 //! This runs sequentially in file-list order (cheap: the stats of the destination
-//! were gathered in parallel beforehand), so that itemize and `-v` lines come out
-//! in exactly rsync's order. The decisions follow rsync's generator: the quick
+//! were gathered by the scan tasks), so that itemize and `-v` lines come out in
+//! exactly rsync's order. The decisions follow rsync's generator: the quick
 //! check (size + mtime), `-c`, `--size-only`, `-I`, `-u`, `--modify-window`,
 //! `--existing`, `--ignore-existing`, `--max-size`, `--min-size`.
 
 pub mod chmod;
 pub mod quick;
 
-use crate::flist::{Entry, FileList, Kind, Meta};
+use crate::flist::{Entry, Kind, Meta};
 use crate::options::Options;
 use crate::report::ItemFlags;
 use std::collections::HashMap;
@@ -30,11 +30,17 @@ pub enum Action {
     Symlink,
     /// Create (or recreate) a device node, fifo or socket.
     Mknod,
-    /// Hard-link to the destination of entry `leader` (`-H`).
-    HardLink {
-        /// Index of the group leader in the file list.
-        leader: usize,
-    },
+    /// Hard-link to the group leader's destination (`-H`; see [`Item::link`]).
+    HardLink,
+}
+
+/// The leader a hard link points at: where it is and how `%L` names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkTo {
+    /// The leader's destination path.
+    pub dest: PathBuf,
+    /// The leader's name in the file list.
+    pub name: PathBuf,
 }
 
 /// The plan for one entry.
@@ -54,16 +60,17 @@ pub struct Item {
     pub mode: u32,
     /// Print this item's line (decided by rsync's `maybe_log_item` rules).
     pub log: bool,
+    /// For `Action::HardLink`: the leader.
+    pub link: Option<Box<LinkTo>>,
 }
 
-/// The plan for a whole transfer, index-aligned with the file list.
-#[derive(Debug, Default)]
-pub struct Plan {
-    /// One item per file-list entry.
-    pub items: Vec<Item>,
-    /// Indexes in the order their lines are printed: file-list order, except
-    /// that hard links waiting on a transfer come out at the end, as in rsync.
-    pub print_order: Vec<usize>,
+/// A group leader as later members see it.
+#[derive(Clone, Debug)]
+struct Leader {
+    seq: u64,
+    to: LinkTo,
+    dest_meta: Option<Meta>,
+    action: Action,
 }
 
 /// `-H` bookkeeping for one group of hard-linked source files, mirroring
@@ -74,59 +81,77 @@ pub struct Plan {
 struct LinkGroup {
     seen: usize,
     size: usize,
-    leader: Option<usize>,
-    sent: Option<usize>,
-    queued: Vec<usize>,
-    deferred: Vec<usize>,
+    leader: Option<Leader>,
+    sent: Option<Leader>,
+    queued: Vec<(Entry, Item, Option<XattrList>)>,
+    deferred: Vec<(Entry, Item, Option<XattrList>)>,
 }
 
-/// Inputs to the planner besides the options.
-pub struct PlanInput<'a> {
-    /// The file list.
-    pub flist: &'a FileList,
-    /// Destination path for each entry.
-    pub dests: Vec<PathBuf>,
-    /// `lstat` of each destination path (None = missing).
-    pub dest_metas: Vec<Option<Meta>>,
-    /// Destination xattrs for entries whose dest exists (only with -X/-A).
-    pub dest_xattrs: Vec<Option<Vec<(std::ffi::OsString, Vec<u8>)>>>,
-    /// The process umask (for new files without `-p`).
-    pub umask: u32,
+type XattrList = Vec<(std::ffi::OsString, Vec<u8>)>;
+
+/// Decides, entry by entry in list order, what phase 2 must do.
+///
+/// Everything is local to the entry except two pieces of state that follow
+/// rsync's sequential generator: hard-link groups (`-H`) and destination
+/// inodes with several names whose attributes an earlier item fixes.
+pub struct Planner<'a> {
+    opts: &'a Options,
+    chmod: Vec<chmod::Rule>,
+    umask: u32,
+    groups: HashMap<(u64, u64), LinkGroup>,
+    fixed: HashMap<(u64, u64), Meta>,
+    /// Entries planned so far (orders the groups in `finish`).
+    seq: u64,
 }
 
-/// Decide the action for every entry.
-pub fn plan(input: PlanInput, opts: &Options) -> Plan {
-    let PlanInput {
-        flist,
-        dests,
-        dest_metas,
-        dest_xattrs,
-        umask,
-    } = input;
-    let chmod = chmod::parse_all(&opts.chmod).unwrap_or_default();
-    let mut items: Vec<Item> = Vec::with_capacity(flist.entries.len());
-    let mut print_order = Vec::with_capacity(flist.entries.len());
-    let mut late = Vec::new();
-    let mut groups: HashMap<(u64, u64), LinkGroup> = HashMap::new();
-    let linked = |e: &Entry| opts.hard_links && e.meta.kind != Kind::Dir && e.meta.nlink > 1;
-    if opts.hard_links {
-        for e in flist.entries.iter().filter(|e| linked(e)) {
-            groups.entry((e.meta.dev, e.meta.ino)).or_default().size += 1;
+impl<'a> Planner<'a> {
+    /// A planner; `umask` is applied to new files without `-p`.
+    pub fn new(opts: &'a Options, umask: u32) -> Self {
+        Planner {
+            opts,
+            chmod: chmod::parse_all(&opts.chmod).unwrap_or_default(),
+            umask,
+            groups: HashMap::new(),
+            fixed: HashMap::new(),
+            seq: 0,
         }
     }
-    // Destination inodes with several names whose attributes an earlier item
-    // fixes: later names see the fixed state, as rsync's sequential stat does.
-    let mut fixed: HashMap<(u64, u64), Meta> = HashMap::new();
-    for (i, e) in flist.entries.iter().enumerate() {
-        let d = dest_metas[i].map(|d| {
+
+    /// `-H` needs each group's size ("is this the last member?") before the
+    /// first member is planned: count one entry of the whole list.
+    pub fn count_link(&mut self, e: &Entry) {
+        if self.linked(e) {
+            self.groups
+                .entry((e.meta.dev, e.meta.ino))
+                .or_default()
+                .size += 1;
+        }
+    }
+
+    fn linked(&self, e: &Entry) -> bool {
+        self.opts.hard_links && e.meta.kind != Kind::Dir && e.meta.nlink > 1 && !e.skip
+    }
+
+    /// Plan one entry. Returns the items to print and apply now, in order: the
+    /// entry's own (unless it waits as a hard link) and any hard links that
+    /// were waiting for it.
+    pub fn plan(
+        &mut self,
+        e: &Entry,
+        dest: PathBuf,
+        d: Option<Meta>,
+        dx: Option<XattrList>,
+    ) -> Vec<(Option<Entry>, Item)> {
+        let opts = self.opts;
+        self.seq += 1;
+        let d = d.map(|d| {
             if d.nlink > 1 {
-                fixed.get(&(d.dev, d.ino)).copied().unwrap_or(d)
+                self.fixed.get(&(d.dev, d.ino)).copied().unwrap_or(d)
             } else {
                 d
             }
         });
-        let dest = dests[i].clone();
-        let mode = final_mode(e, d.as_ref(), opts, umask, &chmod);
+        let mode = final_mode(e, d.as_ref(), opts, self.umask, &self.chmod);
         let mut item = Item {
             action: Action::Nothing,
             flags: ItemFlags::default(),
@@ -135,90 +160,97 @@ pub fn plan(input: PlanInput, opts: &Options) -> Plan {
             replace: false,
             mode,
             log: false,
+            link: None,
         };
-        let dx = dest_xattrs[i].as_deref();
         if e.skip {
-            items.push(item);
-            print_order.push(i);
-            continue;
+            return vec![(None, item)];
         }
+        let dxs = dx.as_deref();
         match e.meta.kind {
-            Kind::Dir => plan_dir(&mut item, e, opts, dx),
-            Kind::File => plan_file(&mut item, e, opts, dx),
-            Kind::Symlink => plan_symlink(&mut item, e, opts, dx),
-            Kind::Device | Kind::Special => plan_node(&mut item, e, opts, dx),
+            Kind::Dir => plan_dir(&mut item, e, opts, dxs),
+            Kind::File => plan_file(&mut item, e, opts, dxs),
+            Kind::Symlink => plan_symlink(&mut item, e, opts, dxs),
+            Kind::Device | Kind::Special => plan_node(&mut item, e, opts, dxs),
         }
         if let (Action::Attrs, Some(d)) = (&item.action, item.dest_meta) {
             if d.nlink > 1 && d.kind != Kind::Dir {
-                fixed.insert((d.dev, d.ino), fixed_meta(d, e, item.mode, opts));
+                self.fixed
+                    .insert((d.dev, d.ino), fixed_meta(d, e, item.mode, opts));
             }
         }
-        if !linked(e) || size_excluded(e, opts) {
-            items.push(item);
-            print_order.push(i);
-            continue;
+        if !self.linked(e) || size_excluded(e, opts) {
+            return vec![(None, item)];
         }
-        let g = groups.get_mut(&(e.meta.dev, e.meta.ino)).expect("counted");
+        let g = self
+            .groups
+            .entry((e.meta.dev, e.meta.ino))
+            .or_insert_with(|| LinkGroup {
+                size: 1,
+                ..Default::default()
+            });
         let pos = g.seen;
         g.seen += 1;
         if pos > 0 {
-            if let Some(l) = g.leader {
-                plan_hard_link(&mut item, l, &items, e, opts, dx);
-                items.push(item);
-                print_order.push(i);
-                continue;
+            if let Some(l) = &g.leader {
+                plan_hard_link(&mut item, l, e, opts, dxs);
+                return vec![(None, item)];
             }
             if g.sent.is_some() {
-                g.queued.push(i);
-                items.push(item);
-                continue;
+                g.queued.push((e.clone(), item, dx));
+                return Vec::new();
             }
         }
         let missing = item.dest_meta.is_none_or(|m| m.kind != e.meta.kind);
         if item.action == Action::Transfer && missing && pos + 1 < g.size {
-            g.deferred.push(i);
-            items.push(item);
-            continue;
+            g.deferred.push((e.clone(), item, dx));
+            return Vec::new();
         }
-        items.push(item);
-        print_order.push(i);
-        if items[i].action == Action::Transfer {
-            g.sent = Some(i);
+        let me = Leader {
+            seq: self.seq,
+            to: LinkTo {
+                dest: item.dest.clone(),
+                name: e.name.clone(),
+            },
+            dest_meta: item.dest_meta,
+            action: item.action.clone(),
+        };
+        let mut out = vec![(None, item)];
+        // Without --dry-run a transferred leader is only done later: links
+        // to it wait; with it, "done" is immediate.
+        if me.action == Action::Transfer && !opts.dry_run {
+            g.sent = Some(me);
         } else {
-            g.leader = Some(i);
-            for j in std::mem::take(&mut g.deferred).into_iter().rev() {
-                let mut it = items[j].clone();
-                plan_hard_link(&mut it, i, &items, &flist.entries[j], opts, dest_xattrs[j].as_deref());
-                items[j] = it;
-                print_order.push(j);
+            for (de, mut it, dx) in std::mem::take(&mut g.deferred).into_iter().rev() {
+                plan_hard_link(&mut it, &me, &de, opts, dx.as_deref());
+                out.push((Some(de), it));
+            }
+            g.leader = Some(me);
+        }
+        out
+    }
+
+    /// Hard links that waited for a transferred leader: queued ones in order,
+    /// then the deferred ones from the last back to the first (rsync's chain).
+    pub fn finish(&mut self) -> Vec<(Entry, Item)> {
+        let opts = self.opts;
+        let mut groups: Vec<&mut LinkGroup> = self
+            .groups
+            .values_mut()
+            .filter(|g| g.sent.is_some())
+            .collect();
+        groups.sort_by_key(|g| g.sent.as_ref().map(|l| l.seq));
+        let mut out = Vec::new();
+        for g in groups {
+            let leader = g.sent.clone().expect("filtered");
+            let queued = std::mem::take(&mut g.queued);
+            let deferred = std::mem::take(&mut g.deferred);
+            for (e, mut it, dx) in queued.into_iter().chain(deferred.into_iter().rev()) {
+                plan_hard_link(&mut it, &leader, &e, opts, dx.as_deref());
+                out.push((e, it));
             }
         }
+        out
     }
-    // Links waiting on a transferred leader: queued ones in order, then the
-    // deferred ones from the last back to the first (rsync's chain walk).
-    let mut sent: Vec<&LinkGroup> = groups.values().filter(|g| g.sent.is_some()).collect();
-    sent.sort_by_key(|g| g.sent);
-    // With --dry-run nothing is transferred, so the links follow at once.
-    let mut order_with_links: Vec<usize> = Vec::new();
-    for g in sent {
-        let s = g.sent.expect("filtered");
-        for &j in g.queued.iter().chain(g.deferred.iter().rev()) {
-            let mut it = items[j].clone();
-            plan_hard_link(&mut it, s, &items, &flist.entries[j], opts, dest_xattrs[j].as_deref());
-            items[j] = it;
-            late.push((s, j));
-        }
-    }
-    if opts.dry_run {
-        for &i in &print_order {
-            order_with_links.push(i);
-            order_with_links.extend(late.iter().filter(|(s, _)| *s == i).map(|(_, j)| *j));
-        }
-        print_order = order_with_links;
-    } else {
-        print_order.extend(late.into_iter().map(|(_, j)| j));
-    }
-    Plan { items, print_order }
 }
 
 /// What an attribute fix leaves on the destination inode.
@@ -374,7 +406,8 @@ fn acl_without_mode_bits(name: &std::ffi::OsStr, v: &[u8]) -> Vec<u8> {
     let has_mask = entries.iter().any(|e| e.0 == MASK);
     let mut out = Vec::new();
     for (tag, perm, id) in entries {
-        let mode_bits = tag == USER_OBJ || tag == OTHER || tag == MASK || (tag == GROUP_OBJ && !has_mask);
+        let mode_bits =
+            tag == USER_OBJ || tag == OTHER || tag == MASK || (tag == GROUP_OBJ && !has_mask);
         if mode_bits {
             continue;
         }
@@ -391,11 +424,8 @@ fn attrs_differ(f: &ItemFlags) -> bool {
 
 /// rsync's `maybe_log_item` / receiver logging rules for whether a line is printed.
 fn should_log(kind: Kind, f: &ItemFlags, opts: &Options) -> bool {
-    let itemizing = opts.itemize > 0
-        || opts
-            .out_format
-            .as_deref()
-            .is_some_and(|s| s.contains("%i"));
+    let itemizing =
+        opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|s| s.contains("%i"));
     let significant = f.significant();
     if f.transfer {
         return true;
@@ -412,7 +442,12 @@ fn size_excluded(e: &Entry, opts: &Options) -> bool {
     opts.max_size.is_some_and(|m| e.meta.size > m) || opts.min_size.is_some_and(|m| e.meta.size < m)
 }
 
-fn plan_dir(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi::OsString, Vec<u8>)]>) {
+fn plan_dir(
+    item: &mut Item,
+    e: &Entry,
+    opts: &Options,
+    dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
+) {
     match item.dest_meta {
         Some(d) if d.kind == Kind::Dir => {
             let mut f = ItemFlags::default();
@@ -441,7 +476,12 @@ fn plan_dir(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi::
     item.log = should_log(Kind::Dir, &item.flags, opts);
 }
 
-fn plan_file(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi::OsString, Vec<u8>)]>) {
+fn plan_file(
+    item: &mut Item,
+    e: &Entry,
+    opts: &Options,
+    dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
+) {
     if size_excluded(e, opts) {
         return;
     }
@@ -488,13 +528,20 @@ fn plan_file(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi:
     item.log = should_log(Kind::File, &item.flags, opts);
 }
 
-fn plan_symlink(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi::OsString, Vec<u8>)]>) {
+fn plan_symlink(
+    item: &mut Item,
+    e: &Entry,
+    opts: &Options,
+    dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
+) {
     match item.dest_meta {
         Some(d) if d.kind == Kind::Symlink => {
             if opts.ignore_existing {
                 return;
             }
-            let cur = std::fs::read_link(&item.dest).ok().map(|p| p.into_os_string());
+            let cur = std::fs::read_link(&item.dest)
+                .ok()
+                .map(|p| p.into_os_string());
             let mut f = ItemFlags::default();
             if cur.as_ref() != e.link_target.as_ref() {
                 f.change = true;
@@ -523,7 +570,12 @@ fn plan_symlink(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::f
     item.log = should_log(Kind::Symlink, &item.flags, opts);
 }
 
-fn plan_node(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi::OsString, Vec<u8>)]>) {
+fn plan_node(
+    item: &mut Item,
+    e: &Entry,
+    opts: &Options,
+    dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
+) {
     let same_type = |d: &Meta| d.mode & libc::S_IFMT == e.meta.mode & libc::S_IFMT;
     match item.dest_meta {
         Some(d) if same_type(&d) => {
@@ -560,15 +612,14 @@ fn plan_node(item: &mut Item, e: &Entry, opts: &Options, dx: Option<&[(std::ffi:
 
 fn plan_hard_link(
     item: &mut Item,
-    leader: usize,
-    items: &[Item],
+    leader: &Leader,
     e: &Entry,
     opts: &Options,
     dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
 ) {
-    let leader_item = &items[leader];
     item.action = Action::Nothing;
     item.replace = false;
+    item.link = None;
     item.flags = ItemFlags {
         local_change: true,
         hard_link: true,
@@ -576,8 +627,8 @@ fn plan_hard_link(
     };
     // Already another name of the leader's destination inode (which the leader
     // keeps unless it is being replaced by a transfer)?
-    if let (Some(d), Some(ld)) = (item.dest_meta, leader_item.dest_meta) {
-        let leader_keeps_inode = leader_item.action != Action::Transfer;
+    if let (Some(d), Some(ld)) = (item.dest_meta, leader.dest_meta) {
+        let leader_keeps_inode = leader.action != Action::Transfer;
         if d.ino == ld.ino && d.dev == ld.dev && leader_keeps_inode {
             let mode = item.mode;
             attr_flags(&mut item.flags, e, &d, mode, opts, dx);
@@ -590,7 +641,8 @@ fn plan_hard_link(
         return;
     }
     item.replace = item.dest_meta.is_some();
-    item.action = Action::HardLink { leader };
+    item.action = Action::HardLink;
+    item.link = Some(Box::new(leader.to.clone()));
     match item.dest_meta {
         None => item.flags.is_new = true,
         Some(d) => {

@@ -10,8 +10,6 @@ pub struct LineCtx<'a> {
     pub entry: &'a Entry,
     /// Its plan item.
     pub item: &'a Item,
-    /// Name of the hard-link leader for `%L` with `-H`.
-    pub link_leader: Option<&'a Entry>,
     /// `-t` in effect (`t` vs `T`).
     pub times: bool,
     /// `--8-bit-output`.
@@ -88,16 +86,23 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
                 };
                 super::escape_bytes(s, c.eight_bit)
             }
-            b'L' => match (&e.link_target, c.link_leader) {
-                (_, Some(l)) if matches!(c.item.action, Action::HardLink { .. }) => {
+            b'L' => match (&e.link_target, &c.item.link) {
+                (_, Some(l)) if c.item.action == Action::HardLink => {
                     format!(" => {}", escape_name(&l.name, c.eight_bit))
                 }
-                (Some(t), _) => format!(" -> {}", super::escape_bytes(t.as_encoded_bytes(), c.eight_bit)),
+                (Some(t), _) => format!(
+                    " -> {}",
+                    super::escape_bytes(t.as_encoded_bytes(), c.eight_bit)
+                ),
                 _ => String::new(),
             },
             b'i' => itemize_string(e.meta.kind, &c.item.flags, c.times),
             b'l' => num(e.meta.size),
-            b'b' | b'c' => num(if c.item.flags.transfer { e.meta.size } else { 0 }),
+            b'b' | b'c' => num(if c.item.flags.transfer {
+                e.meta.size
+            } else {
+                0
+            }),
             b'o' => "send".into(),
             b'B' => perm_string(e.meta.mode)[1..].to_string(),
             b'U' => e.meta.uid.to_string(),

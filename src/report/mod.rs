@@ -72,9 +72,15 @@ pub fn exit_message(code: i32) {
     let _g = OUT.lock();
     let mut e = std::io::stderr().lock();
     if code == 24 {
-        let _ = writeln!(e, "{PROGRAM} warning: {what} (code {code}) [sender={VERSION}]");
+        let _ = writeln!(
+            e,
+            "{PROGRAM} warning: {what} (code {code}) [sender={VERSION}]"
+        );
     } else {
-        let _ = writeln!(e, "{PROGRAM} error: {what} (code {code}) [sender={VERSION}]");
+        let _ = writeln!(
+            e,
+            "{PROGRAM} error: {what} (code {code}) [sender={VERSION}]"
+        );
     }
 }
 

@@ -4,66 +4,56 @@
 use super::{LineCtx, escape_name, format_line};
 use crate::flist::{Entry, Kind};
 use crate::options::Options;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Item};
 use std::io::Write;
 use std::time::Instant;
 
-/// Prints the lines of one transfer, either all at once ([`Printer::print_all`])
-/// or entry by entry while phase 2 runs (as [`crate::apply::Serial`]).
+/// Prints the lines of one transfer as the walk produces them.
 pub struct Printer<'a> {
     fmt: Option<String>,
-    entries: &'a [Entry],
-    plan: &'a Plan,
     opts: &'a Options,
     human: u8,
-    skip_printed: Vec<bool>,
     out: std::io::StdoutLock<'static>,
     started: Instant,
     file_start: Instant,
     xfers: u64,
     bytes: u64,
+    /// Entries in the whole list and their total size (known up front only
+    /// when progress is on, which makes the walk list everything first).
+    total: usize,
     total_size: u64,
 }
 
 impl<'a> Printer<'a> {
-    /// A printer for `plan`; `fmt` is the item format (`%i %n%L`, `%n%L`, …).
-    pub fn new(
-        fmt: Option<String>,
-        entries: &'a [Entry],
-        plan: &'a Plan,
-        opts: &'a Options,
-        human: u8,
-    ) -> Self {
-        let total_size = entries
-            .iter()
-            .filter(|e| matches!(e.meta.kind, Kind::File | Kind::Symlink))
-            .map(|e| e.meta.size)
-            .sum();
+    /// A printer; `fmt` is the item format (`%i %n%L`, `%n%L`, …) if any.
+    pub fn new(fmt: Option<String>, opts: &'a Options, human: u8) -> Self {
         Printer {
             fmt,
-            entries,
-            plan,
             opts,
             human,
-            skip_printed: vec![false; entries.len()],
             out: std::io::stdout().lock(),
             started: Instant::now(),
             file_start: Instant::now(),
             xfers: 0,
             bytes: 0,
-            total_size,
+            total: 0,
+            total_size: 0,
         }
     }
 
-    /// Print every line now (no progress interleaving).
-    pub fn print_all(&mut self) {
-        for &i in &self.plan.print_order {
-            self.line(i);
-        }
-        let _ = self.out.flush();
+    /// Tell the printer the size of the whole list (for `to-chk=` and
+    /// `--info=progress2` percentages).
+    pub fn set_totals(&mut self, total: usize, total_size: u64) {
+        self.total = total;
+        self.total_size = total_size;
     }
 
-    /// Finish the `--info=progress2` line.
+    /// Write a line as is (headers like `sending incremental file list`).
+    pub fn raw(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{line}");
+    }
+
+    /// Flush, and end the `--info=progress2` line.
     pub fn finish(&mut self) {
         if self.opts.progress2 && self.xfers > 0 {
             let _ = writeln!(self.out);
@@ -71,42 +61,21 @@ impl<'a> Printer<'a> {
         let _ = self.out.flush();
     }
 
-    fn skip_line(&mut self, j: usize) {
-        let e = &self.entries[j];
+    /// rsync's notice for an entry it lists but does not transfer.
+    pub fn skip(&mut self, e: &Entry) {
         let _ = writeln!(
             self.out,
             "skipping non-regular file \"{}\"",
             escape_name(&e.name, self.opts.eight_bit_output)
         );
-        self.skip_printed[j] = true;
     }
 
-    /// The line(s) for entry `i`.
-    fn line(&mut self, i: usize) {
-        let (e, it) = (&self.entries[i], &self.plan.items[i]);
-        // rsync's generator reports skipped entries of a directory before the
-        // directory's own line reaches the output.
-        if e.meta.kind == Kind::Dir {
-            let skips: Vec<usize> = self.entries[i + 1..]
-                .iter()
-                .take_while(|c| c.meta.kind != Kind::Dir)
-                .enumerate()
-                .filter(|(_, c)| c.skip)
-                .map(|(k, _)| i + 1 + k)
-                .collect();
-            for j in skips {
-                self.skip_line(j);
-            }
-        }
-        if e.skip {
-            if !self.skip_printed[i] {
-                self.skip_line(i);
-            }
-            return;
-        }
+    /// The line for one planned entry, if rsync would print one.
+    pub fn item(&mut self, e: &Entry, it: &Item) {
         let Some(fmt) = &self.fmt else { return };
         if !it.log {
-            let vv = self.opts.verbose > 1 && self.opts.itemize == 0 && self.opts.out_format.is_none();
+            let vv =
+                self.opts.verbose > 1 && self.opts.itemize == 0 && self.opts.out_format.is_none();
             if vv && e.meta.kind == Kind::File && it.action == Action::Nothing {
                 let _ = writeln!(
                     self.out,
@@ -116,16 +85,11 @@ impl<'a> Printer<'a> {
             }
             return;
         }
-        let leader = match it.action {
-            Action::HardLink { leader } => Some(&self.entries[leader]),
-            _ => None,
-        };
         let line = format_line(
             fmt,
             &LineCtx {
                 entry: e,
                 item: it,
-                link_leader: leader,
                 times: self.opts.times,
                 eight_bit: self.opts.eight_bit_output,
                 human: self.human,
@@ -134,19 +98,46 @@ impl<'a> Printer<'a> {
         let _ = writeln!(self.out, "{line}");
     }
 
+    /// Mark the start of a file's transfer (for its progress rate).
+    pub fn begin(&mut self) {
+        let _ = self.out.flush();
+        self.file_start = Instant::now();
+    }
+
+    /// The progress line after a transfer; `seq` is the entry's position in the
+    /// list (for `to-chk=`).
+    pub fn progress(&mut self, seq: usize, e: &Entry) {
+        self.xfers += 1;
+        let size = e.meta.size;
+        self.bytes += size;
+        let n = self.total.max(seq + 1);
+        let eol = format!(" (xfr#{}, to-chk={}/{})", self.xfers, n - seq - 1, n);
+        if self.opts.progress2 {
+            let body = self.progress_body(
+                self.bytes,
+                self.total_size,
+                self.started.elapsed().as_secs_f64(),
+            );
+            let _ = write!(self.out, "\r{body}{eol}");
+        } else {
+            let body = self.progress_body(size, size, self.file_start.elapsed().as_secs_f64());
+            let _ = writeln!(self.out, "\r{body}{eol}");
+        }
+        let _ = self.out.flush();
+    }
+
     /// rsync's `rprint_progress` line body: `%15s %3d%% %7.2f%s %s`.
     fn progress_body(&self, ofs: u64, size: u64, secs: f64) -> String {
         let pct = if size == 0 || ofs >= size {
-            if ofs > size || size == 0 { 100 } else { 100 }
+            100
         } else {
             (ofs * 100 / size) as u32
         };
-        let pct = if self.opts.progress2 && ofs < size {
-            (ofs * 100 / size.max(1)) as u32
+        let mut rate = if secs > 0.0 {
+            ofs as f64 / secs / 1024.0
         } else {
-            pct
+            0.0
         };
-        let mut rate = if secs > 0.0 { ofs as f64 / secs / 1024.0 } else { 0.0 };
         let mut units = "kB/s";
         if rate > 1024.0 {
             rate /= 1024.0;
@@ -167,37 +158,5 @@ impl<'a> Printer<'a> {
             (t / 60) % 60,
             t % 60
         )
-    }
-}
-
-impl crate::apply::Serial for Printer<'_> {
-    fn before(&mut self, i: usize) {
-        self.line(i);
-        self.file_start = Instant::now();
-        let _ = self.out.flush();
-    }
-
-    fn after(&mut self, i: usize, written: Option<u64>) {
-        let it = &self.plan.items[i];
-        if it.action != Action::Transfer || written.is_none() {
-            return;
-        }
-        self.xfers += 1;
-        let size = self.entries[i].meta.size;
-        self.bytes += size;
-        let n = self.entries.len();
-        let eol = format!(" (xfr#{}, to-chk={}/{})", self.xfers, n - i - 1, n);
-        if self.opts.progress2 {
-            let body = self.progress_body(
-                self.bytes,
-                self.total_size,
-                self.started.elapsed().as_secs_f64(),
-            );
-            let _ = write!(self.out, "\r{body}{eol}");
-        } else {
-            let body = self.progress_body(size, size, self.file_start.elapsed().as_secs_f64());
-            let _ = writeln!(self.out, "\r{body}{eol}");
-        }
-        let _ = self.out.flush();
     }
 }

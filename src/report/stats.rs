@@ -98,7 +98,10 @@ pub fn stats_lines(s: &Stats, human: u8) -> Vec<String> {
             "Number of regular files transferred: {}",
             big_num(s.transferred_files as i64, human)
         ),
-        format!("Total file size: {} bytes", big_num(s.total_size as i64, human)),
+        format!(
+            "Total file size: {} bytes",
+            big_num(s.total_size as i64, human)
+        ),
         format!(
             "Total transferred file size: {} bytes",
             big_num(s.transferred_size as i64, human)
@@ -109,7 +112,10 @@ pub fn stats_lines(s: &Stats, human: u8) -> Vec<String> {
         format!("File list generation time: {:.3} seconds", s.flist_time),
         "File list transfer time: 0.000 seconds".to_string(),
         format!("Total bytes sent: {}", big_num(s.bytes_sent as i64, human)),
-        format!("Total bytes received: {}", big_num(s.bytes_received as i64, human)),
+        format!(
+            "Total bytes received: {}",
+            big_num(s.bytes_received as i64, human)
+        ),
     ]
 }
 
@@ -140,4 +146,3 @@ pub fn summary_lines(s: &Stats, human: u8) -> [String; 2] {
         ),
     ]
 }
-

@@ -324,6 +324,46 @@ pub fn gid_by_name(name: &OsStr) -> Option<u32> {
     })
 }
 
+fn stat_from_libc(st: &rustix::fs::Stat) -> Stat {
+    Stat {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        mode: st.st_mode,
+        nlink: st.st_nlink,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        rdev: st.st_rdev,
+        size: st.st_size as u64,
+        blocks: st.st_blocks as u64,
+        atime: Timestamp::new(st.st_atime, st.st_atime_nsec as u32),
+        mtime: Timestamp::new(st.st_mtime, st.st_mtime_nsec as u32),
+        ctime: Timestamp::new(st.st_ctime, st.st_ctime_nsec as u32),
+    }
+}
+
+/// Metadata of `name` inside the open directory `dir` (not following symlinks).
+///
+/// Why: the scanner stats every entry of a directory it already has open;
+/// `fstatat` relative to that descriptor skips re-walking the whole path, which
+/// profiling showed to be the largest cost of a no-op rescan.
+/// Fallback: none needed (`fstatat` is universal); errors are returned as is.
+pub fn lstat_at(dir: &std::os::fd::OwnedFd, name: &OsStr) -> io::Result<Stat> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(stat_from_libc(&st))
+}
+
+/// Open a directory for `lstat_at`/reading (no `O_NOFOLLOW`: the operand may be
+/// a symlink to a directory, as rsync allows).
+///
+/// Why: one descriptor per directory, shared by the stats of its entries.
+pub fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    Ok(rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,44 +471,4 @@ mod tests {
         assert_eq!(gid_by_name(OsStr::new("no\0nul")), None);
         assert_eq!(user_name(3_999_999_999), None);
     }
-}
-
-fn stat_from_libc(st: &rustix::fs::Stat) -> Stat {
-    Stat {
-        dev: st.st_dev,
-        ino: st.st_ino,
-        mode: st.st_mode,
-        nlink: st.st_nlink,
-        uid: st.st_uid,
-        gid: st.st_gid,
-        rdev: st.st_rdev,
-        size: st.st_size as u64,
-        blocks: st.st_blocks as u64,
-        atime: Timestamp::new(st.st_atime, st.st_atime_nsec as u32),
-        mtime: Timestamp::new(st.st_mtime, st.st_mtime_nsec as u32),
-        ctime: Timestamp::new(st.st_ctime, st.st_ctime_nsec as u32),
-    }
-}
-
-/// Metadata of `name` inside the open directory `dir` (not following symlinks).
-///
-/// Why: the scanner stats every entry of a directory it already has open;
-/// `fstatat` relative to that descriptor skips re-walking the whole path, which
-/// profiling showed to be the largest cost of a no-op rescan.
-/// Fallback: none needed (`fstatat` is universal); errors are returned as is.
-pub fn lstat_at(dir: &std::os::fd::OwnedFd, name: &OsStr) -> io::Result<Stat> {
-    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
-    Ok(stat_from_libc(&st))
-}
-
-/// Open a directory for `lstat_at`/reading (no `O_NOFOLLOW`: the operand may be
-/// a symlink to a directory, as rsync allows).
-///
-/// Why: one descriptor per directory, shared by the stats of its entries.
-pub fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
-    Ok(rustix::fs::open(
-        path,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )?)
 }

@@ -1,0 +1,180 @@
+//! The destination operand: a directory to fill, or the exact name of a single
+//! file, as rsync decides it.
+
+use super::fail;
+use crate::exit;
+use crate::flist;
+use crate::options::Options;
+use crate::report;
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Where entries land: under a directory, or (single file) at an exact path.
+pub(super) enum DestMode {
+    /// Entries go under this directory.
+    Dir(PathBuf),
+    /// The only entry is written to this path.
+    File(PathBuf),
+}
+
+impl DestMode {
+    /// The destination path of an entry named `name` in the list.
+    pub(super) fn path_of(&self, name: &Path) -> PathBuf {
+        match self {
+            DestMode::File(p) => p.clone(),
+            DestMode::Dir(d) if name.as_os_str() == "." => d.clone(),
+            DestMode::Dir(d) => d.join(name),
+        }
+    }
+}
+
+/// One operand naming one non-directory (rsync then treats a destination that
+/// is not an existing directory as the new file's name).
+fn single_file_operand(opts: &Options) -> bool {
+    if opts.sources.len() != 1 {
+        return false;
+    }
+    let op = &opts.sources[0];
+    let b = op.as_bytes();
+    if b.ends_with(b"/") || (opts.relative && b.contains(&b'/')) {
+        return false;
+    }
+    let md = if opts.copy_links {
+        std::fs::metadata(op)
+    } else {
+        std::fs::symlink_metadata(op)
+    };
+    match md {
+        Ok(m) if m.is_dir() => false,
+        Ok(m) if m.file_type().is_symlink() && opts.copy_dirlinks => {
+            !std::fs::metadata(op).is_ok_and(|t| t.is_dir())
+        }
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+/// Decide whether the destination operand is a directory or the target file name.
+pub(super) fn dest_mode(opts: &Options, dest: &OsStr) -> Result<DestMode, i32> {
+    let path = PathBuf::from(dest);
+    let trailing = dest.as_bytes().ends_with(b"/");
+    let single_file = single_file_operand(opts);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(DestMode::Dir(path)),
+        Ok(_) => {
+            if single_file && !trailing {
+                Ok(DestMode::File(path))
+            } else if trailing {
+                Err(fail(
+                    &format!(
+                        "[Receiver] ERROR: cannot stat destination \"{}\": Not a directory (20)",
+                        report::abs_display(&path)
+                    ),
+                    exit::FILE_SELECT,
+                ))
+            } else {
+                eprintln!("ERROR: destination must be a directory when copying more than 1 file");
+                report::exit_message(exit::FILE_SELECT);
+                Err(exit::FILE_SELECT)
+            }
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(fail(
+            &format!(
+                "[Receiver] ERROR: cannot stat destination \"{}\": {}",
+                report::abs_display(&path),
+                flist::errno_text(&e)
+            ),
+            exit::FILE_SELECT,
+        )),
+        Err(_) => {
+            if single_file && !trailing {
+                let parent = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                if !parent.is_dir() {
+                    if opts.mkpath {
+                        if let Err(e) = std::fs::create_dir_all(parent) {
+                            return Err(fail(
+                                &format!(
+                                    "[Receiver] mkdir \"{}\" failed: {}",
+                                    report::abs_display(parent),
+                                    flist::errno_text(&e)
+                                ),
+                                exit::FILE_IO,
+                            ));
+                        }
+                    } else {
+                        let e = std::fs::metadata(parent)
+                            .err()
+                            .unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOTDIR));
+                        return Err(fail(
+                            &format!(
+                                "[Receiver] change_dir#3 \"{}\" failed: {}",
+                                report::abs_display(parent),
+                                flist::errno_text(&e)
+                            ),
+                            exit::FILE_SELECT,
+                        ));
+                    }
+                }
+                Ok(DestMode::File(path))
+            } else {
+                Ok(DestMode::Dir(path))
+            }
+        }
+    }
+}
+
+/// Create the destination directory when missing (`created directory DEST`);
+/// returns whether it was (or, with `-n`, would be) created.
+pub(super) fn ensure_dest_dir(
+    opts: &Options,
+    d: &Path,
+    shown: &OsStr,
+    announce: bool,
+    out: &mut impl Write,
+) -> Result<bool, i32> {
+    if d.is_dir() {
+        return Ok(false);
+    }
+    if opts.dry_run {
+        if announce {
+            let _ = writeln!(out, "created directory {}", display_operand(shown));
+        }
+        return Ok(true);
+    }
+    let r = if opts.mkpath {
+        std::fs::create_dir_all(d)
+    } else {
+        std::fs::create_dir(d)
+    };
+    match r {
+        Ok(()) => {
+            if announce {
+                let _ = writeln!(out, "created directory {}", display_operand(shown));
+            }
+            Ok(true)
+        }
+        Err(e) => Err(fail(
+            &format!(
+                "[Receiver] mkdir \"{}\" failed: {}",
+                report::abs_display(d),
+                flist::errno_text(&e)
+            ),
+            exit::FILE_IO,
+        )),
+    }
+}
+
+/// The destination operand as rsync echoes it (trailing slashes dropped).
+fn display_operand(s: &OsStr) -> String {
+    let b = s.as_bytes();
+    let mut end = b.len();
+    while end > 1 && b[end - 1] == b'/' {
+        end -= 1;
+    }
+    report::escape_bytes(&b[..end], false)
+}

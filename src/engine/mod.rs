@@ -1,0 +1,306 @@
+//! One local transfer from start to finish: operands → walk (plan, print,
+//! apply as the scan streams in) → finish → stats.
+
+mod dest;
+mod walk;
+
+use crate::exit;
+use crate::flist::{self, Node, Scanner};
+use crate::options::Options;
+use crate::plan;
+use crate::report::{self, Stats};
+use dest::DestMode;
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Entries listed ahead of the walk at most (bounds memory; the scan tasks
+/// stay this far ahead of the sequential planner).
+const PREFETCH_BUDGET: usize = 16 * 1024;
+
+/// Print an error the way rsync does and give back its exit code.
+fn fail(msg: &str, code: i32) -> i32 {
+    report::message(msg);
+    report::exit_message(code);
+    code
+}
+
+/// The format used for per-item stdout lines, if any (`-i`, `-v`, `--out-format`).
+fn stdout_format(opts: &Options) -> Option<String> {
+    if let Some(f) = &opts.out_format {
+        return Some(f.clone());
+    }
+    if opts.itemize > 0 {
+        return Some("%i %n%L".into());
+    }
+    if opts.verbose > 0 || opts.progress {
+        return Some("%n%L".into());
+    }
+    None
+}
+
+/// Run one local transfer; returns rsync's exit code.
+pub fn run(opts: Options) -> i32 {
+    let start = Instant::now();
+    if let Err(v) = plan::chmod::parse_all(&opts.chmod) {
+        report::message(&format!("Invalid argument passed to --chmod ({v})"));
+        report::exit_message(exit::SYNTAX);
+        return exit::SYNTAX;
+    }
+    let mut opts = opts;
+    if opts.dest.is_none() || opts.list_only {
+        return list_only(opts);
+    }
+    // rsync's implied settings.
+    if opts.partial_dir.is_some() {
+        opts.partial = true;
+    }
+    if opts.append != crate::options::Append::No {
+        opts.inplace = true;
+    }
+    if opts.quiet {
+        opts.verbose = 0;
+    }
+    let human = human_level(&opts);
+    let dest_arg = opts.dest.clone().unwrap_or_default();
+    let mode = match dest::dest_mode(&opts, &dest_arg) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let probe = probe_root(&opts);
+    let scanner = Scanner::new(&opts, probe, PREFETCH_BUDGET);
+    let top = scanner.operands();
+    let mut code = 0;
+    for e in &top.errors {
+        e.print();
+        code = merge_code(code, e.code);
+    }
+    let fmt = if opts.quiet {
+        None
+    } else {
+        stdout_format(&opts)
+    };
+    let mut printer = report::Printer::new(fmt.clone(), &opts, human);
+    if (opts.verbose > 0 || opts.progress) && !opts.quiet {
+        printer.raw("sending incremental file list");
+    }
+    let mut created_root = false;
+    if let DestMode::Dir(d) = &mode {
+        let mut buf = Vec::new();
+        let r = dest::ensure_dest_dir(&opts, d, &dest_arg, fmt.is_some(), &mut buf);
+        if !buf.is_empty() {
+            printer.raw(String::from_utf8_lossy(&buf).trim_end_matches('\n'));
+        }
+        match r {
+            Ok(created) => created_root = created,
+            Err(c) => return c,
+        }
+    }
+    // --temp-dir is relative to the destination directory, and must exist.
+    let temp_dir = match (&opts.temp_dir, &mode) {
+        (Some(t), DestMode::Dir(d)) if !Path::new(t).is_absolute() => Some(d.join(t)),
+        (Some(t), DestMode::File(f)) if !Path::new(t).is_absolute() => {
+            Some(f.parent().unwrap_or(Path::new(".")).join(t))
+        }
+        (Some(t), _) => Some(PathBuf::from(t)),
+        (None, _) => None,
+    };
+    if let (Some(t), Some(given)) = (&temp_dir, &opts.temp_dir) {
+        if !opts.dry_run && !t.is_dir() {
+            printer.finish();
+            report::message_bare(&format!("The temp-dir does not exist: {given}"));
+            report::exit_message(exit::SYNTAX);
+            return exit::SYNTAX;
+        }
+    }
+    if opts.verbose > 1 && !opts.quiet {
+        printer.raw("delta-transmission disabled for local transfer or --whole-file");
+    }
+    let flist_time = start.elapsed().as_secs_f64();
+    let chown = resolve_chown(&opts);
+    let mut w = walk::Walk::new(
+        &opts,
+        scanner,
+        mode,
+        printer,
+        temp_dir,
+        chown,
+        created_root,
+        current_umask(),
+    );
+    w.run(top);
+    let (stats_core, outcome, walk_code) = w.finish();
+    code = merge_code(code, walk_code);
+    code = merge_code(code, outcome.code);
+    let mut stats = Stats {
+        flist_time,
+        ..stats_core
+    };
+    stats.literal = if opts.dry_run {
+        0
+    } else {
+        stats.transferred_size
+    };
+    // A model of the protocol bytes rsync would count for the same work.
+    stats.bytes_sent = stats.literal + 40 * stats.files.total() + 60;
+    stats.bytes_received = 20 + 8 * stats.transferred_files;
+    stats.elapsed = start.elapsed().as_secs_f64().max(0.001);
+    let mut out = std::io::stdout().lock();
+    if opts.verbose > 1 && !opts.quiet {
+        let _ = writeln!(
+            out,
+            "total: matches=0  hash_hits=0  false_alarms=0 data={}",
+            stats.literal
+        );
+    }
+    if opts.stats && !opts.quiet {
+        let _ = writeln!(out);
+        for l in report::stats_lines(&stats, human) {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    if (opts.verbose > 0 || opts.stats) && !opts.quiet {
+        let [a, mut b] = report::summary_lines(&stats, human);
+        if opts.dry_run {
+            b.push_str(" (DRY RUN)");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{a}");
+        let _ = writeln!(out, "{b}");
+    }
+    let _ = out.flush();
+    if code != 0 {
+        report::exit_message(code);
+    }
+    code
+}
+
+/// `--chown=USER:GROUP`: the ids every entry gets on the receiver. Names are
+/// resolved there (numbers are taken as ids); an unknown name is reported and
+/// ignored, as rsync's usermap does.
+fn resolve_chown(opts: &Options) -> (Option<u32>, Option<u32>) {
+    let resolve = |v: &str, user: bool| -> Option<u32> {
+        if let Ok(n) = v.parse::<u32>() {
+            return Some(n);
+        }
+        let id = if user {
+            crate::sys::meta::uid_by_name(OsStr::new(v))
+        } else {
+            crate::sys::meta::gid_by_name(OsStr::new(v))
+        };
+        if id.is_none() {
+            let which = if user { "usermap" } else { "groupmap" };
+            report::message_bare(&format!("Unknown --{which} name on receiver: {v}"));
+        }
+        id
+    };
+    let uid = opts.chown_user.as_deref().and_then(|u| resolve(u, true));
+    let gid = opts.chown_group.as_deref().and_then(|g| resolve(g, false));
+    (uid, gid)
+}
+
+/// The destination directory the scan may stat entries in as it goes: only
+/// when the destination already is a directory and entries land inside it.
+fn probe_root(opts: &Options) -> Option<PathBuf> {
+    let dest = PathBuf::from(opts.dest.as_ref()?);
+    if opts.relative && !opts.implied_dirs {
+        return None;
+    }
+    std::fs::metadata(&dest)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|_| dest)
+}
+
+/// Combine exit codes the way rsync reports them: file I/O (11) wins, then 23, then 24.
+fn merge_code(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        0 => 0,
+        exit::VANISHED => 1,
+        exit::PARTIAL => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+fn list_only(opts: Options) -> i32 {
+    let mut opts = opts;
+    // rsync lists one level of a directory operand when not recursing.
+    if !opts.recursive {
+        opts.dirs = true;
+    }
+    let human = human_level(&opts);
+    let scanner = Scanner::new(&opts, None, PREFETCH_BUDGET);
+    let top = scanner.operands();
+    let mut code = 0;
+    for e in &top.errors {
+        e.print();
+        code = merge_code(code, e.code);
+    }
+    let mut out = std::io::stdout().lock();
+    if let Some(d) = &top.dot {
+        let _ = writeln!(
+            out,
+            "{}",
+            report::list_line(d, human, opts.eight_bit_output)
+        );
+    }
+    // rsync's order: a directory's line, then its files, then each subdirectory.
+    fn walk(
+        scanner: &std::sync::Arc<Scanner>,
+        nodes: Vec<Node>,
+        out: &mut impl Write,
+        opts: &Options,
+        human: u8,
+        code: &mut i32,
+    ) {
+        let (dirs, files): (Vec<Node>, Vec<Node>) = nodes
+            .into_iter()
+            .partition(|n| n.entry.meta.kind == flist::Kind::Dir);
+        for n in files {
+            let _ = writeln!(
+                out,
+                "{}",
+                report::list_line(&n.entry, human, opts.eight_bit_output)
+            );
+        }
+        for n in dirs {
+            let _ = writeln!(
+                out,
+                "{}",
+                report::list_line(&n.entry, human, opts.eight_bit_output)
+            );
+            let l = scanner.take(n.children);
+            for e in &l.errors {
+                e.print();
+                *code = merge_code(*code, e.code);
+            }
+            walk(scanner, l.nodes, out, opts, human, code);
+        }
+    }
+    walk(&scanner, top.nodes, &mut out, &opts, human, &mut code);
+    let _ = out.flush();
+    if code != 0 {
+        report::exit_message(code);
+    }
+    code
+}
+
+fn current_umask() -> u32 {
+    // SAFETY: umask has no memory effects; we restore the value right away.
+    unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m as u32
+    }
+}
+
+/// rsync's internal `human_readable` level: 0 with `--no-h`, else 1 + the `-h` count.
+fn human_level(opts: &Options) -> u8 {
+    if opts.plain_numbers {
+        0
+    } else {
+        opts.human_readable.saturating_add(1)
+    }
+}

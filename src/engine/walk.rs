@@ -1,0 +1,264 @@
+//! The walk: the sequential heart of a transfer.
+//!
+//! It takes directory listings from the [`Scanner`] in rsync's list order (a
+//! directory, its non-directories, then each subdirectory in turn), plans each
+//! entry, prints its line, and hands the work to the [`Applier`], whose tasks
+//! run in parallel behind it. Listings are dropped once walked, so memory
+//! follows the prefetch budget, not the size of the tree.
+
+use super::dest::DestMode;
+use crate::apply::{Applier, DirId, Outcome};
+use crate::flist::{self, DestProbe, Entry, Kind, Meta, Node, Scanner, Top};
+use crate::options::Options;
+use crate::plan::{Action, Item, Planner};
+use crate::report::{Printer, Stats};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// State of one walk.
+pub(super) struct Walk<'a> {
+    opts: &'a Options,
+    scanner: Arc<Scanner>,
+    mode: DestMode,
+    printer: Printer<'a>,
+    planner: Planner<'a>,
+    applier: Applier,
+    chown: (Option<u32>, Option<u32>),
+    created_root: bool,
+    /// Apply each item right away (for `--progress`) instead of in batches.
+    serial: bool,
+    /// Position in the list (for `to-chk=`).
+    seq: usize,
+    stats: Stats,
+    code: i32,
+}
+
+impl<'a> Walk<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        opts: &'a Options,
+        scanner: Arc<Scanner>,
+        mode: DestMode,
+        printer: Printer<'a>,
+        temp_dir: Option<PathBuf>,
+        chown: (Option<u32>, Option<u32>),
+        created_root: bool,
+        umask: u32,
+    ) -> Self {
+        Walk {
+            opts,
+            scanner,
+            mode,
+            printer,
+            planner: Planner::new(opts, umask),
+            applier: Applier::new(opts, temp_dir),
+            chown,
+            created_root,
+            serial: (opts.progress || opts.progress2) && !opts.quiet,
+            seq: 0,
+            stats: Stats::default(),
+            code: 0,
+        }
+    }
+
+    /// Walk everything below the operands.
+    pub(super) fn run(&mut self, mut top: Top) {
+        // -H needs every group's size, progress the list's length: both list
+        // the whole tree before the first line, as rsync does for them.
+        if self.opts.hard_links || self.serial {
+            let mut errors = Vec::new();
+            self.scanner.complete(&mut top.nodes, &mut errors);
+            for e in &errors {
+                e.print();
+                self.code = super::merge_code(self.code, e.code);
+            }
+            let mut total = top.dot.is_some() as usize;
+            let mut size = 0;
+            count(&top.nodes, &mut |e| {
+                total += 1;
+                if matches!(e.meta.kind, Kind::File | Kind::Symlink) {
+                    size += e.meta.size;
+                }
+                self.planner.count_link(e);
+            });
+            if let Some(d) = &top.dot {
+                self.planner.count_link(d);
+            }
+            self.printer.set_totals(total, size);
+        }
+        match top.dot.take() {
+            Some(dot) => {
+                self.skip_lines(&top.nodes);
+                let id = self.entry(dot, None, true);
+                self.walk(top.nodes, id, true);
+            }
+            None => self.walk(top.nodes, None, false),
+        }
+        for (e, it) in self.planner.finish() {
+            self.emit(e, it, None, false);
+        }
+    }
+
+    /// Wait for the workers and finish phase 2.
+    pub(super) fn finish(mut self) -> (Stats, Outcome, i32) {
+        self.printer.finish();
+        let outcome = self.applier.finish();
+        (self.stats, outcome, self.code)
+    }
+
+    /// rsync's generator reports a directory's skipped entries before the
+    /// directory's own line reaches the output.
+    fn skip_lines(&mut self, nodes: &[Node]) {
+        for n in nodes {
+            if n.entry.skip {
+                self.printer.skip(&n.entry);
+            }
+        }
+    }
+
+    /// Walk one listing: non-directories first, then each directory with its
+    /// contents. `skips_done` tells whether the skip notices were printed.
+    fn walk(&mut self, nodes: Vec<Node>, parent: Option<DirId>, skips_done: bool) {
+        let mut dirs = Vec::new();
+        for n in nodes {
+            if n.entry.meta.kind == Kind::Dir {
+                dirs.push(n);
+            } else {
+                self.entry(n.entry, parent, skips_done);
+            }
+        }
+        for n in dirs {
+            if self.applier.stopped() {
+                return;
+            }
+            let listing = self.scanner.take(n.children);
+            for e in &listing.errors {
+                e.print();
+                self.code = super::merge_code(self.code, e.code);
+            }
+            self.skip_lines(&listing.nodes);
+            let id = self.entry(n.entry, parent, skips_done);
+            self.walk(listing.nodes, id, true);
+        }
+    }
+
+    /// Plan one entry and pass it (and any hard links it releases) on.
+    fn entry(&mut self, mut e: Entry, parent: Option<DirId>, skips_done: bool) -> Option<DirId> {
+        if let Some(u) = self.chown.0 {
+            e.meta.uid = u;
+        }
+        if let Some(g) = self.chown.1 {
+            e.meta.gid = g;
+        }
+        self.stats.files.add(e.meta.kind);
+        if matches!(e.meta.kind, Kind::File | Kind::Symlink) {
+            self.stats.total_size += e.meta.size;
+        }
+        let dest = self.mode.path_of(&e.name);
+        let d = self.dest_meta(&e, &dest);
+        let dx = if (self.opts.xattrs || self.opts.acls) && d.is_some() {
+            Some(flist::read_xattrs(&dest, self.opts))
+        } else {
+            None
+        };
+        let planned = self.planner.plan(&e, dest, d, dx);
+        let mut own = Some(e);
+        let mut id = None;
+        for (other, it) in planned {
+            match other {
+                Some(o) => {
+                    self.emit(o, it, parent, skips_done);
+                }
+                None => {
+                    let e = own.take().expect("one own item");
+                    id = self.emit(e, it, parent, skips_done);
+                }
+            }
+        }
+        self.seq += 1;
+        id
+    }
+
+    /// The destination's state as the planner sees it.
+    fn dest_meta(&self, e: &Entry, dest: &std::path::Path) -> Option<Meta> {
+        if self.created_root && e.name.as_os_str() == "." {
+            // The root was made just now: report it as new, as rsync does.
+            return None;
+        }
+        let mut m = match e.dest {
+            DestProbe::Found(m) => Some(m),
+            DestProbe::Missing => None,
+            DestProbe::Unknown => std::fs::symlink_metadata(dest)
+                .ok()
+                .map(|m| Meta::from_std(&m)),
+        };
+        if self.opts.keep_dirlinks
+            && e.meta.kind == Kind::Dir
+            && m.is_some_and(|m| m.kind == Kind::Symlink)
+        {
+            if let Ok(t) = std::fs::metadata(dest) {
+                if t.is_dir() {
+                    m = Some(Meta::from_std(&t));
+                }
+            }
+        }
+        m
+    }
+
+    /// Print one item's line and hand its work to the applier.
+    fn emit(
+        &mut self,
+        e: Entry,
+        it: Item,
+        parent: Option<DirId>,
+        skips_done: bool,
+    ) -> Option<DirId> {
+        if e.skip {
+            if !skips_done {
+                self.printer.skip(&e);
+            }
+            return None;
+        }
+        if it.flags.is_new {
+            self.stats.created.add(e.meta.kind);
+        }
+        if it.action == Action::Transfer {
+            self.stats.transferred_files += 1;
+            self.stats.transferred_size += e.meta.size;
+        }
+        if it.action != Action::Nothing {
+            if let Some(p) = parent {
+                if !self.opts.dry_run {
+                    self.applier.touch(p);
+                }
+            }
+        }
+        self.printer.item(&e, &it);
+        if self.opts.dry_run {
+            return None;
+        }
+        if e.meta.kind == Kind::Dir {
+            return Some(self.applier.dir(&e, &it));
+        }
+        if self.serial {
+            self.printer.begin();
+            let r = self.applier.now(&e, &it);
+            if it.action == Action::Transfer && r.is_some() {
+                self.printer.progress(self.seq, &e);
+            }
+        } else {
+            self.applier.push(e, it);
+        }
+        None
+    }
+}
+
+/// Visit every entry below `nodes` (all listings are complete).
+fn count(nodes: &[Node], f: &mut impl FnMut(&Entry)) {
+    for n in nodes {
+        f(&n.entry);
+        if let flist::Children::Ready(c) = &n.children {
+            count(c, f);
+        }
+    }
+}
