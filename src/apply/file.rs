@@ -12,7 +12,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Create a fresh temp file beside `dest` (or in `--temp-dir`).
-fn create_temp(ctx: &Ctx, dest: &Path) -> io::Result<(File, PathBuf)> {
+fn create_temp(ctx: &Ctx, dest: &Path, mode: u32) -> io::Result<(File, PathBuf)> {
     let dir = match &ctx.temp_dir {
         Some(t) => t.clone(),
         None => dest.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -24,7 +24,7 @@ fn create_temp(ctx: &Ctx, dest: &Path) -> io::Result<(File, PathBuf)> {
         match OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&p)
         {
             Ok(f) => return Ok((f, p)),
@@ -60,8 +60,9 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
             return None;
         }
     };
-    // The source may have changed size since the scan: copy what is there now.
-    let len = src.metadata().map(|m| m.len()).unwrap_or(e.meta.size);
+    // The size from the scan, as rsync sends it; a file that shrank since is an
+    // error of that file, one that grew is copied up to the scanned size.
+    let len = e.meta.size;
     let exists = it
         .dest_meta
         .is_some_and(|d| d.kind == crate::flist::Kind::File);
@@ -71,7 +72,11 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
     if opts.inplace && exists {
         return inplace(ctx, e, it, &src, len);
     }
-    let (tmp, tmp_path) = match create_temp(ctx, &it.dest) {
+    // Created with its final mode when the umask leaves it intact (saves a
+    // chmod); set-id bits always go through fchmod after the chown.
+    let direct = it.mode & 0o7000 == 0 && it.mode & ctx.umask == 0 && it.mode & 0o600 == 0o600;
+    let create_mode = if direct { it.mode } else { 0o600 };
+    let (tmp, tmp_path) = match create_temp(ctx, &it.dest, create_mode) {
         Ok(x) => x,
         Err(err) => {
             let msg = format!(
@@ -95,7 +100,8 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
         sparse: opts.sparse,
         preallocate: opts.preallocate,
     };
-    if let Err(err) = crate::sys::copy::copy_file_data(&src, &tmp, len, &copy_opts) {
+    let hints = ctx.hints((e.meta.dev, it.dest_meta.map_or(0, |d| d.dev)));
+    if let Err(err) = crate::sys::copy::copy_file_data_hinted(&src, &tmp, len, &copy_opts, &hints) {
         keep_partial(ctx, &tmp_path, &it.dest);
         let msg = format!(
             "[receiver] write failed on \"{}\": {}",
@@ -109,7 +115,7 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
         }
         return None;
     }
-    set_file_meta_fd(ctx, e, it, &tmp, &it.dest);
+    set_file_meta_fd(ctx, e, it, &tmp, &it.dest, !direct);
     if opts.fsync {
         if let Err(err) = tmp.sync_all() {
             let _ = std::fs::remove_file(&tmp_path);
@@ -252,7 +258,7 @@ fn inplace(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64>
         }
         return None;
     }
-    set_file_meta_fd(ctx, e, it, &f, &it.dest);
+    set_file_meta_fd(ctx, e, it, &f, &it.dest, true);
     if ctx.opts.fsync {
         let _ = f.sync_all();
     }
@@ -290,7 +296,7 @@ fn append(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> 
         }
         return None;
     }
-    set_file_meta_fd(ctx, e, it, &f, &it.dest);
+    set_file_meta_fd(ctx, e, it, &f, &it.dest, true);
     Some(len - have)
 }
 

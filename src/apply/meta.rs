@@ -35,7 +35,14 @@ fn wanted_times(ctx: &Ctx, e: &Entry) -> (Option<Timestamp>, Option<Timestamp>) 
 }
 
 /// Set everything on a freshly written temp file through its descriptor.
-pub(crate) fn set_file_meta_fd(ctx: &Ctx, e: &Entry, it: &Item, f: &File, shown: &Path) -> bool {
+pub(crate) fn set_file_meta_fd(
+    ctx: &Ctx,
+    e: &Entry,
+    it: &Item,
+    f: &File,
+    shown: &Path,
+    chmod: bool,
+) -> bool {
     let mut ok = true;
     let (uid, gid) = wanted_owner(ctx, e);
     if uid.is_some() || gid.is_some() {
@@ -50,13 +57,15 @@ pub(crate) fn set_file_meta_fd(ctx: &Ctx, e: &Entry, it: &Item, f: &File, shown:
             }
         }
     }
-    if let Err(err) = crate::sys::meta::fchmod(f, it.mode) {
-        ctx.error(format!(
-            "[receiver] chmod \"{}\" failed: {}",
-            crate::report::abs_display(shown),
-            err_text(&err)
-        ));
-        ok = false;
+    if chmod {
+        if let Err(err) = crate::sys::meta::fchmod(f, it.mode) {
+            ctx.error(format!(
+                "[receiver] chmod \"{}\" failed: {}",
+                crate::report::abs_display(shown),
+                err_text(&err)
+            ));
+            ok = false;
+        }
     }
     if let Some(x) = &e.xattrs {
         ok &= sync_xattrs_fd(ctx, f, x, shown);

@@ -35,8 +35,14 @@ pub(crate) struct Ctx {
     fatal: AtomicBool,
     /// `--temp-dir`, resolved against the destination root when relative.
     pub temp_dir: Option<PathBuf>,
+    /// The process umask (new files are created with their final mode when it
+    /// does not interfere).
+    pub umask: u32,
     /// `--delay-updates`: finished files parked in `.~tmp~`, renamed at the end.
     delayed: Mutex<Vec<(PathBuf, PathBuf)>>,
+    /// Copy methods that failed per (source device, destination device or 0
+    /// for new files), so they are not retried for every file.
+    hints: std::sync::RwLock<std::collections::HashMap<(u64, u64), Arc<crate::sys::copy::CopyHints>>>,
     /// Work items handed to tasks and not finished yet.
     in_flight: Mutex<usize>,
     drained: Condvar,
@@ -66,6 +72,14 @@ impl Ctx {
 
     fn stopped(&self) -> bool {
         self.fatal.load(Ordering::Relaxed)
+    }
+
+    /// The copy hints for a pair of devices.
+    pub fn hints(&self, key: (u64, u64)) -> Arc<crate::sys::copy::CopyHints> {
+        if let Some(h) = self.hints.read().unwrap().get(&key) {
+            return Arc::clone(h);
+        }
+        Arc::clone(self.hints.write().unwrap().entry(key).or_default())
     }
 }
 
@@ -111,7 +125,7 @@ pub struct Applier {
 
 impl Applier {
     /// An applier for `opts`; `temp_dir` is the resolved `--temp-dir`.
-    pub fn new(opts: &Options, temp_dir: Option<PathBuf>) -> Applier {
+    pub fn new(opts: &Options, temp_dir: Option<PathBuf>, umask: u32) -> Applier {
         Applier {
             ctx: Arc::new(Ctx {
                 opts: opts.clone(),
@@ -119,9 +133,11 @@ impl Applier {
                 code: Mutex::new(0),
                 fatal: AtomicBool::new(false),
                 temp_dir,
+                umask,
                 delayed: Mutex::new(Vec::new()),
                 in_flight: Mutex::new(0),
                 drained: Condvar::new(),
+                hints: Default::default(),
             }),
             batch: Vec::new(),
             batch_bytes: 0,
@@ -302,12 +318,10 @@ fn make_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
             return false;
         }
     }
-    match std::fs::create_dir(&it.dest) {
-        Ok(()) => {
-            // Writable for us while we fill it; final perms are set bottom-up later.
-            let _ = crate::sys::meta::chmod(&it.dest, 0o700);
-            true
-        }
+    // Writable for us while we fill it; final perms are set bottom-up later.
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(&it.dest) {
+        Ok(()) => true,
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && it.dest.is_dir() => true,
         Err(err) => {
             ctx.error(format!(

@@ -51,7 +51,7 @@ impl<'a> Walk<'a> {
             mode,
             printer,
             planner: Planner::new(opts, umask),
-            applier: Applier::new(opts, temp_dir),
+            applier: Applier::new(opts, temp_dir, umask),
             chown,
             created_root,
             serial: (opts.progress || opts.progress2) && !opts.quiet,
@@ -188,6 +188,8 @@ impl<'a> Walk<'a> {
         let mut m = match e.dest {
             DestProbe::Found(m) => Some(m),
             DestProbe::Missing => None,
+            // Under a destination created by this run nothing exists yet.
+            DestProbe::Unknown if self.created_root => None,
             DestProbe::Unknown => std::fs::symlink_metadata(dest)
                 .ok()
                 .map(|m| Meta::from_std(&m)),

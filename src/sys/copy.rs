@@ -76,6 +76,59 @@ const SPARSE_BLOCK: usize = 4096;
 /// near 2 GiB anyway).
 const CFR_CHUNK: u64 = 1 << 30;
 
+/// What earlier copies between the same pair of filesystems learnt: which
+/// methods the kernel refused there, so later copies skip the failing syscall.
+///
+/// Why: on ext4 or tmpfs every file would otherwise pay one failing `FICLONE`
+/// ioctl, and across filesystems one failing `copy_file_range`.
+#[derive(Debug, Default)]
+pub struct CopyHints {
+    /// `FICLONE` is not supported here.
+    pub no_reflink: std::sync::atomic::AtomicBool,
+    /// `copy_file_range` is not usable here (EXDEV and friends).
+    pub no_copy_range: std::sync::atomic::AtomicBool,
+}
+
+/// [`copy_file_data`] that skips the methods `hints` says fail, and records
+/// new failures there.
+pub fn copy_file_data_hinted(
+    src: &File,
+    dst: &File,
+    len: u64,
+    opts: &CopyOptions,
+    hints: &CopyHints,
+) -> io::Result<CopyMethod> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if opts.sparse {
+        if len > 0 {
+            copy_sparse(src, dst, len, opts.preallocate)?;
+        }
+        return Ok(CopyMethod::Sparse);
+    }
+    if len == 0 {
+        return Ok(CopyMethod::ReadWrite);
+    }
+    if !hints.no_reflink.load(Relaxed) {
+        if try_reflink(src, dst, len)? {
+            return Ok(CopyMethod::Reflink);
+        }
+        hints.no_reflink.store(true, Relaxed);
+    }
+    if opts.preallocate {
+        preallocate(dst, 0, len, false)?;
+    } else if len >= AUTO_PREALLOCATE_MIN {
+        preallocate(dst, 0, len, true)?;
+    }
+    if !hints.no_copy_range.load(Relaxed) {
+        match copy_file_range_at(src, 0, dst, 0, len)? {
+            Some(()) => return Ok(CopyMethod::CopyFileRange),
+            None => hints.no_copy_range.store(true, Relaxed),
+        }
+    }
+    copy_read_write(src, 0, dst, 0, len)?;
+    Ok(CopyMethod::ReadWrite)
+}
+
 /// Copies the first `len` bytes of `src` into `dst` (fresh and empty), using
 /// the fastest available method; returns the method used.
 ///
