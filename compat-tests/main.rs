@@ -114,6 +114,12 @@ fn run_group(group: &str) {
     // Record this run's failures so that known_failures.txt can be regenerated.
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compat-failures");
     let _ = std::fs::create_dir_all(&dir);
+    let passed: String = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| format!("{}\n", list[*i].id))
+        .collect();
+    let _ = std::fs::write(dir.join(format!("{group}.passed")), passed);
     let _ = std::fs::write(
         dir.join(format!("{group}.txt")),
         failed_ids

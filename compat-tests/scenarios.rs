@@ -38,11 +38,14 @@ fn unreadable_file(w: &Path) {
 fn unreadable_dir(w: &Path) {
     tree::chmod(&w.join("src/dir1"), 0o000);
 }
+/// Owned by root, mode 0755: nobody can neither write into it nor chmod it.
 fn readonly_dst(w: &Path) {
-    tree::chmod(&w.join("dst"), 0o555);
+    tree::lchown(&w.join("dst"), 0, 0);
+    tree::chmod(&w.join("dst"), 0o755);
 }
 fn readonly_subdir(w: &Path) {
-    tree::chmod(&w.join("dst/dir1"), 0o555);
+    tree::lchown(&w.join("dst/dir1"), 0, 0);
+    tree::chmod(&w.join("dst/dir1"), 0o755);
 }
 fn make_tmpd(w: &Path) {
     tree::mkdir(&w.join("tmpd"));
@@ -684,7 +687,13 @@ fn bad_input(v: &mut Vec<Scenario>) {
         Absent,
         "-a --no-such-option",
     ));
-    v.push(s("bad-input/no-args", B, Absent, &[]));
+    // Usage text on stderr: a single process writes it, compare it in order.
+    let ordered = Norm {
+        stderr_ordered: true,
+        ..Norm::default()
+    };
+    v.push(s("bad-input/no-args", B, Absent, &[]).norm(ordered));
+    v.push(s("bad-input/help", B, Absent, &["--help"]).norm(ordered));
     v.push(s(
         "bad-input/two-remote-less",
         B,
