@@ -313,6 +313,15 @@ fn normalises_only_legitimate_figures() {
         run::normalise(b"Literal data: 3 bytes", w, lm, false, false),
         run::normalise(b"Literal data: 4 bytes", w, lm, false, true)
     );
+    // Random mkstemp suffixes of temporary files.
+    assert_eq!(
+        n("mkstemp \"/tmp/w/dst/.file1.txt.qEPcyv\" failed", false),
+        n("mkstemp \"/tmp/w/dst/.file1.txt.3bjQTH\" failed", true)
+    );
+    assert_ne!(
+        n("mkstemp \".file1.txt.qEPcyv\"", false),
+        n("mkstemp \".file2.txt.qEPcyv\"", true)
+    );
     // Any other line must match byte for byte.
     assert_ne!(n("file1.txt", false), n("file1.txt ", true));
     // Unordered: only the per-file section is sorted.

@@ -71,6 +71,8 @@ pub struct Scenario {
     /// The run may change `src` (e.g. `--remove-source-files`): skip the
     /// source-unchanged check.
     pub modifies_src: bool,
+    /// Extra environment for both programs (after the defaults: `LC_ALL=C`, `TZ=UTC`).
+    pub env: Vec<(&'static str, &'static str)>,
 }
 
 impl Scenario {
@@ -87,6 +89,7 @@ impl Scenario {
             norm: Norm::default(),
             mask: Mask::default(),
             modifies_src: false,
+            env: Vec::new(),
         }
     }
     pub fn user(mut self, u: User) -> Self {
@@ -106,9 +109,12 @@ impl Scenario {
         self
     }
     /// No scenario needs a mask yet; kept for the ones that will (document why there).
-    #[allow(dead_code)]
     pub fn mask(mut self, m: Mask) -> Self {
         self.mask = m;
+        self
+    }
+    pub fn env(mut self, k: &'static str, v: &'static str) -> Self {
+        self.env.push((k, v));
         self
     }
     pub fn modifies_src(mut self) -> Self {
@@ -179,6 +185,7 @@ fn run_program(prog: &OsString, sc: &Scenario, work: &Path, outdir: &Path) -> Ru
         .env("LC_ALL", "C")
         .env("TZ", "UTC")
         .env("HOME", work)
+        .envs(sc.env.iter().copied())
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out_path).unwrap())
         .stderr(fs::File::create(&err_path).unwrap());
@@ -322,6 +329,38 @@ fn strip_source_location(line: &str) -> String {
     l
 }
 
+/// rsync's temporary files are `.NAME.XXXXXX` (mkstemp): replace the random suffix.
+fn mask_temp_names(line: &str) -> String {
+    let b = line.as_bytes();
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < b.len() {
+        let at_start = i == 0 || matches!(b[i - 1], b'/' | b'"' | b' ');
+        if at_start && b[i] == b'.' {
+            let end = b[i..]
+                .iter()
+                .position(|c| matches!(c, b'/' | b'"' | b' '))
+                .map_or(b.len(), |p| i + p);
+            let comp = &line[i..end];
+            if comp.len() > 8
+                && comp.as_bytes()[comp.len() - 7] == b'.'
+                && comp[comp.len() - 6..]
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric())
+            {
+                out.push_str(&comp[..comp.len() - 6]);
+                out.push_str("XXXXXX");
+                i = end;
+                continue;
+            }
+        }
+        let ch = line[i..].chars().next().unwrap();
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
 fn normalise_line(line: &str, norm: Norm, is_candidate: bool) -> String {
     let mut l = if is_candidate {
         replace_word_prefix(line)
@@ -329,6 +368,7 @@ fn normalise_line(line: &str, norm: Norm, is_candidate: bool) -> String {
         line.to_string()
     };
     l = strip_source_location(&l);
+    l = mask_temp_names(&l);
     let t = l.trim_start();
     if t.starts_with("sent ") && t.contains(" bytes  received ") && t.ends_with("bytes/sec") {
         return "sent N bytes  received N bytes  N bytes/sec".into();

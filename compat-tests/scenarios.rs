@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::run::{Dest, Norm, Scenario, User};
+use crate::snapshot::Mask;
 use crate::tree::{self, Tree};
 
 use Dest::{Absent, Empty, File, Prepopulated};
@@ -224,6 +225,45 @@ fn basic(v: &mut Vec<Scenario>) {
         )
         .modifies_src(),
     );
+    // Filters (not the focus here, but a drop-in needs the common forms).
+    for flags in [
+        "-a --exclude=dir1",
+        "-a --exclude=*.txt",
+        "-a --include=*/ --include=*.txt --exclude=*",
+        "-a --exclude=/file1.txt --exclude=sub/",
+        "-a -C",
+    ] {
+        v.push(sd(
+            &format!("basic/filter/{}", slug(flags)),
+            B,
+            Absent,
+            flags,
+        ));
+    }
+    v.push(sd(
+        "basic/filter/delete-excluded",
+        B,
+        Prepopulated,
+        "-a --delete --exclude=extra.txt --exclude=file1.txt",
+    ));
+    v.push(sd(
+        "basic/filter/delete-excluded-del",
+        B,
+        Prepopulated,
+        "-a --delete-excluded --exclude=extra.txt",
+    ));
+    v.push(sd(
+        "basic/full/delete",
+        Tree::Full,
+        Prepopulated,
+        "-aHAX --delete",
+    ));
+    v.push(sd(
+        "basic/names/delete",
+        Tree::Names,
+        Prepopulated,
+        "-a --delete",
+    ));
     v.push(sd("basic/backup", B, Prepopulated, "-a --backup"));
     v.push(
         sd(
@@ -311,7 +351,6 @@ fn metadata(v: &mut Vec<Scenario>) {
         "-rE",
         "-rpE",
         "-rt",
-        "-rtU",
         "-rto",
         "-rtg",
         "-rtog",
@@ -367,6 +406,24 @@ fn metadata(v: &mut Vec<Scenario>) {
             flags,
         ));
     }
+    // -U preserves atimes: compare them on destination files.
+    let at = Mask {
+        atimes: true,
+        ..Mask::default()
+    };
+    for flags in ["-rtU", "-aU", "-a --atimes", "-a --open-noatime"] {
+        let id = format!("metadata/atimes/{}", slug(flags));
+        v.push(sd(&id, Tree::Basic, Absent, flags).mask(at.clone()));
+    }
+    v.push(
+        sd(
+            "metadata/atimes/aU-prepopulated",
+            Tree::Basic,
+            Prepopulated,
+            "-aU",
+        )
+        .mask(at),
+    );
     v.push(sd(
         "metadata/basic-prepopulated/rp",
         Tree::Basic,
@@ -578,6 +635,10 @@ fn output(v: &mut Vec<Scenario>) {
     ));
     v.push(sd("output/names/av", Tree::Names, Absent, "-av"));
     v.push(sd("output/names/av8", Tree::Names, Absent, "-av8"));
+    v.push(sd("output/names/av-utf8-locale", Tree::Names, Absent, "-av").env("LC_ALL", "C.UTF-8"));
+    v.push(
+        sd("output/names/av8-utf8-locale", Tree::Names, Absent, "-av8").env("LC_ALL", "C.UTF-8"),
+    );
     v.push(sd("output/links/aHi", Tree::Links, Absent, "-aHi"));
     for (id, args) in [
         ("output/list-only/top", vec!["--list-only", "src/"]),

@@ -31,6 +31,8 @@ pub struct Entry {
     pub uid: u32,
     pub gid: u32,
     pub mtime: (i64, i64),
+    /// Compared only with `Mask::atimes`.
+    pub atime: (i64, i64),
     /// Size for regular files and symlinks, 0 otherwise (directory sizes are FS noise).
     pub size: u64,
     /// Hash of the contents of a regular file.
@@ -61,7 +63,13 @@ pub struct Snapshot {
 const HEAD: usize = 48;
 
 fn content(p: &Path) -> (u64, Vec<u8>) {
-    let mut f = match fs::File::open(p) {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NOATIME: taking a snapshot must not change what a later snapshot records.
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(p);
+    let mut f = match f.or_else(|_| fs::File::open(p)) {
         Ok(f) => f,
         Err(e) => return (0, format!("<unreadable: {e}>").into_bytes()),
     };
@@ -180,6 +188,7 @@ fn walk(
         uid: md.uid(),
         gid: md.gid(),
         mtime: (md.mtime(), md.mtime_nsec()),
+        atime: (md.atime(), md.atime_nsec()),
         size: if matches!(kind, Kind::File | Kind::Symlink) {
             md.size()
         } else {
@@ -222,6 +231,9 @@ pub struct Mask {
     pub dir_mtimes: bool,
     /// Ignore whether files are sparse.
     pub sparse: bool,
+    /// Also compare atimes of regular files below `dst/` (scenarios with `-U`). Other
+    /// atimes change whenever something reads a file or lists a directory.
+    pub atimes: bool,
     /// Ignore entries whose path starts with one of these prefixes.
     pub paths: Vec<&'static str>,
 }
@@ -337,6 +349,14 @@ pub fn diff(
             || matches!((wa, wb), (Some(x), Some(y)) if x.contains(ea.mtime) && y.contains(eb.mtime));
         if !time_ok {
             d("mtime", show_time(ea.mtime), show_time(eb.mtime));
+        }
+        let atime_ok = !mask.atimes
+            || !k.starts_with(b"dst/")
+            || ea.kind != Kind::File
+            || ea.atime == eb.atime
+            || matches!((wa, wb), (Some(x), Some(y)) if x.contains(ea.atime) && y.contains(eb.atime));
+        if !atime_ok {
+            d("atime", show_time(ea.atime), show_time(eb.atime));
         }
         if ea.size != eb.size {
             d("size", ea.size.to_string(), eb.size.to_string());
