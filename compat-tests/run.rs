@@ -403,7 +403,7 @@ fn normalise_line(line: &str, norm: Norm, is_candidate: bool) -> String {
     }
     // --progress: "      1,234 100%   12.34MB/s    0:00:00 (xfr#1, to-chk=0/3)"
     if let Some(pct) = l.find('%')
-        && l[..pct].trim_start().split_whitespace().count() == 2
+        && l[..pct].split_whitespace().count() == 2
         && (l.contains("B/s") || l.contains("bytes/sec"))
     {
         let fields: Vec<&str> = l.split_whitespace().collect();
