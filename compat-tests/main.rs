@@ -55,6 +55,11 @@ fn selected(group: &str) -> Vec<Scenario> {
 /// Run every selected scenario of `group`; panic at the end if any failed unexpectedly,
 /// or if a scenario listed in `known_failures.txt` passed.
 fn run_group(group: &str) {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the compat tests must run as root (devices, owners, switching to uid 65534)"
+    );
     let list = selected(group);
     let known = if use_known_failures() {
         known_failures()

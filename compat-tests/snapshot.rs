@@ -44,7 +44,7 @@ pub struct Entry {
     pub target: Option<Vec<u8>>,
     /// (major, minor) of char/block devices.
     pub rdev: Option<(u32, u32)>,
-    /// For a file whose inode appears more than once in the tree: the first path (in
+    /// For a non-directory whose inode appears more than once in the tree: the first path (in
     /// sorted order) with that inode. Lets two trees compare by grouping, not by number.
     pub link_group: Option<Vec<u8>>,
     /// All xattrs except the ACL ones, name -> value.
@@ -174,7 +174,7 @@ fn walk(
             xattrs.insert(name, v);
         }
     }
-    if kind == Kind::File && md.nlink() > 1 {
+    if kind != Kind::Dir && md.nlink() > 1 {
         inodes
             .entry((md.dev(), md.ino()))
             .or_default()
