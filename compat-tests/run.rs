@@ -169,7 +169,14 @@ fn now_ns() -> i128 {
         .as_nanos() as i128
 }
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+/// Per-program time limit: `$COMPAT_TIMEOUT` seconds, default 60. A program that
+/// exceeds it is killed and reported with exit code `None`.
+fn timeout() -> Duration {
+    let secs = std::env::var("COMPAT_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    Duration::from_secs(secs.unwrap_or(60))
+}
 
 fn run_program(prog: &OsString, sc: &Scenario, work: &Path, outdir: &Path) -> RunResult {
     let out_path = outdir.join("stdout");
@@ -186,6 +193,7 @@ fn run_program(prog: &OsString, sc: &Scenario, work: &Path, outdir: &Path) -> Ru
         .env("TZ", "UTC")
         .env("HOME", work)
         .envs(sc.env.iter().copied())
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out_path).unwrap())
         .stderr(fs::File::create(&err_path).unwrap());
@@ -209,11 +217,14 @@ fn run_program(prog: &OsString, sc: &Scenario, work: &Path, outdir: &Path) -> Ru
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", prog.to_string_lossy()));
     let t0 = Instant::now();
+    let limit = timeout();
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
             break Some(st);
         }
-        if t0.elapsed() > TIMEOUT {
+        if t0.elapsed() > limit {
+            // The program runs in its own process group: kill it with its children.
+            unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
             let _ = child.kill();
             let _ = child.wait();
             break None;
