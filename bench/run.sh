@@ -53,14 +53,20 @@ command -v rsync >/dev/null || die "rsync not installed"
 command -v python3 >/dev/null || die "python3 not installed"
 
 # ---------------------------------------------------------------- 1. candidate
-if [[ -n "${RESYNC:-}" ]]; then
+if [[ ",${BENCH_CONTESTANTS:-resync}," != *,resync,* ]]; then
+    CANDIDATE=/bin/false   # never executed
+    CANDIDATE_NOTE="resync not run (\`BENCH_CONTESTANTS=$BENCH_CONTESTANTS\`): baseline numbers only"
+    TITLE_NOTE=" — baseline only (no resync)"
+elif [[ -n "${RESYNC:-}" ]]; then
     CANDIDATE=$(readlink -f -- "$RESYNC") || die "RESYNC=$RESYNC not found"
     CANDIDATE_NOTE="custom \`RESYNC=$RESYNC\` (not a build of this tree — harness validation / external binary)"
+    TITLE_NOTE=" — custom RESYNC=$RESYNC"
 else
     log "building resync (cargo build --release)"
     (cd "$ROOT" && cargo build --release --quiet)
     CANDIDATE=${CARGO_TARGET_DIR:-$ROOT/target}/release/resync
     CANDIDATE_NOTE="\`target/release/resync\` built from this tree"
+    TITLE_NOTE=""
 fi
 [[ -x "$CANDIDATE" ]] || die "candidate $CANDIDATE is not executable"
 export BENCH_RESYNC=$CANDIDATE
@@ -127,7 +133,7 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || commit+=" (dirty)"
 report=$OUT/report.md
 {
-    echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — resync ${commit}$([[ $rc != 0 ]] && echo ' — FAILURES')"
+    echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — resync ${commit}${TITLE_NOTE}$([[ $rc != 0 ]] && echo ' — FAILURES')"
     echo
     echo "- Command: \`$CMDLINE\`"
     echo "- Candidate: $CANDIDATE_NOTE"
