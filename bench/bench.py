@@ -209,12 +209,14 @@ class Runner:
         full = ["/usr/bin/time", "-f", "%e %M", "-o", tfile, "--"] + argv
         with open(logfile, "wb") as lf:
             t0 = time.perf_counter()
+            p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
             try:
-                p = subprocess.run(full, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
-                                   timeout=self.timeout)
-                rc = p.returncode
+                rc = p.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
-                rc = "timeout"
+                os.killpg(p.pid, 9)  # the whole contestant process tree
+                p.wait()
+                rc = f"timeout after {self.timeout:g}s"
             wall = time.perf_counter() - t0
         rss = None
         try:
@@ -311,6 +313,10 @@ class Runner:
     def run(self):
         corpora = json.loads(os.environ["BENCH_CORPORA_JSON"])  # [[name, staged src, edited src], ...]
         for name, src, edited in corpora:
+            # manifests are taken before any contestant runs, so source modification is caught
+            self.src_manifest(src)
+            if "update-1pct-tmpfs" in self.scenarios:
+                self.src_manifest(edited)
             for scen in self.scenarios:
                 self.scenario(scen, name, src, edited)
             # a candidate must never modify its source
@@ -423,4 +429,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        raise
+    except Exception:
+        import traceback
+        traceback.print_exc()
+        sys.exit(3)  # harness error, distinct from 1 = some run failed

@@ -71,6 +71,14 @@ fi
 [[ -x "$CANDIDATE" ]] || die "candidate $CANDIDATE is not executable"
 export BENCH_RESYNC=$CANDIDATE
 
+# Machine description, sampled before the corpora fill tmpfs.
+MACHINE=$(
+    echo "- Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+    echo "- Memory at start (\`free -g\`): $(free -g | awk '/^Mem:/ {print "total " $2 " GiB, used " $3 ", free " $4 ", buff/cache " $6 ", available " $7}')"
+    echo "- Filesystems: tmpfs runs in \`/dev/shm\` ($(stat -f -c %T /dev/shm)), disk runs in \`bench/out\` ($(df --output=fstype "$HERE" | tail -1) on $(df --output=source "$HERE" | tail -1), options $(awk -v m="$(df --output=target "$HERE" | tail -1)" '$2 == m {print $4}' /proc/mounts | head -1)); sources staged in tmpfs"
+    echo "- $(rsync --version | head -1 | tr -s ' '); $(cp --version | head -1)"
+)
+
 # ---------------------------------------------------------------- 2. corpora
 mkdir -p "$CORPUS_DIR" "$OUT/logs"
 rm -f "$OUT"/logs/*.log "$OUT"/logs/*.time
@@ -125,6 +133,7 @@ export BENCH_CORPORA_JSON=$CORPORA_JSON BENCH_SHM=$SHM BENCH_OUT=$OUT
 
 # ---------------------------------------------------------------- 3/4. scenarios + verification
 rc=0
+rm -f -- "$OUT/table.md"
 python3 "$HERE/bench.py" run || rc=$?
 [[ $rc -le 1 ]] || die "bench.py crashed (exit $rc)"
 
@@ -137,10 +146,7 @@ report=$OUT/report.md
     echo
     echo "- Command: \`$CMDLINE\`"
     echo "- Candidate: $CANDIDATE_NOTE"
-    echo "- Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), kernel $(uname -r)"
-    echo "- Memory (\`free -g\`): $(free -g | awk '/^Mem:/ {print "total " $2 " GiB, used " $3 ", free " $4 ", buff/cache " $6 ", available " $7}')"
-    echo "- Filesystems: tmpfs runs in \`/dev/shm\` ($(stat -f -c %T /dev/shm)), disk runs in \`bench/out\` ($(df --output=fstype "$OUT" | tail -1) on $(df --output=source "$OUT" | tail -1)); sources staged in tmpfs"
-    echo "- $(rsync --version | head -1 | tr -s ' '); $(cp --version | head -1)"
+    echo "$MACHINE"
     echo "- Rounds: ${BENCH_WARMUP} warm-up + ${BENCH_REPEAT} timed per scenario, contestants alternated; times are wall-clock medians, RSS is the max over the timed runs"
     echo
     cat "$OUT/table.md"
