@@ -221,6 +221,9 @@ impl<'a> Walk<'a> {
             }
             return None;
         }
+        if !self.make_way(&e, &it) {
+            return None;
+        }
         if it.flags.is_new {
             self.stats.created.add(e.meta.kind);
         }
@@ -252,6 +255,38 @@ impl<'a> Walk<'a> {
             self.applier.push(e, it);
         }
         None
+    }
+}
+
+impl Walk<'_> {
+    /// A directory where a non-directory must go is removed first (rsync's
+    /// generator does this before the item's line); a non-empty one stays,
+    /// with rsync's two messages, and the entry is not transferred.
+    fn make_way(&mut self, e: &Entry, it: &Item) -> bool {
+        let blocked = e.meta.kind != Kind::Dir
+            && it.replace
+            && !self.opts.dry_run
+            && it.dest_meta.is_some_and(|d| d.kind == Kind::Dir);
+        if !blocked {
+            return true;
+        }
+        match std::fs::remove_dir(&it.dest) {
+            Ok(()) => true,
+            Err(_) => {
+                let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);
+                self.printer
+                    .raw(&format!("cannot delete non-empty directory: {name}"));
+                let what = match e.meta.kind {
+                    Kind::File => "regular file",
+                    Kind::Symlink => "symlink",
+                    Kind::Device => "device file",
+                    _ => "special file",
+                };
+                crate::report::message_bare(&format!("could not make way for new {what}: {name}"));
+                self.code = super::merge_code(self.code, crate::exit::PARTIAL);
+                false
+            }
+        }
     }
 }
 

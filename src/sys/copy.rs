@@ -330,37 +330,32 @@ fn copy_sparse(src: &File, dst: &File, len: u64, prealloc: bool) -> io::Result<(
         }
         Some(_) => true,
     };
+    // Like rsync -S, runs of zero blocks inside the data become holes too:
+    // the data ranges are read and scanned rather than copied in the kernel.
     match extents {
         Some(ranges) if trustworthy => {
-            let mut use_cfr = true;
             for (off, n) in ranges {
-                if prealloc {
-                    preallocate(dst, off, n, false)?;
-                }
-                if use_cfr && copy_file_range_at(src, off, dst, off, n)?.is_some() {
-                    continue;
-                }
-                use_cfr = false;
-                copy_read_write(src, off, dst, off, n)?;
+                copy_zero_scan(src, dst, off, n, prealloc)?;
             }
         }
-        _ => copy_zero_scan(src, dst, len, prealloc)?,
+        _ => copy_zero_scan(src, dst, 0, len, prealloc)?,
     }
     dst.set_len(len)
 }
 
-/// rsync `-S` fallback: read the source, write only blocks that are not all
+/// rsync `-S`: read `len` bytes at `base`, write only blocks that are not all
 /// zero, leaving the rest as holes.
-fn copy_zero_scan(src: &File, dst: &File, len: u64, prealloc: bool) -> io::Result<()> {
+fn copy_zero_scan(src: &File, dst: &File, base: u64, len: u64, prealloc: bool) -> io::Result<()> {
     let mut buf = vec![0u8; RW_BUF_SIZE];
-    let mut done = 0u64;
-    while done < len {
-        let want = (len - done).min(RW_BUF_SIZE as u64) as usize;
+    let end = base + len;
+    let mut done = base;
+    while done < end {
+        let want = (end - done).min(RW_BUF_SIZE as u64) as usize;
         let mut filled = 0;
         while filled < want {
             let n = read_at_retry(src, &mut buf[filled..want], done + filled as u64)?;
             if n == 0 {
-                return Err(short_source(done + filled as u64, len));
+                return Err(short_source(done + filled as u64, end));
             }
             filled += n;
         }
@@ -600,7 +595,7 @@ mod tests {
         z[..4096].copy_from_slice(&a[..4096]);
         let zsrc = write_file(&zp, &z);
         let zd = File::create(dir.join("zeros-dst")).unwrap();
-        copy_zero_scan(&zsrc, &zd, z.len() as u64, false).unwrap();
+        copy_zero_scan(&zsrc, &zd, 0, z.len() as u64, false).unwrap();
         zd.set_len(z.len() as u64).unwrap();
         assert!(zd.metadata().unwrap().blocks() * 512 <= 64 * 1024);
         assert!(std::fs::read(dir.join("zeros-dst")).unwrap() == z);
