@@ -318,7 +318,7 @@ pub(crate) fn make_symlink(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
             Err(err) => {
                 ctx.error(format!(
-                    "[receiver] symlink \"{}\" -> \"{}\" failed: {}",
+                    "[generator] symlink \"{}\" -> \"{}\" failed: {}",
                     crate::report::abs_display(&it.dest),
                     target.to_string_lossy(),
                     err_text(&err)
@@ -327,7 +327,16 @@ pub(crate) fn make_symlink(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
             }
         }
     };
-    set_path_meta(ctx, e, it, &tmp, true);
+    set_path_meta(
+        ctx,
+        e,
+        it,
+        &tmp,
+        super::meta::Want {
+            fresh: true,
+            times: true,
+        },
+    );
     finish_rename(ctx, e, &tmp, &it.dest)
 }
 
@@ -341,13 +350,22 @@ pub(crate) fn make_node(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
     let mode = (e.meta.mode & libc::S_IFMT) | (it.mode & 0o7777);
     if let Err(err) = crate::sys::meta::mknod(&tmp, mode, e.meta.rdev) {
         ctx.error(format!(
-            "[receiver] mknod \"{}\" failed: {}",
+            "[generator] mknod \"{}\" failed: {}",
             crate::report::abs_display(&it.dest),
             err_text(&err)
         ));
         return false;
     }
-    set_path_meta(ctx, e, it, &tmp, true);
+    set_path_meta(
+        ctx,
+        e,
+        it,
+        &tmp,
+        super::meta::Want {
+            fresh: true,
+            times: true,
+        },
+    );
     finish_rename(ctx, e, &tmp, &it.dest)
 }
 

@@ -9,6 +9,7 @@ use crate::plan::Item;
 use crate::sys::time::Timestamp;
 use std::ffi::OsString;
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Owner and group to give the destination, or None to leave alone.
@@ -138,72 +139,134 @@ fn sync_xattrs_path(ctx: &Ctx, p: &Path, want: &[(OsString, Vec<u8>)], is_link: 
     ok
 }
 
-/// Set metadata on an entry by path (symlinks are not followed).
-pub(crate) fn set_path_meta(ctx: &Ctx, e: &Entry, it: &Item, p: &Path, times: bool) -> bool {
+/// The path rsync shows for an item in messages: the transfer root is
+/// `DEST/.`.
+pub(crate) fn shown(e: &Entry, it: &Item) -> String {
+    if e.name.as_os_str() == "." {
+        let s = it.dest.as_os_str().as_encoded_bytes();
+        let mut end = s.len();
+        while end > 1 && s[end - 1] == b'/' {
+            end -= 1;
+        }
+        let mut v = s[..end].to_vec();
+        v.extend_from_slice(b"/.");
+        crate::report::abs_display(Path::new(std::ffi::OsStr::from_bytes(&v)))
+    } else {
+        crate::report::abs_display(&it.dest)
+    }
+}
+
+/// Which attributes an in-place metadata update must set.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Want {
+    /// The entry was just created (everything differs from the defaults).
+    pub fresh: bool,
+    /// Times must be set even if they looked equal (contents were written).
+    pub times: bool,
+}
+
+/// Set metadata on an entry by path (symlinks are not followed), touching only
+/// what differs from the destination's state, as rsync's `set_file_attrs`:
+/// an unchanged attribute is never rewritten (and cannot fail).
+pub(crate) fn set_path_meta(ctx: &Ctx, e: &Entry, it: &Item, p: &Path, want: Want) -> bool {
     let mut ok = true;
     let is_link = e.meta.kind == Kind::Symlink;
+    let cur = if want.fresh { None } else { it.dest_meta };
     let (uid, gid) = wanted_owner(ctx, e);
+    let (my_uid, my_gid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    let uid = uid.filter(|&u| u != cur.map_or(my_uid, |c| c.uid));
+    let gid = gid.filter(|&g| g != cur.map_or(my_gid, |c| c.gid));
     if uid.is_some() || gid.is_some() {
-        let cur = std::fs::symlink_metadata(p).ok();
-        let need = cur.is_none_or(|m| {
-            use std::os::unix::fs::MetadataExt;
-            uid.is_some_and(|u| u != m.uid()) || gid.is_some_and(|g| g != m.gid())
-        });
-        if need {
-            if let Err(err) = crate::sys::meta::lchown(p, uid, gid) {
-                if ctx.opts.am_root {
-                    ctx.error(format!(
-                        "[receiver] chown \"{}\" failed: {}",
-                        crate::report::abs_display(p),
-                        err_text(&err)
-                    ));
-                    ok = false;
-                }
-            }
+        if let Err(err) = crate::sys::meta::lchown(p, uid, gid) {
+            let what = if uid.is_some() { "chown" } else { "chgrp" };
+            ctx.error(format!(
+                "[generator] {what} {} failed: {}",
+                quoted(e, it, p),
+                err_text(&err)
+            ));
+            ok = false;
         }
     }
-    if !is_link {
+    let perms_differ = cur.is_none_or(|c| c.perms() != it.mode);
+    if !is_link && perms_differ {
         if let Err(err) = crate::sys::meta::chmod(p, it.mode) {
             ctx.error(format!(
-                "[receiver] chmod \"{}\" failed: {}",
-                crate::report::abs_display(p),
+                "[generator] failed to set permissions on {}: {}",
+                quoted(e, it, p),
                 err_text(&err)
             ));
             ok = false;
         }
     }
     if let Some(x) = &e.xattrs {
-        ok &= sync_xattrs_path(ctx, p, x, is_link);
+        if want.fresh || it.flags.xattr || it.flags.acl || cur.is_none() {
+            ok &= sync_xattrs_path(ctx, p, x, is_link);
+        }
     }
-    if times {
-        let (a, m) = wanted_times(ctx, e);
-        if a.is_some() || m.is_some() {
-            if let Err(err) = crate::sys::time::set_times(p, a, m, false) {
-                ctx.error(format!(
-                    "[receiver] failed to set times on \"{}\": {}",
-                    crate::report::abs_display(p),
-                    err_text(&err)
-                ));
-                ok = false;
-            }
+    let (a, m) = wanted_times(ctx, e);
+    let m = m.filter(|_| want.fresh || want.times || it.flags.time || cur.is_none());
+    let a = a.filter(|_| want.fresh || it.flags.atime || cur.is_none());
+    if a.is_some() || m.is_some() {
+        if let Err(err) = crate::sys::time::set_times(p, a, m, false) {
+            ctx.error(format!(
+                "[generator] failed to set times on {}: {}",
+                quoted(e, it, p),
+                err_text(&err)
+            ));
+            ok = false;
         }
     }
     ok
 }
 
-/// Fix attributes of an existing, data-identical entry in place.
-pub(crate) fn fix_attrs(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
-    set_path_meta(ctx, e, it, &it.dest, true)
+/// `"PATH"` for messages; temp names stand for their destination.
+fn quoted(e: &Entry, it: &Item, p: &Path) -> String {
+    if p == it.dest {
+        format!("\"{}\"", shown(e, it))
+    } else {
+        format!("\"{}\"", crate::report::abs_display(p))
+    }
 }
 
-/// Directory metadata, set after its contents. `all` sets owner/perms/xattrs too;
-/// otherwise only the times are restored (the directory was written into).
-pub(crate) fn set_dir_meta(ctx: &Ctx, e: &Entry, it: &Item, all: bool) {
-    if all {
-        set_path_meta(ctx, e, it, &it.dest, true);
-    } else {
+/// Fix attributes of an existing, data-identical entry in place.
+pub(crate) fn fix_attrs(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
+    set_path_meta(
+        ctx,
+        e,
+        it,
+        &it.dest,
+        Want {
+            fresh: false,
+            times: false,
+        },
+    )
+}
+
+/// Directory metadata, set after its contents: what the plan found different
+/// (everything for a new directory), and the times again when the directory
+/// was written into.
+pub(crate) fn set_dir_meta(ctx: &Ctx, e: &Entry, it: &Item, dirty: bool) {
+    let fresh = it.action == crate::plan::Action::MkDir;
+    if it.action != crate::plan::Action::Nothing {
+        set_path_meta(
+            ctx,
+            e,
+            it,
+            &it.dest,
+            Want {
+                fresh,
+                times: false,
+            },
+        );
+    }
+    // Restoring the times of a directory that was written into is silent on
+    // failure, as rsync's final touch-up of directories is.
+    if dirty && !fresh && !it.flags.time {
         let (a, m) = wanted_times(ctx, e);
-        if m.is_some() || a.is_some() {
+        if m.is_some() {
             let _ = crate::sys::time::set_times(&it.dest, a, m, false);
         }
     }

@@ -164,6 +164,11 @@ impl Applier {
         DirId(self.dirs.len() - 1)
     }
 
+    /// Whether creating directory `d` failed (its contents are then skipped).
+    pub fn failed(&self, d: DirId) -> bool {
+        self.dirs[d.0].failed
+    }
+
     /// Something inside directory `d` changes: its times must be set again.
     pub fn touch(&mut self, d: DirId) {
         self.dirs[d.0].dirty = true;
@@ -257,9 +262,7 @@ impl Applier {
             if d.failed {
                 continue;
             }
-            if d.item.action != Action::Nothing || d.dirty {
-                meta::set_dir_meta(&ctx, &d.entry, &d.item, d.item.action != Action::Nothing);
-            }
+            meta::set_dir_meta(&ctx, &d.entry, &d.item, d.dirty);
         }
         let code = *ctx.code.lock().unwrap();
         Outcome {
@@ -325,10 +328,11 @@ fn make_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists && it.dest.is_dir() => true,
         Err(err) => {
             ctx.error(format!(
-                "[receiver] mkdir \"{}\" failed: {}",
+                "[generator] recv_generator: mkdir \"{}\" failed: {}",
                 crate::report::abs_display(&it.dest),
                 err_text(&err)
             ));
+            crate::report::message_bare("*** Skipping any contents from this failed directory ***");
             false
         }
     }

@@ -1,7 +1,7 @@
 //! The destination operand: a directory to fill, or the exact name of a single
 //! file, as rsync decides it.
 
-use super::fail;
+use super::fail_receiver as fail;
 use crate::exit;
 use crate::flist;
 use crate::options::Options;
@@ -76,7 +76,7 @@ pub(super) fn dest_mode(opts: &Options, dest: &OsStr) -> Result<DestMode, i32> {
                 ))
             } else {
                 eprintln!("ERROR: destination must be a directory when copying more than 1 file");
-                report::exit_message(exit::FILE_SELECT);
+                report::exit_message(exit::FILE_SELECT, "Receiver");
                 Err(exit::FILE_SELECT)
             }
         }

@@ -19,11 +19,39 @@ use std::time::Instant;
 /// stay this far ahead of the sequential planner).
 const PREFETCH_BUDGET: usize = 16 * 1024;
 
-/// Print an error the way rsync does and give back its exit code.
-fn fail(msg: &str, code: i32) -> i32 {
+/// Print a destination error the way rsync's receiver does and give back its
+/// exit code.
+fn fail_receiver(msg: &str, code: i32) -> i32 {
     report::message(msg);
-    report::exit_message(code);
+    report::exit_message(code, "Receiver");
     code
+}
+
+/// A usage error found after parsing (conflicting options, bad values).
+fn usage(msg: &str) -> i32 {
+    report::message(msg);
+    report::exit_message(exit::SYNTAX, "client");
+    exit::SYNTAX
+}
+
+/// rsync's option conflicts that only show once values are known.
+fn conflicts(opts: &Options) -> Option<String> {
+    let writes_in_place = if opts.append != crate::options::Append::No {
+        Some("--append")
+    } else if opts.inplace {
+        Some("--inplace")
+    } else {
+        None
+    };
+    if let Some(w) = writes_in_place {
+        if opts.delay_updates {
+            return Some(format!("{w} cannot be used with --delay-updates"));
+        }
+        if opts.partial_dir.is_some() {
+            return Some(format!("{w} cannot be used with --partial-dir"));
+        }
+    }
+    None
 }
 
 /// The format used for per-item stdout lines, if any (`-i`, `-v`, `--out-format`).
@@ -44,9 +72,10 @@ fn stdout_format(opts: &Options) -> Option<String> {
 pub fn run(opts: Options) -> i32 {
     let start = Instant::now();
     if let Err(v) = plan::chmod::parse_all(&opts.chmod) {
-        report::message(&format!("Invalid argument passed to --chmod ({v})"));
-        report::exit_message(exit::SYNTAX);
-        return exit::SYNTAX;
+        return usage(&format!("Invalid argument passed to --chmod ({v})"));
+    }
+    if let Some(msg) = conflicts(&opts) {
+        return usage(&msg);
     }
     let mut opts = opts;
     if opts.dest.is_none() || opts.list_only {
@@ -110,7 +139,7 @@ pub fn run(opts: Options) -> i32 {
         if !opts.dry_run && !t.is_dir() {
             printer.finish();
             report::message_bare(&format!("The temp-dir does not exist: {given}"));
-            report::exit_message(exit::SYNTAX);
+            report::exit_message(exit::SYNTAX, "Receiver");
             return exit::SYNTAX;
         }
     }
@@ -171,7 +200,7 @@ pub fn run(opts: Options) -> i32 {
     }
     let _ = out.flush();
     if code != 0 {
-        report::exit_message(code);
+        report::exit_message(code, if code == exit::FILE_IO { "receiver" } else { "sender" });
     }
     code
 }
@@ -282,7 +311,7 @@ fn list_only(opts: Options) -> i32 {
     walk(&scanner, top.nodes, &mut out, &opts, human, &mut code);
     let _ = out.flush();
     if code != 0 {
-        report::exit_message(code);
+        report::exit_message(code, if code == exit::FILE_IO { "receiver" } else { "sender" });
     }
     code
 }

@@ -138,6 +138,9 @@ impl<'a> Walk<'a> {
             }
             self.skip_lines(&listing.nodes);
             let id = self.entry(n.entry, parent, skips_done);
+            if id.is_some_and(|d| self.applier.failed(d)) {
+                continue;
+            }
             self.walk(listing.nodes, id, true);
         }
     }
@@ -221,7 +224,7 @@ impl<'a> Walk<'a> {
             }
             return None;
         }
-        if !self.make_way(&e, &it) {
+        if !self.make_way(&e, &it) || !self.readable(&e, &it) {
             return None;
         }
         if it.flags.is_new {
@@ -259,6 +262,31 @@ impl<'a> Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// rsync's sender fails to open an unreadable file before anything about
+    /// it is printed; predict that from the mode bits (only when not root).
+    fn readable(&mut self, e: &Entry, it: &Item) -> bool {
+        if it.action != Action::Transfer || self.opts.am_root || self.opts.dry_run {
+            return true;
+        }
+        let m = e.meta.mode;
+        let uid = rustix::process::geteuid().as_raw();
+        let ok = if e.meta.uid == uid {
+            m & 0o400 != 0
+        } else if in_group(e.meta.gid) {
+            m & 0o040 != 0
+        } else {
+            m & 0o004 != 0
+        };
+        if !ok {
+            crate::report::message(&format!(
+                "[sender] send_files failed to open \"{}\": Permission denied (13)",
+                crate::report::abs_display(&e.src)
+            ));
+            self.code = super::merge_code(self.code, crate::exit::PARTIAL);
+        }
+        ok
+    }
+
     /// A directory where a non-directory must go is removed first (rsync's
     /// generator does this before the item's line); a non-empty one stays,
     /// with rsync's two messages, and the entry is not transferred.
@@ -288,6 +316,17 @@ impl Walk<'_> {
             }
         }
     }
+}
+
+/// Whether the process is a member of group `gid`.
+fn in_group(gid: u32) -> bool {
+    if rustix::process::getegid().as_raw() == gid {
+        return true;
+    }
+    let mut buf = vec![0 as libc::gid_t; 256];
+    // SAFETY: getgroups writes at most buf.len() entries into buf.
+    let n = unsafe { libc::getgroups(buf.len() as libc::c_int, buf.as_mut_ptr()) };
+    n > 0 && buf[..n as usize].contains(&gid)
 }
 
 /// Visit every entry below `nodes` (all listings are complete).

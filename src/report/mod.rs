@@ -48,7 +48,9 @@ pub fn message_stdout(msg: &str) {
 }
 
 /// The final `rsync error: ... (code N)` line rsync prints for a non-zero exit.
-pub fn exit_message(code: i32) {
+/// `role` is the rsync process that would report it (`client`, `sender`,
+/// `Receiver`, `receiver`, `generator`): rsync prints it as `[role=VERSION]`.
+pub fn exit_message(code: i32, role: &str) {
     let what = match code {
         1 => "syntax or usage error",
         2 => "protocol incompatibility",
@@ -74,12 +76,12 @@ pub fn exit_message(code: i32) {
     if code == 24 {
         let _ = writeln!(
             e,
-            "{PROGRAM} warning: {what} (code {code}) [sender={VERSION}]"
+            "{PROGRAM} warning: {what} (code {code}) [{role}={VERSION}]"
         );
     } else {
         let _ = writeln!(
             e,
-            "{PROGRAM} error: {what} (code {code}) [sender={VERSION}]"
+            "{PROGRAM} error: {what} (code {code}) [{role}={VERSION}]"
         );
     }
 }
