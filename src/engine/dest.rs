@@ -30,41 +30,27 @@ impl DestMode {
     }
 }
 
-/// One operand naming one non-directory (rsync then treats a destination that
-/// is not an existing directory as the new file's name).
-fn single_file_operand(opts: &Options) -> bool {
-    if opts.sources.len() != 1 {
-        return false;
-    }
-    let op = &opts.sources[0];
-    let b = op.as_bytes();
-    if b.ends_with(b"/") || (opts.relative && b.contains(&b'/')) {
-        return false;
-    }
-    let md = if opts.copy_links {
-        std::fs::metadata(op)
-    } else {
-        std::fs::symlink_metadata(op)
-    };
-    match md {
-        Ok(m) if m.is_dir() => false,
-        Ok(m) if m.file_type().is_symlink() && opts.copy_dirlinks => {
-            !std::fs::metadata(op).is_ok_and(|t| t.is_dir())
-        }
-        Ok(_) => true,
-        Err(_) => false,
-    }
-}
-
-/// Decide whether the destination operand is a directory or the target file name.
-pub(super) fn dest_mode(opts: &Options, dest: &OsStr) -> Result<DestMode, i32> {
+/// Decide whether the destination operand is a directory or the target name,
+/// as rsync's `get_local_name`: a list of exactly one entry (`single`, of
+/// which `single_dir` tells whether it is a directory) goes to the name itself
+/// unless the name is an existing directory or ends in `/`.
+pub(super) fn dest_mode(
+    opts: &Options,
+    dest: &OsStr,
+    single: bool,
+    single_dir: bool,
+) -> Result<DestMode, i32> {
     let path = PathBuf::from(dest);
     let trailing = dest.as_bytes().ends_with(b"/");
-    let single_file = single_file_operand(opts);
+    let single_file = single;
     match std::fs::metadata(&path) {
         Ok(m) if m.is_dir() => Ok(DestMode::Dir(path)),
         Ok(_) => {
-            if single_file && !trailing {
+            if single_file && single_dir && !trailing {
+                report::message_bare("ERROR: cannot overwrite non-directory with a directory");
+                report::exit_message(exit::FILE_SELECT, "Receiver");
+                Err(exit::FILE_SELECT)
+            } else if single_file && !trailing {
                 Ok(DestMode::File(path))
             } else if trailing {
                 Err(fail(
@@ -75,7 +61,9 @@ pub(super) fn dest_mode(opts: &Options, dest: &OsStr) -> Result<DestMode, i32> {
                     exit::FILE_SELECT,
                 ))
             } else {
-                eprintln!("ERROR: destination must be a directory when copying more than 1 file");
+                report::message_bare(
+                    "ERROR: destination must be a directory when copying more than 1 file",
+                );
                 report::exit_message(exit::FILE_SELECT, "Receiver");
                 Err(exit::FILE_SELECT)
             }
@@ -161,12 +149,20 @@ pub(super) fn ensure_dest_dir(
         Err(e) => Err(fail(
             &format!(
                 "[Receiver] mkdir \"{}\" failed: {}",
-                report::abs_display(d),
+                report::abs_display(Path::new(OsStr::from_bytes(trim_slashes(d.as_os_str().as_bytes())))),
                 flist::errno_text(&e)
             ),
             exit::FILE_IO,
         )),
     }
+}
+
+fn trim_slashes(b: &[u8]) -> &[u8] {
+    let mut end = b.len();
+    while end > 1 && b[end - 1] == b'/' {
+        end -= 1;
+    }
+    &b[..end]
 }
 
 /// The destination operand as rsync echoes it (trailing slashes dropped).

@@ -93,18 +93,19 @@ pub fn run(opts: Options) -> i32 {
     }
     let human = human_level(&opts);
     let dest_arg = opts.dest.clone().unwrap_or_default();
-    let mode = match dest::dest_mode(&opts, &dest_arg) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
     let probe = probe_root(&opts);
     let scanner = Scanner::new(&opts, probe, PREFETCH_BUDGET);
-    let top = scanner.operands();
+    let mut top = scanner.operands();
     let mut code = 0;
     for e in &top.errors {
         e.print();
         code = merge_code(code, e.code);
     }
+    let (single, single_dir) = single_entry(&scanner, &mut top);
+    let mode = match dest::dest_mode(&opts, &dest_arg, single, single_dir) {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
     let fmt = if opts.quiet {
         None
     } else {
@@ -112,7 +113,16 @@ pub fn run(opts: Options) -> i32 {
     };
     let mut printer = report::Printer::new(fmt.clone(), &opts, human);
     if (opts.verbose > 0 || opts.progress) && !opts.quiet {
-        printer.raw("sending incremental file list");
+        // rsync's incremental recursion is off without -r and with the
+        // options that need the whole list first.
+        let inc_recurse = opts.recursive
+            && opts.inc_recursive
+            && !opts.delay_updates;
+        printer.raw(if inc_recurse {
+            "sending incremental file list"
+        } else {
+            "building file list ... done"
+        });
     }
     let mut created_root = false;
     if let DestMode::Dir(d) = &mode {
@@ -203,6 +213,31 @@ pub fn run(opts: Options) -> i32 {
         report::exit_message(code, if code == exit::FILE_IO { "receiver" } else { "sender" });
     }
     code
+}
+
+/// Whether the whole list is one entry (rsync then writes it to the
+/// destination name itself) and whether that entry is a directory. A lone
+/// directory operand counts as one only when it has nothing inside to send.
+fn single_entry(scanner: &std::sync::Arc<Scanner>, top: &mut flist::Top) -> (bool, bool) {
+    if let Some(d) = &top.dot {
+        return (top.nodes.is_empty(), d.meta.kind == flist::Kind::Dir);
+    }
+    if top.nodes.len() != 1 {
+        return (false, false);
+    }
+    let node = &mut top.nodes[0];
+    let is_dir = node.entry.meta.kind == flist::Kind::Dir;
+    if is_dir {
+        let children = std::mem::replace(&mut node.children, flist::Children::None);
+        let listing = scanner.take(children);
+        let empty = listing.nodes.is_empty() && listing.errors.is_empty();
+        if !listing.nodes.is_empty() || !listing.errors.is_empty() {
+            // Keep what was listed; its errors are reported by the walk.
+            node.children = flist::Children::Listed(listing);
+        }
+        return (empty, true);
+    }
+    (true, false)
 }
 
 /// `--chown=USER:GROUP`: the ids every entry gets on the receiver. Names are

@@ -295,10 +295,20 @@ impl Walk<'_> {
             && it.replace
             && !self.opts.dry_run
             && it.dest_meta.is_some_and(|d| d.kind == Kind::Dir);
-        if !blocked {
+        let dry_blocked = e.meta.kind != Kind::Dir
+            && it.replace
+            && self.opts.dry_run
+            && it.dest_meta.is_some_and(|d| d.kind == Kind::Dir)
+            && std::fs::read_dir(&it.dest).is_ok_and(|mut r| r.next().is_some());
+        if !blocked && !dry_blocked {
             return true;
         }
-        match std::fs::remove_dir(&it.dest) {
+        let removed = if dry_blocked {
+            Err(std::io::Error::from_raw_os_error(libc::ENOTEMPTY))
+        } else {
+            std::fs::remove_dir(&it.dest)
+        };
+        match removed {
             Ok(()) => true,
             Err(_) => {
                 let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);

@@ -61,6 +61,8 @@ pub enum Children {
     Ready(Vec<Node>),
     /// A listing that a scan task fills (or the consumer, if it gets there first).
     Pending(Arc<Pending>),
+    /// A listing already taken (with its errors still to report).
+    Listed(Listing),
 }
 
 /// The result of listing one directory.
@@ -222,6 +224,7 @@ impl Scanner {
                 nodes,
                 errors: Vec::new(),
             },
+            Children::Listed(l) => l,
             Children::Pending(p) => {
                 let mut st = p.state.lock().unwrap();
                 loop {
@@ -323,7 +326,7 @@ impl Scanner {
             PathBuf::from(OsStr::from_bytes(b))
         };
         if meta.kind == Kind::Dir && !opts.recursive && !opts.dirs {
-            crate::report::message(&format!(
+            crate::report::message_stdout(&format!(
                 "skipping directory {}",
                 crate::report::escape_name(&name, opts.eight_bit_output)
             ));
@@ -466,8 +469,25 @@ impl Scanner {
 /// Merge `more` into `into`, keeping the first of duplicate names.
 fn merge(into: &mut Vec<Node>, more: Vec<Node>) {
     for n in more {
-        if !into.iter().any(|x| x.entry.name == n.entry.name) {
-            into.push(n);
+        match into.iter_mut().find(|x| x.entry.name == n.entry.name) {
+            None => into.push(n),
+            Some(x) => {
+                // -R: implied parents of several operands merge; a directory
+                // that is itself an operand (pending) covers an implied one.
+                let taken = std::mem::replace(&mut x.children, Children::None);
+                x.children = match (taken, n.children) {
+                    (Children::Ready(mut a), Children::Ready(b)) => {
+                        merge(&mut a, b);
+                        sort_nodes(&mut a);
+                        Children::Ready(a)
+                    }
+                    (Children::Ready(_), p @ Children::Pending(_)) => {
+                        x.entry = n.entry;
+                        p
+                    }
+                    (keep, _) => keep,
+                };
+            }
         }
     }
 }
