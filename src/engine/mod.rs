@@ -62,7 +62,7 @@ fn stdout_format(opts: &Options) -> Option<String> {
     if opts.itemize > 0 {
         return Some("%i %n%L".into());
     }
-    if opts.verbose > 0 || opts.progress {
+    if opts.name_level() > 0 {
         return Some("%n%L".into());
     }
     None
@@ -193,13 +193,13 @@ pub fn run(opts: Options) -> i32 {
             stats.literal
         );
     }
-    if opts.stats && !opts.quiet {
+    if opts.stats_level() > 1 && !opts.quiet {
         let _ = writeln!(out);
         for l in report::stats_lines(&stats, human) {
             let _ = writeln!(out, "{l}");
         }
     }
-    if (opts.verbose > 0 || opts.stats) && !opts.quiet {
+    if opts.stats_level() > 0 && !opts.quiet {
         let [a, mut b] = report::summary_lines(&stats, human);
         if opts.dry_run {
             b.push_str(" (DRY RUN)");
@@ -307,7 +307,7 @@ fn list_only(opts: Options) -> i32 {
         let _ = writeln!(
             out,
             "{}",
-            report::list_line(d, human, opts.eight_bit_output)
+            report::list_line(d, human, opts.eight_bit_output, opts.links)
         );
     }
     // rsync's order: a directory's line, then its files, then each subdirectory.
@@ -326,14 +326,14 @@ fn list_only(opts: Options) -> i32 {
             let _ = writeln!(
                 out,
                 "{}",
-                report::list_line(&n.entry, human, opts.eight_bit_output)
+                report::list_line(&n.entry, human, opts.eight_bit_output, opts.links)
             );
         }
         for n in dirs {
             let _ = writeln!(
                 out,
                 "{}",
-                report::list_line(&n.entry, human, opts.eight_bit_output)
+                report::list_line(&n.entry, human, opts.eight_bit_output, opts.links)
             );
             let l = scanner.take(n.children);
             for e in &l.errors {

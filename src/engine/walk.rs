@@ -27,8 +27,9 @@ pub(super) struct Walk<'a> {
     created_root: bool,
     /// Apply each item right away (for `--progress`) instead of in batches.
     serial: bool,
-    /// Position in the list (for `to-chk=`).
-    seq: usize,
+    /// Entries numbered so far: rsync numbers each directory's listing as a
+    /// block when it is sent, so `to-chk=` follows that, not the print order.
+    numbered: usize,
     stats: Stats,
     code: i32,
 }
@@ -55,7 +56,7 @@ impl<'a> Walk<'a> {
             chown,
             created_root,
             serial: (opts.progress || opts.progress2) && !opts.quiet,
-            seq: 0,
+            numbered: 0,
             stats: Stats::default(),
             code: 0,
         }
@@ -89,13 +90,14 @@ impl<'a> Walk<'a> {
         match top.dot.take() {
             Some(dot) => {
                 self.skip_lines(&top.nodes);
-                let id = self.entry(dot, None, true);
+                self.numbered = 1;
+                let id = self.entry(dot, 0, None, true);
                 self.walk(top.nodes, id, true);
             }
             None => self.walk(top.nodes, None, false),
         }
         for (e, it) in self.planner.finish() {
-            self.emit(e, it, None, false);
+            self.emit(e, it, 0, None, false);
         }
     }
 
@@ -119,15 +121,17 @@ impl<'a> Walk<'a> {
     /// Walk one listing: non-directories first, then each directory with its
     /// contents. `skips_done` tells whether the skip notices were printed.
     fn walk(&mut self, nodes: Vec<Node>, parent: Option<DirId>, skips_done: bool) {
+        let base = self.numbered;
+        self.numbered += nodes.len();
         let mut dirs = Vec::new();
-        for n in nodes {
+        for (k, n) in nodes.into_iter().enumerate() {
             if n.entry.meta.kind == Kind::Dir {
-                dirs.push(n);
+                dirs.push((base + k, n));
             } else {
-                self.entry(n.entry, parent, skips_done);
+                self.entry(n.entry, base + k, parent, skips_done);
             }
         }
-        for n in dirs {
+        for (seq, n) in dirs {
             if self.applier.stopped() {
                 return;
             }
@@ -137,7 +141,7 @@ impl<'a> Walk<'a> {
                 self.code = super::merge_code(self.code, e.code);
             }
             self.skip_lines(&listing.nodes);
-            let id = self.entry(n.entry, parent, skips_done);
+            let id = self.entry(n.entry, seq, parent, skips_done);
             if id.is_some_and(|d| self.applier.failed(d)) {
                 continue;
             }
@@ -146,7 +150,13 @@ impl<'a> Walk<'a> {
     }
 
     /// Plan one entry and pass it (and any hard links it releases) on.
-    fn entry(&mut self, mut e: Entry, parent: Option<DirId>, skips_done: bool) -> Option<DirId> {
+    fn entry(
+        &mut self,
+        mut e: Entry,
+        seq: usize,
+        parent: Option<DirId>,
+        skips_done: bool,
+    ) -> Option<DirId> {
         if let Some(u) = self.chown.0 {
             e.meta.uid = u;
         }
@@ -170,15 +180,14 @@ impl<'a> Walk<'a> {
         for (other, it) in planned {
             match other {
                 Some(o) => {
-                    self.emit(o, it, parent, skips_done);
+                    self.emit(o, it, seq, parent, skips_done);
                 }
                 None => {
                     let e = own.take().expect("one own item");
-                    id = self.emit(e, it, parent, skips_done);
+                    id = self.emit(e, it, seq, parent, skips_done);
                 }
             }
         }
-        self.seq += 1;
         id
     }
 
@@ -215,6 +224,7 @@ impl<'a> Walk<'a> {
         &mut self,
         e: Entry,
         it: Item,
+        seq: usize,
         parent: Option<DirId>,
         skips_done: bool,
     ) -> Option<DirId> {
@@ -252,7 +262,7 @@ impl<'a> Walk<'a> {
             self.printer.begin();
             let r = self.applier.now(&e, &it);
             if it.action == Action::Transfer && r.is_some() {
-                self.printer.progress(self.seq, &e);
+                self.printer.progress(seq, &e);
             }
         } else {
             self.applier.push(e, it);

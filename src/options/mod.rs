@@ -190,6 +190,39 @@ pub struct Options {
 }
 
 impl Options {
+    /// The level of an `--info` word as given (the last `WORD` or `ALL`).
+    pub fn info_level(&self, word: &str) -> Option<u8> {
+        self.info
+            .iter()
+            .rev()
+            .find(|(w, _)| w == word || w == "ALL")
+            .map(|(_, l)| *l)
+    }
+
+    /// rsync's `--info=name` level: which item lines are printed (1 = changed
+    /// items as with `-v`, 2 = also attribute-only changes and "is uptodate").
+    pub fn name_level(&self) -> u8 {
+        self.info_level("NAME").unwrap_or_else(|| {
+            let v = self.verbose.min(2);
+            if v == 0 && (self.progress || self.out_format.is_some()) {
+                1
+            } else {
+                v
+            }
+        })
+    }
+
+    /// rsync's `--info=stats` level: 1 = the closing summary, 2 = `--stats`.
+    pub fn stats_level(&self) -> u8 {
+        self.info_level("STATS").unwrap_or(if self.stats {
+            2
+        } else if self.verbose > 0 {
+            1
+        } else {
+            0
+        })
+    }
+
     /// Options with rsync's non-false defaults filled in (implied dirs on).
     pub fn new() -> Self {
         Options {

@@ -430,9 +430,12 @@ fn should_log(kind: Kind, f: &ItemFlags, opts: &Options) -> bool {
     if f.transfer {
         return true;
     }
-    let see_item = itemizing && (significant || opts.itemize > 1 || opts.verbose > 1);
+    let see_item = itemizing && (significant || opts.itemize > 1 || opts.name_level() > 1);
     let local_change = f.local_change && significant;
-    see_item || local_change || (kind == Kind::Dir && significant)
+    see_item
+        || local_change
+        || (kind == Kind::Dir && significant)
+        || (opts.name_level() > 1 && significant)
 }
 
 fn size_excluded(e: &Entry, opts: &Options) -> bool {
@@ -632,7 +635,7 @@ fn plan_hard_link(
         if d.ino == ld.ino && d.dev == ld.dev && leader_keeps_inode {
             let mode = item.mode;
             attr_flags(&mut item.flags, e, &d, mode, opts, dx);
-            item.log = item.flags.significant() || opts.itemize > 1 || opts.verbose > 1;
+            item.log = item.flags.significant() || opts.itemize > 1 || opts.name_level() > 1;
             return;
         }
     }

@@ -99,7 +99,7 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
             b'i' => itemize_string(e.meta.kind, &c.item.flags, c.times),
             b'l' => num(e.meta.size),
             b'b' | b'c' => num(if c.item.flags.transfer {
-                e.meta.size
+                wire_bytes(e.meta.size)
             } else {
                 0
             }),
@@ -128,6 +128,13 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
         }
     }
     out
+}
+
+/// The bytes rsync's protocol would carry for a whole-file send of `size`
+/// bytes (what its `%b` shows): 39 bytes of header and checksum, plus a
+/// 4-byte token per 32 KiB chunk of data.
+pub fn wire_bytes(size: u64) -> u64 {
+    size + 39 + 4 * size.div_ceil(32 * 1024)
 }
 
 fn now_secs() -> i64 {

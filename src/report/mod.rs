@@ -126,7 +126,8 @@ pub fn escape_bytes(b: &[u8], eight_bit: bool) -> String {
     while i < b.len() {
         let c = b[i];
         if c < 0x80 {
-            if c < 0x20 || c == 0x7f {
+            // rsync leaves TAB as is and escapes the other control bytes.
+            if (c < 0x20 && c != b'\t') || c == 0x7f {
                 out.push_str(&format!("\\#{c:03o}"));
             } else if c == b'\\' && b.get(i + 1) == Some(&b'#') {
                 out.push_str("\\#134");
@@ -154,15 +155,35 @@ pub fn escape_bytes(b: &[u8], eight_bit: bool) -> String {
                 }
             }
             if eight_bit {
-                // rsync passes raw bytes through; we can only emit valid UTF-8 in a
-                // String, so use the replacement only for invalid sequences.
-                out.push_str(&format!("\\#{c:03o}"));
+                // rsync passes raw bytes through. A String cannot hold an
+                // invalid byte, so it travels as a private-use char that
+                // `raw_bytes` turns back into the byte when printed.
+                out.push(char::from_u32(RAW_BYTE_BASE + c as u32).expect("valid char"));
                 i += 1;
                 continue;
             }
         }
         out.push_str(&format!("\\#{c:03o}"));
         i += 1;
+    }
+    out
+}
+
+/// Private-use code points standing for raw bytes in `--8-bit-output` names.
+const RAW_BYTE_BASE: u32 = 0xF700;
+
+/// A formatted line as bytes, with the raw-byte stand-ins of `escape_bytes`
+/// turned back into the bytes they stand for.
+pub fn raw_bytes(line: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(line.len());
+    for ch in line.chars() {
+        let c = ch as u32;
+        if (RAW_BYTE_BASE + 0x80..=RAW_BYTE_BASE + 0xff).contains(&c) {
+            out.push((c - RAW_BYTE_BASE) as u8);
+        } else {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+        }
     }
     out
 }
@@ -302,7 +323,9 @@ pub fn time_string(secs: i64) -> String {
 }
 
 /// One `--list-only` line.
-pub fn list_line(e: &Entry, human: u8, eight_bit: bool) -> String {
+/// Symlink targets are shown only with `links` (rsync does not send them
+/// otherwise).
+pub fn list_line(e: &Entry, human: u8, eight_bit: bool, links: bool) -> String {
     // rsync 3.5 lists devices and specials with size 0.
     let size = match e.meta.kind {
         Kind::Device | Kind::Special => big_num(0, human),
@@ -315,7 +338,7 @@ pub fn list_line(e: &Entry, human: u8, eight_bit: bool) -> String {
         time_string(e.meta.mtime),
         escape_name(&e.name, eight_bit)
     );
-    if let Some(t) = &e.link_target {
+    if let Some(t) = e.link_target.as_ref().filter(|_| links) {
         line.push_str(" -> ");
         line.push_str(&escape_bytes(t.as_encoded_bytes(), eight_bit));
     }

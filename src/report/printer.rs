@@ -48,9 +48,12 @@ impl<'a> Printer<'a> {
         self.total_size = total_size;
     }
 
-    /// Write a line as is (headers like `sending incremental file list`).
+    /// Write a line as is (headers like `sending incremental file list`);
+    /// nothing with `-q`.
     pub fn raw(&mut self, line: &str) {
-        let _ = writeln!(self.out, "{line}");
+        if !self.opts.quiet {
+            let _ = writeln!(self.out, "{line}");
+        }
     }
 
     /// Flush, and end the `--info=progress2` line.
@@ -95,7 +98,9 @@ impl<'a> Printer<'a> {
                 human: self.human,
             },
         );
-        let _ = writeln!(self.out, "{line}");
+        let mut bytes = super::raw_bytes(&line);
+        bytes.push(b'\n');
+        let _ = self.out.write_all(&bytes);
     }
 
     /// Mark the start of a file's transfer (for its progress rate).
