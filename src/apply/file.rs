@@ -244,7 +244,11 @@ fn inplace(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64>
             return None;
         }
     };
-    let r = crate::sys::copy::copy_read_write(src, 0, &f, 0, len).and_then(|_| f.set_len(len));
+    let r = if ctx.opts.sparse {
+        crate::sys::copy::copy_sparse_inplace(src, &f, len)
+    } else {
+        crate::sys::copy::copy_read_write(src, 0, &f, 0, len).and_then(|_| f.set_len(len))
+    };
     if let Err(err) = r {
         let msg = format!(
             "[receiver] write failed on \"{}\": {}",

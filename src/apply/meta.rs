@@ -30,8 +30,8 @@ fn wanted_times(ctx: &Ctx, e: &Entry) -> (Option<Timestamp>, Option<Timestamp>) 
             _ => true,
         };
     let m = keep_m.then(|| Timestamp::new(e.meta.mtime, e.meta.mtime_nsec));
-    let a = (o.atimes && e.meta.kind != Kind::Dir)
-        .then(|| Timestamp::new(e.meta.atime, e.meta.atime_nsec));
+    // rsync's protocol carries access times in whole seconds.
+    let a = (o.atimes && e.meta.kind != Kind::Dir).then(|| Timestamp::new(e.meta.atime, 0));
     (a, m)
 }
 

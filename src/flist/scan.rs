@@ -111,8 +111,11 @@ pub struct Top {
 /// Scans the source: operands synchronously, directories on rayon tasks.
 pub struct Scanner {
     opts: Options,
-    /// Existing destination directory to probe while scanning (local transfers).
-    probe: Option<PathBuf>,
+    /// Existing destination directory to probe while scanning (local
+    /// transfers), opened once; subdirectories are opened beneath it without
+    /// following symlinks (a symlink where the source has a directory is
+    /// replaced, so what it points to must not be mistaken for the contents).
+    probe: Option<std::os::fd::OwnedFd>,
     /// Entries listed but not yet taken by the consumer.
     in_flight: AtomicIsize,
     /// Prefetch stops starting new listings above this many entries in flight.
@@ -137,7 +140,7 @@ impl Scanner {
     pub fn new(opts: &Options, probe: Option<PathBuf>, budget: usize) -> Arc<Scanner> {
         Arc::new(Scanner {
             opts: opts.clone(),
-            probe,
+            probe: probe.and_then(|p| crate::sys::meta::open_dir(&p).ok()),
             in_flight: AtomicIsize::new(0),
             budget: budget.min(isize::MAX as usize) as isize,
         })
@@ -385,12 +388,11 @@ impl Scanner {
         };
         // The matching destination directory, opened once to stat its entries.
         let dest_fd = self.probe.as_ref().and_then(|root| {
-            let d = if req.name.as_os_str() == "." {
-                root.clone()
+            if req.name.as_os_str() == "." {
+                root.try_clone().ok()
             } else {
-                root.join(&req.name)
-            };
-            crate::sys::meta::open_dir(&d).ok()
+                crate::sys::meta::open_dir_beneath(root, &req.name, opts.keep_dirlinks).ok()
+            }
         });
         let shallow = !opts.recursive;
         let mut nodes = Vec::with_capacity(names.len());

@@ -133,7 +133,9 @@ pub fn apply(rules: &[Rule], mode: u32, is_dir: bool) -> u32 {
                 match how {
                     b'+' => m |= bits,
                     b'-' => m &= !bits,
-                    _ => m = (m & !(who & 0o7777)) | bits,
+                    // rsync's `=` replaces the rwx bits of `who` and keeps the
+                    // set-id and sticky bits unless they are named.
+                    _ => m = (m & !(who & 0o777)) | bits,
                 }
             }
         }
@@ -159,6 +161,8 @@ mod tests {
         assert_eq!(run("a+X", 0o644, false), 0o644);
         assert_eq!(run("a+X", 0o744, false), 0o755);
         assert_eq!(run("u=rw", 0o755, false), 0o655);
+        assert_eq!(run("ugo=rwX", 0o2755, false), 0o2777);
+        assert_eq!(run("ugo=rwX", 0o1644, false), 0o1666);
     }
 
     #[test]

@@ -330,15 +330,20 @@ fn copy_sparse(src: &File, dst: &File, len: u64, prealloc: bool) -> io::Result<(
         }
         Some(_) => true,
     };
+    // With --preallocate rsync reserves the whole file first, so the result is
+    // fully allocated even where nothing is written.
+    if prealloc {
+        preallocate(dst, 0, len, false)?;
+    }
     // Like rsync -S, runs of zero blocks inside the data become holes too:
     // the data ranges are read and scanned rather than copied in the kernel.
     match extents {
         Some(ranges) if trustworthy => {
             for (off, n) in ranges {
-                copy_zero_scan(src, dst, off, n, prealloc)?;
+                copy_zero_scan(src, dst, off, n, false)?;
             }
         }
-        _ => copy_zero_scan(src, dst, 0, len, prealloc)?,
+        _ => copy_zero_scan(src, dst, 0, len, false)?,
     }
     dst.set_len(len)
 }
@@ -384,6 +389,52 @@ fn copy_zero_scan(src: &File, dst: &File, base: u64, len: u64, prealloc: bool) -
         }
         done += want as u64;
     }
+    Ok(())
+}
+
+/// `--inplace -S`: rewrite `dst` from `src` for `len` bytes, punching holes
+/// where the source has zero blocks (as rsync does), then cut to `len`.
+///
+/// Why: an in-place update cannot start from an empty file, so zero runs must
+/// be deallocated explicitly; without hole punching support they are written.
+pub fn copy_sparse_inplace(src: &File, dst: &File, len: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; RW_BUF_SIZE];
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(RW_BUF_SIZE as u64) as usize;
+        let mut filled = 0;
+        while filled < want {
+            let n = read_at_retry(src, &mut buf[filled..want], done + filled as u64)?;
+            if n == 0 {
+                return Err(short_source(done + filled as u64, len));
+            }
+            filled += n;
+        }
+        let mut i = 0;
+        while i < want {
+            let e = (i + SPARSE_BLOCK).min(want);
+            let off = done + i as u64;
+            if is_zero(&buf[i..e]) && punch_hole(dst, off, (e - i) as u64).is_ok() {
+                i = e;
+                continue;
+            }
+            dst.write_all_at(&buf[i..e], off)?;
+            i = e;
+        }
+        done += want as u64;
+    }
+    dst.set_len(len)
+}
+
+/// `fallocate(PUNCH_HOLE | KEEP_SIZE)`: deallocate a range, which then reads
+/// as zeros.
+pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    rustix::fs::fallocate(
+        file,
+        rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+        offset,
+        len,
+    )?;
     Ok(())
 }
 

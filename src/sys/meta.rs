@@ -352,6 +352,43 @@ pub fn lstat_at(dir: &std::os::fd::OwnedFd, name: &OsStr) -> io::Result<Stat> {
     Ok(stat_from_libc(&st))
 }
 
+/// Open directory `rel` beneath the open directory `root`, refusing to pass
+/// through symlinks (unless `follow`) or to leave `root`.
+///
+/// Why: the destination side must never be reached through a symlink that
+/// points elsewhere (rsync's symlink-race CVEs); `openat2` checks every
+/// component in one call. Fallback: a component-by-component walk with
+/// `O_NOFOLLOW` where `openat2` is missing (`ENOSYS`).
+pub fn open_dir_beneath(
+    root: &std::os::fd::OwnedFd,
+    rel: &Path,
+    follow: bool,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{OFlags, ResolveFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let resolve = if follow {
+        ResolveFlags::empty()
+    } else {
+        ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH
+    };
+    match rustix::fs::openat2(root, rel, flags, rustix::fs::Mode::empty(), resolve) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::NOSYS) => {
+            let mut cur = root.try_clone()?;
+            for comp in rel.components() {
+                let extra = if follow {
+                    OFlags::empty()
+                } else {
+                    OFlags::NOFOLLOW
+                };
+                cur = rustix::fs::openat(&cur, comp.as_os_str(), flags | extra, rustix::fs::Mode::empty())?;
+            }
+            Ok(cur)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Open a directory for `lstat_at`/reading (no `O_NOFOLLOW`: the operand may be
 /// a symlink to a directory, as rsync allows).
 ///
