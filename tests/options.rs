@@ -620,12 +620,12 @@ fn every_implemented_flag_sets_its_field() {
 }
 
 #[test]
-fn double_atimes_needs_open_noatime_which_is_unsupported() {
-    let (code, _, err) = cli(&["-UU", "x", "y"]);
-    assert_eq!(
-        (code, err.as_str()),
-        (1, "resync: --open-noatime is not supported yet\n")
-    );
+fn double_atimes_also_means_open_noatime() {
+    let o = ok(&["-UU", "x", "y"]);
+    assert!(o.atimes && o.open_noatime);
+    let o = ok(&["-U", "x", "y"]);
+    assert!(o.atimes && !o.open_noatime);
+    assert!(ok(&["--open-noatime", "x", "y"]).open_noatime);
 }
 
 #[test]

@@ -41,7 +41,12 @@ fn is_fatal(e: &io::Error) -> bool {
 /// Transfer one regular file; returns the bytes written, or None on error.
 pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
     let opts = &ctx.opts;
-    let src = match crate::sys::meta::open_noatime(&e.src) {
+    let opened = if opts.open_noatime {
+        crate::sys::meta::open_noatime(&e.src)
+    } else {
+        File::open(&e.src)
+    };
+    let src = match opened {
         Ok(f) => f,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             crate::report::message(&format!(

@@ -27,6 +27,9 @@ pub(super) struct Walk<'a> {
     created_root: bool,
     /// Apply each item right away (for `--progress`) instead of in batches.
     serial: bool,
+    /// The directory just emitted exists as a non-directory at the
+    /// destination and was left alone.
+    blocked_dir: bool,
     /// Entries numbered so far: rsync numbers each directory's listing as a
     /// block when it is sent, so `to-chk=` follows that, not the print order.
     numbered: usize,
@@ -56,6 +59,7 @@ impl<'a> Walk<'a> {
             chown,
             created_root,
             serial: (opts.progress || opts.progress2) && !opts.quiet,
+            blocked_dir: false,
             numbered: 0,
             stats: Stats::default(),
             code: 0,
@@ -141,8 +145,22 @@ impl<'a> Walk<'a> {
                 self.code = super::merge_code(self.code, e.code);
             }
             self.skip_lines(&listing.nodes);
+            let dest = self.mode.path_of(&n.entry.name);
             let id = self.entry(n.entry, seq, parent, skips_done);
             if id.is_some_and(|d| self.applier.failed(d)) {
+                continue;
+            }
+            if self.blocked_dir {
+                // The destination is not a directory (and was left alone, as
+                // with --ignore-existing): rsync fails on each child.
+                self.blocked_dir = false;
+                for c in &listing.nodes {
+                    crate::report::message(&format!(
+                        "[generator] recv_generator: failed to stat \"{}\": Not a directory (20)",
+                        crate::report::abs_display(&dest.join(c.entry.name.file_name().unwrap_or_default()))
+                    ));
+                    self.code = super::merge_code(self.code, crate::exit::PARTIAL);
+                }
                 continue;
             }
             self.walk(listing.nodes, id, true);
@@ -252,6 +270,10 @@ impl<'a> Walk<'a> {
             }
         }
         self.printer.item(&e, &it);
+        if e.meta.kind == Kind::Dir {
+            self.blocked_dir = it.action == Action::Nothing
+                && it.dest_meta.is_some_and(|d| d.kind != Kind::Dir);
+        }
         if self.opts.dry_run {
             return None;
         }

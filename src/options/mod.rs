@@ -111,6 +111,8 @@ pub struct Options {
     pub times: bool,
     /// `-U` / `--atimes`.
     pub atimes: bool,
+    /// `--open-noatime` (or `-UU`): read sources with `O_NOATIME`.
+    pub open_noatime: bool,
     /// `-O` / `--omit-dir-times`.
     pub omit_dir_times: bool,
     /// `-J` / `--omit-link-times`.

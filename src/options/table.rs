@@ -203,8 +203,8 @@ fn archive(s: &mut State) {
 fn atimes(s: &mut State) -> Result<(), Stop> {
     s.atimes_count = s.atimes_count.saturating_add(1);
     if s.atimes_count > 1 {
-        // rsync: a second -U also turns on --open-noatime, which we lack.
-        return Err(Stop::unsupported("--open-noatime"));
+        // rsync: a second -U also turns on --open-noatime.
+        s.o.open_noatime = true;
     }
     s.o.atimes = true;
     Ok(())
@@ -466,11 +466,12 @@ pub static TABLE: &[Opt] = &[
     flag_r(&["--atimes", "-U"], "preserve access (use) times", atimes),
     flag(&["--no-atimes"], "", |s| s.o.atimes = false),
     flag(&["--no-U"], "", |s| s.o.atimes = false),
-    todo(
+    flag(
         &["--open-noatime"],
         "avoid changing the atime on opened files",
+        |s| s.o.open_noatime = true,
     ),
-    todo(&["--no-open-noatime"], ""),
+    flag(&["--no-open-noatime"], "", |s| s.o.open_noatime = false),
     todo(&["--crtimes", "-N"], "preserve create times (newness)"),
     todo(&["--no-crtimes"], ""),
     todo(&["--no-N"], ""),

@@ -62,6 +62,9 @@ pub struct Item {
     pub log: bool,
     /// For `Action::HardLink`: the leader.
     pub link: Option<Box<LinkTo>>,
+    /// Set the exact mtime even though it counts as unchanged (rsync's
+    /// `ATTRS_ACCURATE_TIME` with `-c`: nanoseconds are fixed silently).
+    pub exact_time: bool,
 }
 
 /// A group leader as later members see it.
@@ -161,6 +164,7 @@ impl<'a> Planner<'a> {
             mode,
             log: false,
             link: None,
+            exact_time: false,
         };
         if e.skip {
             return vec![(None, item)];
@@ -511,6 +515,14 @@ fn plan_file(
             }
             attr_flags(&mut f, e, &d, item.mode, opts, dx);
             if unchanged && attrs_differ(&f) {
+                item.action = Action::Attrs;
+            }
+            if unchanged
+                && opts.checksum
+                && opts.times
+                && (d.mtime, d.mtime_nsec) != (e.meta.mtime, e.meta.mtime_nsec)
+            {
+                item.exact_time = true;
                 item.action = Action::Attrs;
             }
             item.flags = f;

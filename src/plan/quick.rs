@@ -25,7 +25,8 @@ pub fn cmp_time(s1: i64, ns1: u32, s2: i64, ns2: u32, opts: &Options) -> i32 {
 
 /// True when the destination file can be left alone (data-wise).
 pub fn unchanged(src: &Meta, dst: &Meta, src_path: &Path, dst_path: &Path, opts: &Options) -> bool {
-    if opts.ignore_times {
+    // --size-only wins over --ignore-times, as in rsync.
+    if opts.ignore_times && !opts.size_only {
         return false;
     }
     if src.size != dst.size {
