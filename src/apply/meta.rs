@@ -207,7 +207,8 @@ pub(crate) fn set_path_meta(ctx: &Ctx, e: &Entry, it: &Item, p: &Path, want: Wan
         }
     }
     let (a, m) = wanted_times(ctx, e);
-    let m = m.filter(|_| want.fresh || want.times || it.flags.time || it.exact_time || cur.is_none());
+    let m =
+        m.filter(|_| want.fresh || want.times || it.flags.time || it.exact_time || cur.is_none());
     let a = a.filter(|_| want.fresh || it.flags.atime || cur.is_none());
     if a.is_some() || m.is_some() {
         if let Err(err) = crate::sys::time::set_times(p, a, m, false) {

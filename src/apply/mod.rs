@@ -42,7 +42,8 @@ pub(crate) struct Ctx {
     delayed: Mutex<Vec<(PathBuf, PathBuf)>>,
     /// Copy methods that failed per (source device, destination device or 0
     /// for new files), so they are not retried for every file.
-    hints: std::sync::RwLock<std::collections::HashMap<(u64, u64), Arc<crate::sys::copy::CopyHints>>>,
+    hints:
+        std::sync::RwLock<std::collections::HashMap<(u64, u64), Arc<crate::sys::copy::CopyHints>>>,
     /// Work items handed to tasks and not finished yet.
     in_flight: Mutex<usize>,
     drained: Condvar,

@@ -149,7 +149,9 @@ pub(super) fn ensure_dest_dir(
         Err(e) => Err(fail(
             &format!(
                 "[Receiver] mkdir \"{}\" failed: {}",
-                report::abs_display(Path::new(OsStr::from_bytes(trim_slashes(d.as_os_str().as_bytes())))),
+                report::abs_display(Path::new(OsStr::from_bytes(trim_slashes(
+                    d.as_os_str().as_bytes()
+                )))),
                 flist::errno_text(&e)
             ),
             exit::FILE_IO,

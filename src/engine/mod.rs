@@ -115,9 +115,7 @@ pub fn run(opts: Options) -> i32 {
     if (opts.verbose > 0 || opts.progress) && !opts.quiet {
         // rsync's incremental recursion is off without -r and with the
         // options that need the whole list first.
-        let inc_recurse = opts.recursive
-            && opts.inc_recursive
-            && !opts.delay_updates;
+        let inc_recurse = opts.recursive && opts.inc_recursive && !opts.delay_updates;
         printer.raw(if inc_recurse {
             "sending incremental file list"
         } else {
@@ -210,7 +208,14 @@ pub fn run(opts: Options) -> i32 {
     }
     let _ = out.flush();
     if code != 0 {
-        report::exit_message(code, if code == exit::FILE_IO { "receiver" } else { "sender" });
+        report::exit_message(
+            code,
+            if code == exit::FILE_IO {
+                "receiver"
+            } else {
+                "sender"
+            },
+        );
     }
     code
 }
@@ -346,7 +351,14 @@ fn list_only(opts: Options) -> i32 {
     walk(&scanner, top.nodes, &mut out, &opts, human, &mut code);
     let _ = out.flush();
     if code != 0 {
-        report::exit_message(code, if code == exit::FILE_IO { "receiver" } else { "sender" });
+        report::exit_message(
+            code,
+            if code == exit::FILE_IO {
+                "receiver"
+            } else {
+                "sender"
+            },
+        );
     }
     code
 }

@@ -157,7 +157,9 @@ impl<'a> Walk<'a> {
                 for c in &listing.nodes {
                     crate::report::message(&format!(
                         "[generator] recv_generator: failed to stat \"{}\": Not a directory (20)",
-                        crate::report::abs_display(&dest.join(c.entry.name.file_name().unwrap_or_default()))
+                        crate::report::abs_display(
+                            &dest.join(c.entry.name.file_name().unwrap_or_default())
+                        )
                     ));
                     self.code = super::merge_code(self.code, crate::exit::PARTIAL);
                 }
@@ -271,8 +273,8 @@ impl<'a> Walk<'a> {
         }
         self.printer.item(&e, &it);
         if e.meta.kind == Kind::Dir {
-            self.blocked_dir = it.action == Action::Nothing
-                && it.dest_meta.is_some_and(|d| d.kind != Kind::Dir);
+            self.blocked_dir =
+                it.action == Action::Nothing && it.dest_meta.is_some_and(|d| d.kind != Kind::Dir);
         }
         if self.opts.dry_run {
             return None;

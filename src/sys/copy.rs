@@ -330,20 +330,16 @@ fn copy_sparse(src: &File, dst: &File, len: u64, prealloc: bool) -> io::Result<(
         }
         Some(_) => true,
     };
-    // With --preallocate rsync reserves the whole file first, so the result is
-    // fully allocated even where nothing is written.
-    if prealloc {
-        preallocate(dst, 0, len, false)?;
-    }
     // Like rsync -S, runs of zero blocks inside the data become holes too:
     // the data ranges are read and scanned rather than copied in the kernel.
+    // With --preallocate only the written runs are reserved, so holes stay.
     match extents {
         Some(ranges) if trustworthy => {
             for (off, n) in ranges {
-                copy_zero_scan(src, dst, off, n, false)?;
+                copy_zero_scan(src, dst, off, n, prealloc)?;
             }
         }
-        _ => copy_zero_scan(src, dst, 0, len, false)?,
+        _ => copy_zero_scan(src, dst, 0, len, prealloc)?,
     }
     dst.set_len(len)
 }

@@ -381,7 +381,12 @@ pub fn open_dir_beneath(
                 } else {
                     OFlags::NOFOLLOW
                 };
-                cur = rustix::fs::openat(&cur, comp.as_os_str(), flags | extra, rustix::fs::Mode::empty())?;
+                cur = rustix::fs::openat(
+                    &cur,
+                    comp.as_os_str(),
+                    flags | extra,
+                    rustix::fs::Mode::empty(),
+                )?;
             }
             Ok(cur)
         }
