@@ -238,7 +238,7 @@ fn single_entry(scanner: &std::sync::Arc<Scanner>, top: &mut flist::Top) -> (boo
         let empty = listing.nodes.is_empty() && listing.errors.is_empty();
         if !listing.nodes.is_empty() || !listing.errors.is_empty() {
             // Keep what was listed; its errors are reported by the walk.
-            node.children = flist::Children::Listed(listing);
+            node.children = flist::Children::Listed(Box::new(listing));
         }
         return (empty, true);
     }

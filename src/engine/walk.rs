@@ -101,6 +101,7 @@ impl<'a> Walk<'a> {
             None => self.walk(top.nodes, None, false),
         }
         for (e, it) in self.planner.finish() {
+            let it = self.with_dest(&e, it);
             self.emit(e, it, 0, None, false);
         }
     }
@@ -187,28 +188,48 @@ impl<'a> Walk<'a> {
         if matches!(e.meta.kind, Kind::File | Kind::Symlink) {
             self.stats.total_size += e.meta.size;
         }
-        let dest = self.mode.path_of(&e.name);
+        // The destination path costs an allocation and a join; an unchanged
+        // regular file (most of a rescan) never needs it, so it is only built
+        // up front where planning reads it, and later for items with work.
+        let o = self.opts;
+        let eager = e.meta.kind != Kind::File
+            || o.checksum
+            || o.xattrs
+            || o.acls
+            || o.keep_dirlinks
+            || (o.hard_links && e.meta.nlink > 1)
+            || e.dest == DestProbe::Unknown;
+        let dest = if eager {
+            self.mode.path_of(&e.name)
+        } else {
+            PathBuf::new()
+        };
         let d = self.dest_meta(&e, &dest);
-        let dx = if (self.opts.xattrs || self.opts.acls) && d.is_some() {
-            Some(flist::read_xattrs(&dest, self.opts))
+        let dx = if (o.xattrs || o.acls) && d.is_some() {
+            Some(flist::read_xattrs(&dest, o))
         } else {
             None
         };
         let planned = self.planner.plan(&e, dest, d, dx);
-        let mut own = Some(e);
         let mut id = None;
-        for (other, it) in planned {
-            match other {
-                Some(o) => {
-                    self.emit(o, it, seq, parent, skips_done);
-                }
-                None => {
-                    let e = own.take().expect("one own item");
-                    id = self.emit(e, it, seq, parent, skips_done);
-                }
-            }
+        if let Some(it) = planned.own {
+            let it = self.with_dest(&e, it);
+            id = self.emit(e, it, seq, parent, skips_done);
+        }
+        for (o, it) in planned.released {
+            let it = self.with_dest(&o, it);
+            self.emit(o, it, seq, parent, skips_done);
         }
         id
+    }
+
+    /// Fill in the destination path of an item with work that was planned
+    /// without it.
+    fn with_dest(&self, e: &Entry, mut it: Item) -> Item {
+        if it.dest.as_os_str().is_empty() && it.action != Action::Nothing {
+            it.dest = self.mode.path_of(&e.name);
+        }
+        it
     }
 
     /// The destination's state as the planner sees it.

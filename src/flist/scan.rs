@@ -62,7 +62,7 @@ pub enum Children {
     /// A listing that a scan task fills (or the consumer, if it gets there first).
     Pending(Arc<Pending>),
     /// A listing already taken (with its errors still to report).
-    Listed(Listing),
+    Listed(Box<Listing>),
 }
 
 /// The result of listing one directory.
@@ -227,7 +227,7 @@ impl Scanner {
                 nodes,
                 errors: Vec::new(),
             },
-            Children::Listed(l) => l,
+            Children::Listed(l) => *l,
             Children::Pending(p) => {
                 let mut st = p.state.lock().unwrap();
                 loop {
@@ -365,11 +365,9 @@ impl Scanner {
         let opts = &self.opts;
         let mut errors = Vec::new();
         let dir = &req.dir;
-        let opened = crate::sys::meta::open_dir(dir).and_then(|fd| {
-            let names = crate::sys::dir::read_names_fd(&fd)?;
-            Ok((fd, names))
-        });
-        let (fd, names) = match opened {
+        let opened = crate::sys::meta::open_dir(dir)
+            .and_then(|fd| Ok((rustix::fs::Dir::read_from(&fd)?, fd)));
+        let (mut rd, fd) = match opened {
             Ok(x) => x,
             Err(e) => {
                 errors.push(ScanError::new(
@@ -395,10 +393,31 @@ impl Scanner {
             }
         });
         let shallow = !opts.recursive;
-        let mut nodes = Vec::with_capacity(names.len());
-        for n in names {
-            let path = dir.join(&n);
-            let md = match crate::sys::meta::lstat_at(&fd, &n) {
+        let mut nodes = Vec::new();
+        // Names are used straight from the getdents buffer (no copy per name).
+        while let Some(de) = rd.read() {
+            let de = match de {
+                Ok(de) => de,
+                Err(e) => {
+                    errors.push(ScanError::new(
+                        format!(
+                            "[sender] readdir(\"{}\"): {}",
+                            crate::report::abs_display(dir),
+                            errno_text(&e.into())
+                        ),
+                        crate::exit::PARTIAL,
+                    ));
+                    break;
+                }
+            };
+            let cname = de.file_name();
+            let nb = cname.to_bytes();
+            if nb == b"." || nb == b".." {
+                continue;
+            }
+            let n = OsStr::from_bytes(nb);
+            let path = join_exact(dir, n);
+            let md = match crate::sys::meta::lstat_at_c(&fd, cname) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     errors.push(ScanError::new(
@@ -423,9 +442,9 @@ impl Scanner {
                 }
             };
             let name = if req.is_dot {
-                PathBuf::from(&n)
+                PathBuf::from(n)
             } else {
-                req.name.join(&n)
+                join_exact(&req.name, n)
             };
             let Some(mut entry) = make_entry(opts, &mut errors, name, path, Meta::from_sys(&md))
             else {
@@ -433,7 +452,7 @@ impl Scanner {
             };
             if self.probe.is_some() {
                 entry.dest = match &dest_fd {
-                    Some(dfd) => match crate::sys::meta::lstat_at(dfd, &n) {
+                    Some(dfd) => match crate::sys::meta::lstat_at_c(dfd, cname) {
                         Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
                         Err(_) => DestProbe::Missing,
                     },
@@ -496,25 +515,56 @@ fn merge(into: &mut Vec<Node>, more: Vec<Node>) {
 
 /// rsync's order within a directory: non-directories by name bytes, then
 /// directories compared as if their names ended in `/`.
-fn sort_nodes(nodes: &mut [Node]) {
-    nodes.sort_by(|a, b| {
-        let (da, db) = (
-            a.entry.meta.kind == Kind::Dir,
-            b.entry.meta.kind == Kind::Dir,
-        );
+fn sort_nodes(nodes: &mut Vec<Node>) {
+    // Sort an index (nodes are large; moving them once is cheaper than
+    // letting the sort shuffle them).
+    let mut order: Vec<u32> = (0..nodes.len() as u32).collect();
+    order.sort_unstable_by(|&i, &j| {
+        let (a, b) = (&nodes[i as usize].entry, &nodes[j as usize].entry);
+        let (da, db) = (a.meta.kind == Kind::Dir, b.meta.kind == Kind::Dir);
         da.cmp(&db).then_with(|| {
-            let (x, y) = (base(&a.entry.name), base(&b.entry.name));
-            if da {
-                x.iter().chain(b"/").cmp(y.iter().chain(b"/"))
-            } else {
-                x.cmp(y)
-            }
+            let (x, y) = (base(&a.name), base(&b.name));
+            if da { cmp_as_dirs(x, y) } else { x.cmp(y) }
         })
     });
+    if order.iter().enumerate().all(|(k, &i)| k as u32 == i) {
+        return;
+    }
+    let mut slots: Vec<Option<Node>> = nodes.drain(..).map(Some).collect();
+    nodes.extend(order.into_iter().map(|i| slots[i as usize].take().expect("each index once")));
 }
 
+/// Compare two names as if each ended in `/` (rsync sorts directories so).
+fn cmp_as_dirs(x: &[u8], y: &[u8]) -> std::cmp::Ordering {
+    let m = x.len().min(y.len());
+    x[..m].cmp(&y[..m]).then_with(|| {
+        let cx = x.get(m).copied().unwrap_or(b'/');
+        let cy = y.get(m).copied().unwrap_or(b'/');
+        cx.cmp(&cy)
+    })
+}
+
+/// `base/name` allocated once at its final size (`Path::join` grows, which
+/// showed up as realloc/memmove in rescan profiles).
+fn join_exact(base: &Path, name: &OsStr) -> PathBuf {
+    let (b, n) = (base.as_os_str().as_bytes(), name.as_bytes());
+    let mut v = Vec::with_capacity(b.len() + 1 + n.len());
+    v.extend_from_slice(b);
+    if !b.is_empty() && !b.ends_with(b"/") {
+        v.push(b'/');
+    }
+    v.extend_from_slice(n);
+    PathBuf::from(OsString::from_vec(v))
+}
+
+/// The last component of a list name (names never end in `/`); cheaper than
+/// `Path::file_name`, which parses every component, in the sort's hot loop.
 fn base(p: &Path) -> &[u8] {
-    p.file_name().unwrap_or(p.as_os_str()).as_bytes()
+    let b = p.as_os_str().as_bytes();
+    match b.iter().rposition(|&c| c == b'/') {
+        Some(i) => &b[i + 1..],
+        None => b,
+    }
 }
 
 fn trim_trailing(b: &[u8]) -> &[u8] {

@@ -67,6 +67,25 @@ pub struct Item {
     pub exact_time: bool,
 }
 
+/// The result of planning one entry: its own item (None while it waits as a
+/// hard link) and the hard links it releases, to be handled right after it.
+#[derive(Debug, Default)]
+pub struct Planned {
+    /// The entry's own item.
+    pub own: Option<Item>,
+    /// Earlier entries (hard links) whose items are now decided.
+    pub released: Vec<(Entry, Item)>,
+}
+
+impl Planned {
+    fn one(item: Item) -> Planned {
+        Planned {
+            own: Some(item),
+            released: Vec::new(),
+        }
+    }
+}
+
 /// A group leader as later members see it.
 #[derive(Clone, Debug)]
 struct Leader {
@@ -144,7 +163,7 @@ impl<'a> Planner<'a> {
         dest: PathBuf,
         d: Option<Meta>,
         dx: Option<XattrList>,
-    ) -> Vec<(Option<Entry>, Item)> {
+    ) -> Planned {
         let opts = self.opts;
         self.seq += 1;
         let d = d.map(|d| {
@@ -167,7 +186,7 @@ impl<'a> Planner<'a> {
             exact_time: false,
         };
         if e.skip {
-            return vec![(None, item)];
+            return Planned::one(item);
         }
         let dxs = dx.as_deref();
         match e.meta.kind {
@@ -183,7 +202,7 @@ impl<'a> Planner<'a> {
             }
         }
         if !self.linked(e) || size_excluded(e, opts) {
-            return vec![(None, item)];
+            return Planned::one(item);
         }
         let g = self
             .groups
@@ -197,17 +216,17 @@ impl<'a> Planner<'a> {
         if pos > 0 {
             if let Some(l) = &g.leader {
                 plan_hard_link(&mut item, l, e, opts, dxs);
-                return vec![(None, item)];
+                return Planned::one(item);
             }
             if g.sent.is_some() {
                 g.queued.push((e.clone(), item, dx));
-                return Vec::new();
+                return Planned::default();
             }
         }
         let missing = item.dest_meta.is_none_or(|m| m.kind != e.meta.kind);
         if item.action == Action::Transfer && missing && pos + 1 < g.size {
             g.deferred.push((e.clone(), item, dx));
-            return Vec::new();
+            return Planned::default();
         }
         let me = Leader {
             seq: self.seq,
@@ -218,7 +237,7 @@ impl<'a> Planner<'a> {
             dest_meta: item.dest_meta,
             action: item.action.clone(),
         };
-        let mut out = vec![(None, item)];
+        let mut out = Planned::one(item);
         // Without --dry-run a transferred leader is only done later: links
         // to it wait; with it, "done" is immediate.
         if me.action == Action::Transfer && !opts.dry_run {
@@ -226,7 +245,7 @@ impl<'a> Planner<'a> {
         } else {
             for (de, mut it, dx) in std::mem::take(&mut g.deferred).into_iter().rev() {
                 plan_hard_link(&mut it, &me, &de, opts, dx.as_deref());
-                out.push((Some(de), it));
+                out.released.push((de, it));
             }
             g.leader = Some(me);
         }

@@ -352,6 +352,14 @@ pub fn lstat_at(dir: &std::os::fd::OwnedFd, name: &OsStr) -> io::Result<Stat> {
     Ok(stat_from_libc(&st))
 }
 
+/// [`lstat_at`] for a name straight from a directory read (no conversion).
+///
+/// Why: the scanner stats every name it reads; this skips building a path.
+pub fn lstat_at_c(dir: &std::os::fd::OwnedFd, name: &std::ffi::CStr) -> io::Result<Stat> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(stat_from_libc(&st))
+}
+
 /// Open directory `rel` beneath the open directory `root`, refusing to pass
 /// through symlinks (unless `follow`) or to leave `root`.
 ///
