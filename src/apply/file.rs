@@ -77,6 +77,12 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
     if opts.inplace && exists {
         return inplace(ctx, e, it, &src, len);
     }
+    whole(ctx, e, it, &src, len)
+}
+
+/// Write the whole file to a temp file and rename it over the destination.
+fn whole(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> {
+    let opts = &ctx.opts;
     // Created with its final mode when the umask leaves it intact (saves a
     // chmod); set-id bits always go through fchmod after the chown.
     let direct = it.mode & 0o7000 == 0 && it.mode & ctx.umask == 0 && it.mode & 0o600 == 0o600;
@@ -106,7 +112,7 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
         preallocate: opts.preallocate,
     };
     let hints = ctx.hints((e.meta.dev, it.dest_meta.map_or(0, |d| d.dev)));
-    if let Err(err) = crate::sys::copy::copy_file_data_hinted(&src, &tmp, len, &copy_opts, &hints) {
+    if let Err(err) = crate::sys::copy::copy_file_data_hinted(src, &tmp, len, &copy_opts, &hints) {
         keep_partial(ctx, &tmp_path, &it.dest);
         let msg = format!(
             "[receiver] write failed on \"{}\": {}",
@@ -306,7 +312,44 @@ fn append(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> 
         return None;
     }
     set_file_meta_fd(ctx, e, it, &f, &it.dest, true);
+    drop(f);
+    // --append-verify: the kept prefix must match; if not, rsync discards the
+    // update and sends the whole file again.
+    if ctx.opts.append == Append::Verify && !same_bytes(src, &it.dest, len) {
+        crate::report::message_bare(&format!(
+            "WARNING: {} failed verification -- update retained (will try again).",
+            crate::report::escape_name(&e.name, ctx.opts.eight_bit_output)
+        ));
+        ctx.redo(e, it);
+        return whole(ctx, e, it, src, len);
+    }
     Some(len - have)
+}
+
+/// Whether `path` holds exactly the first `len` bytes of `src` (and no more).
+fn same_bytes(src: &File, path: &Path, len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Ok(d) = File::open(path) else {
+        return false;
+    };
+    if d.metadata().map(|m| m.len()).unwrap_or(u64::MAX) != len {
+        return false;
+    }
+    let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    let mut off = 0u64;
+    while off < len {
+        let n = ((len - off) as usize).min(a.len());
+        if src.read_exact_at(&mut a[..n], off).is_err()
+            || d.read_exact_at(&mut b[..n], off).is_err()
+        {
+            return false;
+        }
+        if a[..n] != b[..n] {
+            return false;
+        }
+        off += n as u64;
+    }
+    true
 }
 
 /// Create or replace a symlink atomically (temp link + rename).

@@ -25,6 +25,8 @@ pub struct Outcome {
     pub literal: u64,
     /// Highest-priority exit code class met (0, 11, 23, 24).
     pub code: i32,
+    /// Items sent a second time, for their redo-phase lines.
+    pub redone: Vec<(Entry, Item)>,
 }
 
 /// Shared state of one apply run (shared with the worker tasks).
@@ -44,6 +46,8 @@ pub(crate) struct Ctx {
     /// for new files), so they are not retried for every file.
     hints:
         std::sync::RwLock<std::collections::HashMap<(u64, u64), Arc<crate::sys::copy::CopyHints>>>,
+    /// Files sent a second time (rsync's redo phase), printed after the rest.
+    redone: Mutex<Vec<(Entry, Item)>>,
     /// Work items handed to tasks and not finished yet.
     in_flight: Mutex<usize>,
     drained: Condvar,
@@ -73,6 +77,18 @@ impl Ctx {
 
     fn stopped(&self) -> bool {
         self.fatal.load(Ordering::Relaxed)
+    }
+
+    /// Record a file that is sent again; rsync itemizes it once more in its
+    /// redo phase as a plain transfer (`>f.........`).
+    pub fn redo(&self, e: &Entry, it: &Item) {
+        let mut again = it.clone();
+        again.flags = crate::report::ItemFlags {
+            transfer: true,
+            ..Default::default()
+        };
+        again.log = true;
+        self.redone.lock().unwrap().push((e.clone(), again));
     }
 
     /// The copy hints for a pair of devices.
@@ -139,6 +155,7 @@ impl Applier {
                 in_flight: Mutex::new(0),
                 drained: Condvar::new(),
                 hints: Default::default(),
+                redone: Mutex::new(Vec::new()),
             }),
             batch: Vec::new(),
             batch_bytes: 0,
@@ -269,6 +286,7 @@ impl Applier {
         Outcome {
             literal: ctx.literal.load(Ordering::Relaxed),
             code,
+            redone: std::mem::take(&mut *ctx.redone.lock().unwrap()),
         }
     }
 }

@@ -108,8 +108,11 @@ impl<'a> Walk<'a> {
 
     /// Wait for the workers and finish phase 2.
     pub(super) fn finish(mut self) -> (Stats, Outcome, i32) {
+        let mut outcome = self.applier.finish();
+        for (e, it) in std::mem::take(&mut outcome.redone) {
+            self.printer.item(&e, &it);
+        }
         self.printer.finish();
-        let outcome = self.applier.finish();
         (self.stats, outcome, self.code)
     }
 

@@ -531,7 +531,11 @@ fn sort_nodes(nodes: &mut Vec<Node>) {
         return;
     }
     let mut slots: Vec<Option<Node>> = nodes.drain(..).map(Some).collect();
-    nodes.extend(order.into_iter().map(|i| slots[i as usize].take().expect("each index once")));
+    nodes.extend(
+        order
+            .into_iter()
+            .map(|i| slots[i as usize].take().expect("each index once")),
+    );
 }
 
 /// Compare two names as if each ended in `/` (rsync sorts directories so).

@@ -1,0 +1,214 @@
+//! Bad input that the differential tests cannot set up: a full disk and a file
+//! that vanishes mid-run. Each ends with rsync's exit code and message, and
+//! nothing in the destination lost or half-written.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn resync() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_resync"))
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Every name under `dir` (relative, sorted).
+fn names(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A small tmpfs mounted for one test, unmounted on drop.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(size: &str) -> Option<SmallFs> {
+        if !is_root() {
+            eprintln!("skipping: mounting a small tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount tmpfs failed although we are root");
+        Some(SmallFs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn full_disk_exits_11_and_keeps_the_old_file_whole() {
+    let Some(fs_small) = SmallFs::mount("2m") else {
+        return;
+    };
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a.txt"), b"small\n").unwrap();
+    // Bigger than the whole destination filesystem.
+    fs::write(src.path().join("big.bin"), vec![7u8; 3 << 20]).unwrap();
+    let dst = fs_small.path().join("dst");
+    fs::create_dir(&dst).unwrap();
+    // An older version that must survive the failed update untouched.
+    fs::write(dst.join("big.bin"), b"old version\n").unwrap();
+    let out = resync()
+        .arg("-a")
+        .arg(format!("{}/", src.path().display()))
+        .arg(&dst)
+        .output()
+        .unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(11), "stderr: {err}");
+    assert!(
+        err.contains("No space left on device (28)"),
+        "stderr: {err}"
+    );
+    assert!(
+        err.contains("resync error: error in file IO (code 11)"),
+        "stderr: {err}"
+    );
+    assert_eq!(fs::read(dst.join("big.bin")).unwrap(), b"old version\n");
+    let leftovers: Vec<String> = names(&dst)
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temp files left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn full_disk_leaves_no_partial_new_file() {
+    let Some(fs_small) = SmallFs::mount("1m") else {
+        return;
+    };
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("big.bin"), vec![1u8; 2 << 20]).unwrap();
+    let dst = fs_small.path().join("dst");
+    let out = resync()
+        .arg("-a")
+        .arg(format!("{}/", src.path().display()))
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(11), "{:?}", text(&out));
+    // The directory was created; the file was not, not even partly.
+    assert_eq!(names(&dst), Vec::<String>::new());
+}
+
+#[test]
+fn missing_source_is_reported_and_the_rest_is_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("f"), b"data").unwrap();
+    let out = resync()
+        .current_dir(tmp.path())
+        .args(["-a", "nope", "src", "dst/"])
+        .output()
+        .unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(23));
+    let missing = tmp.path().join("nope");
+    assert_eq!(
+        err,
+        format!(
+            "resync: [sender] link_stat \"{}\" failed: No such file or directory (2)\n\
+             resync error: some files/attrs were not transferred (see previous errors) (code 23) [sender=0.1.0]\n",
+            missing.display()
+        )
+    );
+    assert_eq!(fs::read(tmp.path().join("dst/src/f")).unwrap(), b"data");
+}
+
+/// A source file deleted after the scan listed it: rsync's "file has
+/// vanished" and exit 24, with every other file copied.
+#[test]
+fn vanished_file_exits_24() {
+    let tmp = tempfile::tempdir_in("/dev/shm").unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    // Copied first (list order) and big enough to take a while.
+    fs::write(src.join("a.big"), vec![3u8; 256 << 20]).unwrap();
+    fs::write(src.join("z.small"), b"gone soon").unwrap();
+    fs::write(src.join("zz.kept"), b"kept").unwrap();
+    let dst: PathBuf = tmp.path().join("dst");
+    // --progress applies items one at a time, in list order.
+    let child = resync()
+        .arg("-a")
+        .arg("--progress")
+        .arg(format!("{}/", src.display()))
+        .arg(&dst)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the big file's temp file, then pull the small one away.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let busy = fs::read_dir(&dst).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".a.big."))
+        });
+        if busy {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "copy never started");
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    fs::remove_file(src.join("z.small")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(24), "stderr: {err}");
+    assert!(
+        err.contains(&format!(
+            "resync: [sender] file has vanished: \"{}\"",
+            src.join("z.small").display()
+        )),
+        "stderr: {err}"
+    );
+    assert!(err.contains(
+        "resync warning: some files vanished before they could be transferred (code 24)"
+    ));
+    assert_eq!(fs::read(dst.join("zz.kept")).unwrap(), b"kept");
+    assert_eq!(fs::metadata(dst.join("a.big")).unwrap().size(), 256 << 20);
+    assert!(!dst.join("z.small").exists());
+}
