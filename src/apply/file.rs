@@ -2,7 +2,7 @@
 //! symlinks, device nodes and hard links.
 
 use super::meta::{set_file_meta_fd, set_path_meta};
-use super::{Ctx, err_text, temp_path};
+use super::{Ctx, DirCache, err_text, temp_path};
 use crate::flist::Entry;
 use crate::options::Append;
 use crate::plan::Item;
@@ -34,18 +34,40 @@ fn create_temp(ctx: &Ctx, dest: &Path, mode: u32) -> io::Result<(File, PathBuf)>
     }
 }
 
+/// [`create_temp`] relative to the open destination directory `dir`.
+fn create_temp_at(
+    dir: &std::os::fd::OwnedFd,
+    dest: &Path,
+    mode: u32,
+) -> io::Result<(File, PathBuf)> {
+    use rustix::fs::{Mode, OFlags};
+    let parent = dest.parent().unwrap_or(Path::new(""));
+    let name = dest.file_name().unwrap_or_default();
+    let mut attempt = 0;
+    loop {
+        let p = temp_path(parent, name, attempt);
+        let tmp_name = p.file_name().unwrap_or_default();
+        match rustix::fs::openat(
+            dir,
+            tmp_name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        ) {
+            Ok(fd) => return Ok((File::from(fd), p)),
+            Err(rustix::io::Errno::EXIST) if attempt < 100 => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn is_fatal(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 /// Transfer one regular file; returns the bytes written, or None on error.
-pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
+pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) -> Option<u64> {
     let opts = &ctx.opts;
-    let opened = if opts.open_noatime {
-        crate::sys::meta::open_noatime(&e.src)
-    } else {
-        File::open(&e.src)
-    };
+    let opened = open_source(opts.open_noatime, &e.src, cache);
     let src = match opened {
         Ok(f) => f,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -77,17 +99,62 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item) -> Option<u64> {
     if opts.inplace && exists {
         return inplace(ctx, e, it, &src, len);
     }
-    whole(ctx, e, it, &src, len)
+    whole(ctx, e, it, &src, len, Some(cache))
+}
+
+/// Open a source file for reading, relative to its cached directory when
+/// possible (`O_NOATIME` with `--open-noatime`, dropped where not permitted).
+fn open_source(noatime: bool, path: &Path, cache: &mut DirCache) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    if let (Some(dir), Some(name)) = (cache.src_of(path), path.file_name()) {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        if noatime {
+            match rustix::fs::openat(dir, name, flags | OFlags::NOATIME, Mode::empty()) {
+                Ok(fd) => return Ok(File::from(fd)),
+                Err(rustix::io::Errno::PERM) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(File::from(rustix::fs::openat(
+            dir,
+            name,
+            flags,
+            Mode::empty(),
+        )?));
+    }
+    if noatime {
+        crate::sys::meta::open_noatime(path)
+    } else {
+        File::open(path)
+    }
 }
 
 /// Write the whole file to a temp file and rename it over the destination.
-fn whole(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> {
+fn whole(
+    ctx: &Ctx,
+    e: &Entry,
+    it: &Item,
+    src: &File,
+    len: u64,
+    cache: Option<&mut DirCache>,
+) -> Option<u64> {
     let opts = &ctx.opts;
+    // Beside the destination, with plain renames: work relative to the
+    // destination directory's descriptor.
+    let plain = ctx.temp_dir.is_none() && !opts.delay_updates;
+    let dfd = match cache {
+        Some(c) if plain => c.dst_of(&it.dest),
+        _ => None,
+    };
     // Created with its final mode when the umask leaves it intact (saves a
     // chmod); set-id bits always go through fchmod after the chown.
     let direct = it.mode & 0o7000 == 0 && it.mode & ctx.umask == 0 && it.mode & 0o600 == 0o600;
     let create_mode = if direct { it.mode } else { 0o600 };
-    let (tmp, tmp_path) = match create_temp(ctx, &it.dest, create_mode) {
+    let created = match dfd {
+        Some(d) => create_temp_at(d, &it.dest, create_mode),
+        None => create_temp(ctx, &it.dest, create_mode),
+    };
+    let (tmp, tmp_path) = match created {
         Ok(x) => x,
         Err(err) => {
             let msg = format!(
@@ -142,7 +209,13 @@ fn whole(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> {
     if opts.delay_updates {
         return park_delayed(ctx, e, &tmp_path, &it.dest).then_some(len);
     }
-    if let Err(err) = rename_into_place(&tmp_path, &it.dest) {
+    let renamed = match (dfd, tmp_path.file_name(), it.dest.file_name()) {
+        (Some(d), Some(from), Some(to)) => {
+            rustix::fs::renameat(d, from, d, to).map_err(io::Error::from)
+        }
+        _ => rename_into_place(&tmp_path, &it.dest),
+    };
+    if let Err(err) = renamed {
         let _ = std::fs::remove_file(&tmp_path);
         ctx.error(format!(
             "[receiver] rename \"{}\" -> \"{}\": {}",
@@ -321,7 +394,7 @@ fn append(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> 
             crate::report::escape_name(&e.name, ctx.opts.eight_bit_output)
         ));
         ctx.redo(e, it);
-        return whole(ctx, e, it, src, len);
+        return whole(ctx, e, it, src, len, None);
     }
     Some(len - have)
 }

@@ -138,6 +138,8 @@ pub struct Applier {
     batch_bytes: u64,
     links: Vec<(Entry, Item)>,
     dirs: Vec<DirRec>,
+    /// Directory descriptors for serial (`--progress`) applies.
+    cache: DirCache,
 }
 
 impl Applier {
@@ -161,6 +163,7 @@ impl Applier {
             batch_bytes: 0,
             links: Vec::new(),
             dirs: Vec::new(),
+            cache: DirCache::default(),
         }
     }
 
@@ -218,7 +221,7 @@ impl Applier {
                 let to = it.link.as_ref().expect("hard link has a leader");
                 file::hard_link(&self.ctx, &to.dest, e, it)
             }
-            _ => apply_one(&self.ctx, e, it),
+            _ => apply_one(&self.ctx, e, it, &mut self.cache),
         };
         ok.then(|| self.ctx.literal.load(Ordering::Relaxed) - before)
     }
@@ -240,9 +243,10 @@ impl Applier {
         }
         let ctx = Arc::clone(&self.ctx);
         rayon::spawn(move || {
+            let mut cache = DirCache::default();
             for (e, it) in &batch {
                 if !ctx.stopped() {
-                    apply_one(&ctx, e, it);
+                    apply_one(&ctx, e, it, &mut cache);
                 }
             }
             drop(batch);
@@ -369,10 +373,10 @@ pub(crate) fn remove_non_dir_or_empty(p: &Path) -> std::io::Result<()> {
     }
 }
 
-fn apply_one(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
+fn apply_one(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) -> bool {
     ensure_parent(ctx, &it.dest);
     match it.action {
-        Action::Transfer => match file::transfer(ctx, e, it) {
+        Action::Transfer => match file::transfer(ctx, e, it, cache) {
             Some(n) => {
                 ctx.literal.fetch_add(n, Ordering::Relaxed);
                 true
@@ -383,6 +387,46 @@ fn apply_one(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
         Action::Mknod => file::make_node(ctx, e, it),
         Action::Attrs => meta::fix_attrs(ctx, e, it),
         Action::Nothing | Action::MkDir | Action::HardLink => true,
+    }
+}
+
+/// Open directory descriptors of the last source and destination directories
+/// used by one worker: files of a batch mostly share them, and opening,
+/// creating and renaming relative to a descriptor skips walking the whole
+/// path three times per file.
+#[derive(Default)]
+pub(crate) struct DirCache {
+    src: Option<(PathBuf, std::os::fd::OwnedFd)>,
+    dst: Option<(PathBuf, std::os::fd::OwnedFd)>,
+}
+
+impl DirCache {
+    fn get<'a>(
+        slot: &'a mut Option<(PathBuf, std::os::fd::OwnedFd)>,
+        dir: &Path,
+    ) -> Option<&'a std::os::fd::OwnedFd> {
+        if slot.as_ref().is_none_or(|(p, _)| p != dir) {
+            *slot = crate::sys::meta::open_dir(dir)
+                .ok()
+                .map(|fd| (dir.to_path_buf(), fd));
+        }
+        slot.as_ref().map(|(_, fd)| fd)
+    }
+
+    /// The directory holding source file `p`.
+    pub fn src_of(&mut self, p: &Path) -> Option<&std::os::fd::OwnedFd> {
+        Self::get(
+            &mut self.src,
+            p.parent().filter(|d| !d.as_os_str().is_empty())?,
+        )
+    }
+
+    /// The directory holding destination file `p`.
+    pub fn dst_of(&mut self, p: &Path) -> Option<&std::os::fd::OwnedFd> {
+        Self::get(
+            &mut self.dst,
+            p.parent().filter(|d| !d.as_os_str().is_empty())?,
+        )
     }
 }
 
