@@ -452,17 +452,7 @@ pub(crate) fn make_symlink(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
             }
         }
     };
-    set_path_meta(
-        ctx,
-        e,
-        it,
-        &tmp,
-        super::meta::Want {
-            fresh: true,
-            times: true,
-        },
-    );
-    finish_rename(ctx, e, &tmp, &it.dest)
+    finish_new(ctx, e, it, &tmp)
 }
 
 /// Create or replace a device node, fifo or socket (temp node + rename).
@@ -481,17 +471,22 @@ pub(crate) fn make_node(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
         ));
         return false;
     }
+    finish_new(ctx, e, it, &tmp)
+}
+
+/// Give a freshly created temp entry its metadata and rename it into place.
+fn finish_new(ctx: &Ctx, e: &Entry, it: &Item, tmp: &Path) -> bool {
     set_path_meta(
         ctx,
         e,
         it,
-        &tmp,
+        tmp,
         super::meta::Want {
             fresh: true,
             times: true,
         },
     );
-    finish_rename(ctx, e, &tmp, &it.dest)
+    finish_rename(ctx, e, tmp, &it.dest)
 }
 
 /// A directory in the way of a non-directory must go first (rename cannot

@@ -207,17 +207,7 @@ pub fn run(opts: Options) -> i32 {
         let _ = writeln!(out, "{b}");
     }
     let _ = out.flush();
-    if code != 0 {
-        report::exit_message(
-            code,
-            if code == exit::FILE_IO {
-                "receiver"
-            } else {
-                "sender"
-            },
-        );
-    }
-    code
+    closing(code)
 }
 
 /// Whether the whole list is one entry (rsync then writes it to the
@@ -280,6 +270,19 @@ fn probe_root(opts: &Options) -> Option<PathBuf> {
         .ok()
         .filter(|m| m.is_dir())
         .map(|_| dest)
+}
+
+/// Print rsync's closing error line for a non-zero exit code and return it.
+fn closing(code: i32) -> i32 {
+    if code != 0 {
+        let role = if code == exit::FILE_IO {
+            "receiver"
+        } else {
+            "sender"
+        };
+        report::exit_message(code, role);
+    }
+    code
 }
 
 /// Combine exit codes the way rsync reports them: file I/O (11) wins, then 23, then 24.
@@ -350,17 +353,7 @@ fn list_only(opts: Options) -> i32 {
     }
     walk(&scanner, top.nodes, &mut out, &opts, human, &mut code);
     let _ = out.flush();
-    if code != 0 {
-        report::exit_message(
-            code,
-            if code == exit::FILE_IO {
-                "receiver"
-            } else {
-                "sender"
-            },
-        );
-    }
-    code
+    closing(code)
 }
 
 fn current_umask() -> u32 {

@@ -568,40 +568,19 @@ fn plan_symlink(
     opts: &Options,
     dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
 ) {
-    match item.dest_meta {
-        Some(d) if d.kind == Kind::Symlink => {
-            if opts.ignore_existing {
-                return;
-            }
-            let cur = std::fs::read_link(&item.dest)
-                .ok()
-                .map(|p| p.into_os_string());
-            let mut f = ItemFlags::default();
-            if cur.as_ref() != e.link_target.as_ref() {
-                f.change = true;
-                f.local_change = true;
-                item.action = Action::Symlink;
-            }
-            attr_flags(&mut f, e, &d, item.mode, opts, dx);
-            if item.action == Action::Nothing && attrs_differ(&f) {
-                item.action = Action::Attrs;
-            }
-            item.flags = f;
-        }
-        other => {
-            if (opts.existing && other.is_none()) || (opts.ignore_existing && other.is_some()) {
-                return;
-            }
-            item.replace = other.is_some();
-            item.action = Action::Symlink;
-            item.flags = ItemFlags {
-                local_change: true,
-                is_new: true,
-                ..Default::default()
-            };
-        }
-    }
-    item.log = should_log(Kind::Symlink, &item.flags, opts);
+    let dest = item.dest.clone();
+    plan_made_in_place(
+        item,
+        e,
+        opts,
+        dx,
+        Action::Symlink,
+        |d| d.kind == Kind::Symlink,
+        |_| {
+            let cur = std::fs::read_link(&dest).ok().map(|p| p.into_os_string());
+            cur.as_ref() != e.link_target.as_ref()
+        },
+    );
 }
 
 fn plan_node(
@@ -610,17 +589,39 @@ fn plan_node(
     opts: &Options,
     dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
 ) {
-    let same_type = |d: &Meta| d.mode & libc::S_IFMT == e.meta.mode & libc::S_IFMT;
+    plan_made_in_place(
+        item,
+        e,
+        opts,
+        dx,
+        Action::Mknod,
+        |d| d.mode & libc::S_IFMT == e.meta.mode & libc::S_IFMT,
+        |d| e.meta.kind == Kind::Device && d.rdev != e.meta.rdev,
+    );
+}
+
+/// Symlinks and device nodes: kept when the destination has the same type
+/// and value (only attributes fixed), otherwise created anew with `action`.
+#[allow(clippy::too_many_arguments)]
+fn plan_made_in_place(
+    item: &mut Item,
+    e: &Entry,
+    opts: &Options,
+    dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
+    action: Action,
+    same_type: impl Fn(&Meta) -> bool,
+    value_changed: impl Fn(&Meta) -> bool,
+) {
     match item.dest_meta {
         Some(d) if same_type(&d) => {
             if opts.ignore_existing {
                 return;
             }
             let mut f = ItemFlags::default();
-            if e.meta.kind == Kind::Device && d.rdev != e.meta.rdev {
+            if value_changed(&d) {
                 f.change = true;
                 f.local_change = true;
-                item.action = Action::Mknod;
+                item.action = action;
             }
             attr_flags(&mut f, e, &d, item.mode, opts, dx);
             if item.action == Action::Nothing && attrs_differ(&f) {
@@ -633,7 +634,7 @@ fn plan_node(
                 return;
             }
             item.replace = other.is_some();
-            item.action = Action::Mknod;
+            item.action = action;
             item.flags = ItemFlags {
                 local_change: true,
                 is_new: true,

@@ -78,24 +78,6 @@ pub fn read_dir_names(path: &Path) -> io::Result<Vec<(OsString, Option<FileTypeH
     Ok(out)
 }
 
-/// Names (without `.` and `..`) in an already open directory.
-///
-/// Why: the scanner opens each directory once and uses the same descriptor
-/// for `lstat_at` on its entries.
-pub fn read_names_fd(fd: &std::os::fd::OwnedFd) -> io::Result<Vec<OsString>> {
-    let mut dir = Dir::read_from(fd)?;
-    let mut out = Vec::new();
-    while let Some(entry) = dir.read() {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        out.push(OsStr::from_bytes(name).to_os_string());
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
