@@ -17,6 +17,7 @@ import stat
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 # --------------------------------------------------------------------------- corpus
@@ -211,13 +212,22 @@ class Runner:
             t0 = time.perf_counter()
             p = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
                                  start_new_session=True)
-            try:
-                rc = p.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
+            # Popen.wait(timeout=...) polls with sleeps of up to 50 ms, which
+            # quantised short runs (0.218 s, 0.268 s ...); block in wait() and
+            # let a timer thread kill the run on timeout instead.
+            expired = threading.Event()
+
+            def kill():
+                expired.set()
                 os.killpg(p.pid, 9)  # the whole contestant process tree
-                p.wait()
-                rc = f"timeout after {self.timeout:g}s"
+
+            timer = threading.Timer(self.timeout, kill)
+            timer.start()
+            rc = p.wait()
             wall = time.perf_counter() - t0
+            timer.cancel()
+            if expired.is_set():
+                rc = f"timeout after {self.timeout:g}s"
         rss = None
         try:
             with open(tfile) as fh:

@@ -94,7 +94,14 @@ pub fn run(opts: Options) -> i32 {
     let human = human_level(&opts);
     let dest_arg = opts.dest.clone().unwrap_or_default();
     let probe = probe_root(&opts);
-    let scanner = Scanner::new(&opts, probe, PREFETCH_BUDGET);
+    // -H and progress list the whole tree before the walk (see walk.rs).
+    let whole_list = opts.hard_links || ((opts.progress || opts.progress2) && !opts.quiet);
+    let budget = if whole_list {
+        usize::MAX
+    } else {
+        PREFETCH_BUDGET
+    };
+    let scanner = Scanner::new(&opts, probe, budget);
     let mut top = scanner.operands();
     let mut code = 0;
     for e in &top.errors {

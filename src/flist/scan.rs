@@ -1,8 +1,10 @@
 //! Source scanning: operands first, then one directory listing at a time.
 //!
 //! The tree is discovered lazily: a directory node's children are a
-//! [`Pending`] listing that rayon tasks fill ahead of the consumer, within a
-//! budget of listed-but-unconsumed entries. That keeps the scan parallel and
+//! [`Pending`] listing that rayon tasks fill ahead of the consumer, in the
+//! order the walk will need them (a queue: children of what the walk just
+//! took go in front), within a budget of listed-but-unconsumed entries and a
+//! limit on listings running at once. That keeps the scan parallel and
 //! ahead of the walk while memory stays bounded (rsync's incremental recursion
 //! has the same aim). Each listing is sorted into rsync's order: non-directories
 //! by name bytes, then directories as if their names ended in `/`.
@@ -118,6 +120,11 @@ pub struct Scanner {
     probe: Option<std::os::fd::OwnedFd>,
     /// Entries listed but not yet taken by the consumer.
     in_flight: AtomicIsize,
+    /// Listings waiting to be started, the ones the walk needs soonest first.
+    queue: Mutex<std::collections::VecDeque<Arc<Pending>>>,
+    /// Listings running on tasks now, and the most allowed at once.
+    running: AtomicIsize,
+    max_running: isize,
     /// Prefetch stops starting new listings above this many entries in flight.
     budget: isize,
 }
@@ -142,6 +149,9 @@ impl Scanner {
             opts: opts.clone(),
             probe: probe.and_then(|p| crate::sys::meta::open_dir(&p).ok()),
             in_flight: AtomicIsize::new(0),
+            queue: Mutex::new(std::collections::VecDeque::new()),
+            running: AtomicIsize::new(0),
+            max_running: 2 * rayon::current_num_threads() as isize,
             budget: budget.min(isize::MAX as usize) as isize,
         })
     }
@@ -172,50 +182,63 @@ impl Scanner {
         let mut nodes = dot_children;
         merge(&mut nodes, top);
         sort_nodes(&mut nodes);
-        for n in &nodes {
-            if let Children::Pending(p) = &n.children {
-                self.start(p);
-            }
-        }
+        self.enqueue(&nodes, true);
+        self.pump();
         Top { dot, nodes, errors }
     }
 
-    /// Start listing `p` on a rayon task unless it already runs.
-    pub fn start(self: &Arc<Self>, p: &Arc<Pending>) {
-        {
-            let mut st = p.state.lock().unwrap();
-            if !matches!(*st, State::Idle) {
+    /// Queue the pending listings under `nodes`: in front when the walk needs
+    /// them next (children of what it just took), behind otherwise.
+    fn enqueue(&self, nodes: &[Node], front: bool) {
+        let pend = nodes.iter().filter_map(|n| match &n.children {
+            Children::Pending(c) => Some(Arc::clone(c)),
+            _ => None,
+        });
+        let mut q = self.queue.lock().unwrap();
+        if front {
+            let v: Vec<_> = pend.collect();
+            for c in v.into_iter().rev() {
+                q.push_front(c);
+            }
+        } else {
+            q.extend(pend);
+        }
+    }
+
+    /// Start queued listings while the prefetch budget and the task limit allow.
+    fn pump(self: &Arc<Self>) {
+        loop {
+            if self.running.load(Ordering::Relaxed) >= self.max_running
+                || self.in_flight.load(Ordering::Relaxed) >= self.budget
+            {
                 return;
             }
-            *st = State::Running;
+            let Some(p) = self.queue.lock().unwrap().pop_front() else {
+                return;
+            };
+            {
+                let mut st = p.state.lock().unwrap();
+                if !matches!(*st, State::Idle) {
+                    continue;
+                }
+                *st = State::Running;
+            }
+            self.running.fetch_add(1, Ordering::Relaxed);
+            let me = Arc::clone(self);
+            rayon::spawn(move || me.run(&p));
         }
-        let me = Arc::clone(self);
-        let p = Arc::clone(p);
-        rayon::spawn(move || me.run(&p));
     }
 
     fn run(self: &Arc<Self>, p: &Arc<Pending>) {
         let listing = self.list(&p.req);
         self.in_flight
             .fetch_add(listing.nodes.len() as isize, Ordering::Relaxed);
-        let prefetch = self.in_flight.load(Ordering::Relaxed) < self.budget;
-        let children: Vec<Arc<Pending>> = if prefetch {
-            listing
-                .nodes
-                .iter()
-                .filter_map(|n| match &n.children {
-                    Children::Pending(c) => Some(Arc::clone(c)),
-                    _ => None,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // Deeper levels may be listed ahead too, after what is needed sooner.
+        self.enqueue(&listing.nodes, false);
         *p.state.lock().unwrap() = State::Done(listing);
         p.ready.notify_all();
-        for c in children {
-            self.start(&c);
-        }
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        self.pump();
     }
 
     /// The listing of `children`, waiting for (or doing) the scan; the next
@@ -251,11 +274,8 @@ impl Scanner {
         };
         self.in_flight
             .fetch_sub(listing.nodes.len() as isize, Ordering::Relaxed);
-        for n in &listing.nodes {
-            if let Children::Pending(c) = &n.children {
-                self.start(c);
-            }
-        }
+        self.enqueue(&listing.nodes, true);
+        self.pump();
         listing
     }
 
