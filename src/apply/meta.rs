@@ -46,6 +46,12 @@ pub(crate) fn set_file_meta_fd(
 ) -> bool {
     let mut ok = true;
     let (uid, gid) = wanted_owner(ctx, e);
+    // Only change what differs: a chown that changes nothing still dirties
+    // the inode (a journal write per file on ext4).
+    let (uid, gid) = match crate::sys::meta::fstat_full(f) {
+        Ok(st) => (uid.filter(|&u| u != st.uid), gid.filter(|&g| g != st.gid)),
+        Err(_) => (uid, gid),
+    };
     if uid.is_some() || gid.is_some() {
         if let Err(err) = crate::sys::meta::fchown(f, uid, gid) {
             if ctx.opts.am_root {

@@ -120,9 +120,9 @@ struct DirRec {
 pub struct DirId(usize);
 
 /// Largest number of work items queued or running at once; bounds memory.
-const MAX_IN_FLIGHT: usize = 4096;
-/// Items per task: enough to amortise the task, small enough to spread work.
-const BATCH_ITEMS: usize = 64;
+const MAX_IN_FLIGHT: usize = 2048;
+/// Items per task at most (a batch also ends where the directory changes).
+const BATCH_ITEMS: usize = 256;
 /// Bytes per task before it is sent off early.
 const BATCH_BYTES: u64 = 8 << 20;
 
@@ -201,6 +201,16 @@ impl Applier {
             Action::Nothing | Action::MkDir => {}
             Action::HardLink => self.links.push((e, it)),
             _ => {
+                // One batch per destination directory: two workers creating
+                // names in the same directory serialise on its lock (and on
+                // ext4 its journal), so batches end where the directory changes.
+                let new_dir = self
+                    .batch
+                    .last()
+                    .is_some_and(|(_, last)| last.dest.parent() != it.dest.parent());
+                if new_dir {
+                    self.dispatch();
+                }
                 if it.action == Action::Transfer {
                     self.batch_bytes += e.meta.size;
                 }

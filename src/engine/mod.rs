@@ -17,7 +17,7 @@ use std::time::Instant;
 
 /// Entries listed ahead of the walk at most (bounds memory; the scan tasks
 /// stay this far ahead of the sequential planner).
-const PREFETCH_BUDGET: usize = 16 * 1024;
+const PREFETCH_BUDGET: usize = 8 * 1024;
 
 /// Print a destination error the way rsync's receiver does and give back its
 /// exit code.
