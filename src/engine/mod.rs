@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Entries listed ahead of the walk at most (bounds memory; the scan tasks
-/// stay this far ahead of the sequential planner).
-const PREFETCH_BUDGET: usize = 8 * 1024;
+/// stay this far ahead of the sequential planner). Measured on the linux tree:
+/// 8k costs ~25% on a no-op rescan, 32k gains nothing over 16k but memory.
+const PREFETCH_BUDGET: usize = 16 * 1024;
 
 /// Print a destination error the way rsync's receiver does and give back its
 /// exit code.

@@ -151,7 +151,9 @@ impl Scanner {
             in_flight: AtomicIsize::new(0),
             queue: Mutex::new(std::collections::VecDeque::new()),
             running: AtomicIsize::new(0),
-            max_running: 2 * rayon::current_num_threads() as isize,
+            // Listings are small (a few dozen entries); many may be queued on
+            // the pool so that the walk rarely waits for the next one.
+            max_running: 32 * rayon::current_num_threads() as isize,
             budget: budget.min(isize::MAX as usize) as isize,
         })
     }
