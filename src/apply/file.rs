@@ -60,6 +60,36 @@ fn create_temp_at(
     }
 }
 
+/// Report a failed write: disk full stops the transfer (exit 11), anything
+/// else fails this file only (exit 23).
+fn write_failed(ctx: &Ctx, dest: &Path, err: &io::Error) {
+    let msg = format!(
+        "[receiver] write failed on \"{}\": {}",
+        crate::report::abs_display(dest),
+        err_text(err)
+    );
+    if is_fatal(err) {
+        ctx.fatal(msg);
+    } else {
+        ctx.error(msg);
+    }
+}
+
+/// Open an existing destination file for writing in place.
+fn open_existing(ctx: &Ctx, dest: &Path) -> Option<File> {
+    match OpenOptions::new().write(true).open(dest) {
+        Ok(f) => Some(f),
+        Err(err) => {
+            ctx.error(format!(
+                "[receiver] open \"{}\" failed: {}",
+                crate::report::abs_display(dest),
+                err_text(&err)
+            ));
+            None
+        }
+    }
+}
+
 fn is_fatal(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
@@ -181,16 +211,7 @@ fn whole(
     let hints = ctx.hints((e.meta.dev, it.dest_meta.map_or(0, |d| d.dev)));
     if let Err(err) = crate::sys::copy::copy_file_data_hinted(src, &tmp, len, &copy_opts, &hints) {
         keep_partial(ctx, &tmp_path, &it.dest);
-        let msg = format!(
-            "[receiver] write failed on \"{}\": {}",
-            crate::report::abs_display(&it.dest),
-            err_text(&err)
-        );
-        if is_fatal(&err) {
-            ctx.fatal(msg);
-        } else {
-            ctx.error(msg);
-        }
+        write_failed(ctx, &it.dest, &err);
         return None;
     }
     set_file_meta_fd(ctx, e, it, &tmp, &it.dest, !direct);
@@ -317,33 +338,14 @@ fn rename_into_place(tmp: &Path, dest: &Path) -> io::Result<()> {
 
 /// `--inplace`: rewrite the destination file directly, then truncate.
 fn inplace(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> {
-    let f = match OpenOptions::new().write(true).open(&it.dest) {
-        Ok(f) => f,
-        Err(err) => {
-            ctx.error(format!(
-                "[receiver] open \"{}\" failed: {}",
-                crate::report::abs_display(&it.dest),
-                err_text(&err)
-            ));
-            return None;
-        }
-    };
+    let f = open_existing(ctx, &it.dest)?;
     let r = if ctx.opts.sparse {
         crate::sys::copy::copy_sparse_inplace(src, &f, len)
     } else {
         crate::sys::copy::copy_read_write(src, 0, &f, 0, len).and_then(|_| f.set_len(len))
     };
     if let Err(err) = r {
-        let msg = format!(
-            "[receiver] write failed on \"{}\": {}",
-            crate::report::abs_display(&it.dest),
-            err_text(&err)
-        );
-        if is_fatal(&err) {
-            ctx.fatal(msg);
-        } else {
-            ctx.error(msg);
-        }
+        write_failed(ctx, &it.dest, &err);
         return None;
     }
     set_file_meta_fd(ctx, e, it, &f, &it.dest, true);
@@ -360,28 +362,9 @@ fn append(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> 
         // rsync skips files that are not shorter on the receiver.
         return Some(0);
     }
-    let f = match OpenOptions::new().write(true).open(&it.dest) {
-        Ok(f) => f,
-        Err(err) => {
-            ctx.error(format!(
-                "[receiver] open \"{}\" failed: {}",
-                crate::report::abs_display(&it.dest),
-                err_text(&err)
-            ));
-            return None;
-        }
-    };
+    let f = open_existing(ctx, &it.dest)?;
     if let Err(err) = crate::sys::copy::copy_read_write(src, have, &f, have, len - have) {
-        let msg = format!(
-            "[receiver] write failed on \"{}\": {}",
-            crate::report::abs_display(&it.dest),
-            err_text(&err)
-        );
-        if is_fatal(&err) {
-            ctx.fatal(msg);
-        } else {
-            ctx.error(msg);
-        }
+        write_failed(ctx, &it.dest, &err);
         return None;
     }
     set_file_meta_fd(ctx, e, it, &f, &it.dest, true);
