@@ -290,14 +290,7 @@ fn park_delayed(ctx: &Ctx, e: &Entry, tmp: &Path, dest: &Path) -> bool {
     let dir = dest.parent().unwrap_or(Path::new(".")).join(".~tmp~");
     let _ = std::fs::create_dir(&dir);
     let parked = dir.join(dest.file_name().unwrap_or_default());
-    if let Err(err) = std::fs::rename(tmp, &parked) {
-        let _ = std::fs::remove_file(tmp);
-        ctx.error(format!(
-            "[receiver] rename \"{}\" -> \"{}\": {}",
-            crate::report::abs_display(tmp),
-            crate::report::escape_name(&e.name, ctx.opts.eight_bit_output),
-            err_text(&err)
-        ));
+    if !finish_rename(ctx, e, tmp, &parked) {
         return false;
     }
     ctx.delayed

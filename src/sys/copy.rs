@@ -352,14 +352,7 @@ fn copy_zero_scan(src: &File, dst: &File, base: u64, len: u64, prealloc: bool) -
     let mut done = base;
     while done < end {
         let want = (end - done).min(RW_BUF_SIZE as u64) as usize;
-        let mut filled = 0;
-        while filled < want {
-            let n = read_at_retry(src, &mut buf[filled..want], done + filled as u64)?;
-            if n == 0 {
-                return Err(short_source(done + filled as u64, end));
-            }
-            filled += n;
-        }
+        fill_at(src, &mut buf[..want], done, end)?;
         // Write maximal runs of non-zero blocks.
         let mut i = 0;
         while i < want {
@@ -398,14 +391,7 @@ pub fn copy_sparse_inplace(src: &File, dst: &File, len: u64) -> io::Result<()> {
     let mut done = 0u64;
     while done < len {
         let want = (len - done).min(RW_BUF_SIZE as u64) as usize;
-        let mut filled = 0;
-        while filled < want {
-            let n = read_at_retry(src, &mut buf[filled..want], done + filled as u64)?;
-            if n == 0 {
-                return Err(short_source(done + filled as u64, len));
-            }
-            filled += n;
-        }
+        fill_at(src, &mut buf[..want], done, len)?;
         let mut i = 0;
         while i < want {
             let e = (i + SPARSE_BLOCK).min(want);
@@ -441,6 +427,20 @@ fn is_zero(buf: &[u8]) -> bool {
         .by_ref()
         .fold(0u128, |a, c| a | u128::from_ne_bytes(c.try_into().unwrap()));
     acc == 0 && chunks.remainder().iter().all(|&b| b == 0)
+}
+
+/// Fill `buf` from `src` at `off`; a source ending before `end` is a short
+/// read error (the file shrank while being copied).
+fn fill_at(src: &File, buf: &mut [u8], off: u64, end: u64) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = read_at_retry(src, &mut buf[filled..], off + filled as u64)?;
+        if n == 0 {
+            return Err(short_source(off + filled as u64, end));
+        }
+        filled += n;
+    }
+    Ok(())
 }
 
 fn read_at_retry(f: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
