@@ -7,6 +7,7 @@
 pub mod apply;
 mod engine;
 pub mod exit;
+pub mod filter;
 pub mod flist;
 pub mod options;
 pub mod plan;
