@@ -38,6 +38,18 @@ impl ScanError {
         }
     }
 
+    /// rsync's `[sender] WHAT"PATH"AFTER: Error text (errno)` (exit 23).
+    fn sender(what: &str, path: &Path, after: &str, e: &std::io::Error) -> Self {
+        ScanError::new(
+            format!(
+                "[sender] {what}\"{}\"{after}: {}",
+                crate::report::abs_display(path),
+                errno_text(e)
+            ),
+            crate::exit::PARTIAL,
+        )
+    }
+
     fn new(message: String, code: i32) -> Self {
         ScanError {
             message,
@@ -313,14 +325,7 @@ impl Scanner {
         let md = match md {
             Ok(m) => m,
             Err(e) => {
-                errors.push(ScanError::new(
-                    format!(
-                        "[sender] link_stat \"{}\" failed: {}",
-                        crate::report::abs_display(&path),
-                        errno_text(&e)
-                    ),
-                    crate::exit::PARTIAL,
-                ));
+                errors.push(ScanError::sender("link_stat ", &path, " failed", &e));
                 return None;
             }
         };
@@ -392,14 +397,7 @@ impl Scanner {
         let (mut rd, fd) = match opened {
             Ok(x) => x,
             Err(e) => {
-                errors.push(ScanError::new(
-                    format!(
-                        "[sender] opendir \"{}\" failed: {}",
-                        crate::report::abs_display(dir),
-                        errno_text(&e)
-                    ),
-                    crate::exit::PARTIAL,
-                ));
+                errors.push(ScanError::sender("opendir ", dir, " failed", &e));
                 return Listing {
                     nodes: Vec::new(),
                     errors,
@@ -452,14 +450,7 @@ impl Scanner {
                     continue;
                 }
                 Err(e) => {
-                    errors.push(ScanError::new(
-                        format!(
-                            "[sender] readlink_stat(\"{}\") failed: {}",
-                            crate::report::abs_display(&path),
-                            errno_text(&e)
-                        ),
-                        crate::exit::PARTIAL,
-                    ));
+                    errors.push(ScanError::sender("readlink_stat(", &path, ") failed", &e));
                     continue;
                 }
             };
@@ -718,14 +709,7 @@ fn make_entry(
         let target = match std::fs::read_link(&path) {
             Ok(t) => t.into_os_string(),
             Err(e) => {
-                errors.push(ScanError::new(
-                    format!(
-                        "[sender] readlink_stat(\"{}\") failed: {}",
-                        crate::report::abs_display(&path),
-                        errno_text(&e)
-                    ),
-                    crate::exit::PARTIAL,
-                ));
+                errors.push(ScanError::sender("readlink_stat(", &path, ") failed", &e));
                 return None;
             }
         };

@@ -150,30 +150,7 @@ pub fn copy_file_data(
     len: u64,
     opts: &CopyOptions,
 ) -> io::Result<CopyMethod> {
-    if opts.sparse {
-        if len > 0 {
-            copy_sparse(src, dst, len, opts.preallocate)?;
-        }
-        return Ok(CopyMethod::Sparse);
-    }
-    if len == 0 {
-        return Ok(CopyMethod::ReadWrite);
-    }
-    if try_reflink(src, dst, len)? {
-        return Ok(CopyMethod::Reflink);
-    }
-    if opts.preallocate {
-        preallocate(dst, 0, len, false)?;
-    } else if len >= AUTO_PREALLOCATE_MIN {
-        preallocate(dst, 0, len, true)?;
-    }
-    match copy_file_range_at(src, 0, dst, 0, len)? {
-        Some(()) => Ok(CopyMethod::CopyFileRange),
-        None => {
-            copy_read_write(src, 0, dst, 0, len)?;
-            Ok(CopyMethod::ReadWrite)
-        }
-    }
+    copy_file_data_hinted(src, dst, len, opts, &CopyHints::default())
 }
 
 /// Tries `ioctl(dst, FICLONE, src)`; `Ok(false)` means "not possible here,
