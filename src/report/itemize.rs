@@ -63,27 +63,18 @@ pub fn itemize_string(kind: Kind, f: &ItemFlags, times: bool) -> String {
         b'>'
     };
     c[1] = kind.itemize_char() as u8;
-    if kind == Kind::Symlink {
-        c[2] = if f.change { b'c' } else { b'.' };
-        c[3] = b'.';
-        c[4] = if !f.time {
-            b'.'
-        } else if !times {
-            b'T'
-        } else {
-            b't'
-        };
+    c[2] = if f.change { b'c' } else { b'.' };
+    // A symlink has no size column.
+    c[3] = if f.size && kind != Kind::Symlink {
+        b's'
     } else {
-        c[2] = if f.change { b'c' } else { b'.' };
-        c[3] = if f.size { b's' } else { b'.' };
-        c[4] = if !f.time {
-            b'.'
-        } else if !times {
-            b'T'
-        } else {
-            b't'
-        };
-    }
+        b'.'
+    };
+    c[4] = match (f.time, times) {
+        (false, _) => b'.',
+        (true, false) => b'T',
+        (true, true) => b't',
+    };
     c[5] = if f.perms { b'p' } else { b'.' };
     c[6] = if f.owner { b'o' } else { b'.' };
     c[7] = if f.group { b'g' } else { b'.' };
