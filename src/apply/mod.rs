@@ -274,9 +274,11 @@ impl Applier {
         }
     }
 
-    /// Wait for the workers, make the hard links, move delayed updates into
-    /// place and set directory metadata bottom-up.
-    pub fn finish(mut self) -> Outcome {
+    /// Wait for the workers, make the hard links and move delayed updates
+    /// into place: everything but directory metadata, so that a late
+    /// deletion pass (`--delete-after`) still runs before directory times are
+    /// set, as in rsync.
+    pub fn settle(&mut self) {
         self.drain();
         let ctx = Arc::clone(&self.ctx);
         for (e, it) in std::mem::take(&mut self.links) {
@@ -288,6 +290,12 @@ impl Applier {
             }
         }
         finish_delayed(&ctx);
+    }
+
+    /// [`Applier::settle`], then set directory metadata bottom-up.
+    pub fn finish(mut self) -> Outcome {
+        self.settle();
+        let ctx = Arc::clone(&self.ctx);
         // Runs even after a fatal error so that created directories get their
         // final permissions and times, as rsync leaves them.
         for d in self.dirs.iter().rev() {

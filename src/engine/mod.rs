@@ -1,6 +1,7 @@
 //! One local transfer from start to finish: operands → walk (plan, print,
 //! apply as the scan streams in) → finish → stats.
 
+mod delete;
 mod dest;
 mod walk;
 
@@ -78,9 +79,13 @@ pub fn run(opts: Options) -> i32 {
     if let Some(msg) = conflicts(&opts) {
         return usage(&msg);
     }
+    let filters = match build_filters(&opts) {
+        Ok(f) => f,
+        Err(c) => return c,
+    };
     let mut opts = opts;
     if opts.dest.is_none() || opts.list_only {
-        return list_only(opts);
+        return list_only(opts, filters);
     }
     // rsync's implied settings.
     if opts.partial_dir.is_some() {
@@ -102,7 +107,7 @@ pub fn run(opts: Options) -> i32 {
     } else {
         PREFETCH_BUDGET
     };
-    let scanner = Scanner::new(&opts, probe, budget);
+    let scanner = Scanner::new(&opts, probe, budget, filters.clone());
     let mut top = scanner.operands();
     let mut code = 0;
     for e in &top.errors {
@@ -123,7 +128,14 @@ pub fn run(opts: Options) -> i32 {
     if (opts.verbose > 0 || opts.progress) && !opts.quiet {
         // rsync's incremental recursion is off without -r and with the
         // options that need the whole list first.
-        let inc_recurse = opts.recursive && opts.inc_recursive && !opts.delay_updates;
+        let inc_recurse = opts.recursive
+            && opts.inc_recursive
+            && !opts.delay_updates
+            && !opts.prune_empty_dirs
+            && !matches!(
+                opts.delete,
+                crate::options::Delete::Before | crate::options::Delete::After
+            );
         printer.raw(if inc_recurse {
             "sending incremental file list"
         } else {
@@ -164,7 +176,11 @@ pub fn run(opts: Options) -> i32 {
     }
     let flist_time = start.elapsed().as_secs_f64();
     let chown = resolve_chown(&opts);
-    let mut w = walk::Walk::new(
+    let dest_root = match &mode {
+        DestMode::Dir(d) => Some(d.clone()),
+        DestMode::File(_) => None,
+    };
+    let w = walk::Walk::new(
         &opts,
         scanner,
         mode,
@@ -174,6 +190,10 @@ pub fn run(opts: Options) -> i32 {
         created_root,
         current_umask(),
     );
+    let mut w = match &dest_root {
+        Some(d) => w.with_delete(filters.as_ref(), d),
+        None => w,
+    };
     w.run(top);
     let (stats_core, outcome, walk_code) = w.finish();
     code = merge_code(code, walk_code);
@@ -304,14 +324,39 @@ fn merge_code(a: i32, b: i32) -> i32 {
     if rank(b) > rank(a) { b } else { a }
 }
 
-fn list_only(opts: Options) -> i32 {
+/// Parse the filter rules (before anything is touched, as rsync parses them
+/// with the options); a bad rule or unreadable rule file ends the run.
+fn build_filters(opts: &Options) -> Result<Option<std::sync::Arc<crate::filter::Filters>>, i32> {
+    if opts.filters.is_empty() && !opts.cvs_exclude {
+        return Ok(None);
+    }
+    let settings = crate::filter::Settings {
+        delete_excluded: opts.delete_excluded,
+        from0: opts.from0,
+        cvs_exclude: opts.cvs_exclude,
+    };
+    match crate::filter::build(&opts.filters, settings) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) => {
+            if e.prefixed {
+                report::message(&e.message);
+            } else {
+                report::message_bare(&e.message);
+            }
+            report::exit_message(e.code, "client");
+            Err(e.code)
+        }
+    }
+}
+
+fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filters>>) -> i32 {
     let mut opts = opts;
     // rsync lists one level of a directory operand when not recursing.
     if !opts.recursive {
         opts.dirs = true;
     }
     let human = human_level(&opts);
-    let scanner = Scanner::new(&opts, None, PREFETCH_BUDGET);
+    let scanner = Scanner::new(&opts, None, PREFETCH_BUDGET, filters);
     let top = scanner.operands();
     let mut code = 0;
     for e in &top.errors {

@@ -6,13 +6,15 @@
 //! run in parallel behind it. Listings are dropped once walked, so memory
 //! follows the prefetch budget, not the size of the tree.
 
+use super::delete::Deleter;
 use super::dest::DestMode;
 use crate::apply::{Applier, DirId, Outcome};
+use crate::filter::{DirFilters, Filters, Side};
 use crate::flist::{self, DestProbe, Entry, Kind, Meta, Node, Scanner, Top};
 use crate::options::Options;
 use crate::plan::{Action, Item, Planner};
 use crate::report::{Printer, Stats};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// State of one walk.
@@ -35,6 +37,16 @@ pub(super) struct Walk<'a> {
     numbered: usize,
     stats: Stats,
     code: i32,
+    /// `--delete` (and `--force` for directories in the way).
+    deleter: Option<Deleter>,
+    /// The receiver's rules at the destination root, when deleting with rules.
+    recv: Option<DirFilters>,
+    /// The destination root, absolute (receiver rules match against it).
+    dest_abs: PathBuf,
+    /// The receiver's rules for the directory being walked.
+    cur_rf: Option<DirFilters>,
+    /// The sender reported an I/O error (deletions stop, as in rsync).
+    io_error: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -63,19 +75,93 @@ impl<'a> Walk<'a> {
             numbered: 0,
             stats: Stats::default(),
             code: 0,
+            deleter: None,
+            recv: None,
+            dest_abs: PathBuf::new(),
+            cur_rf: None,
+            io_error: false,
         }
+    }
+
+    /// Turn on deletion (`--delete*`, `--force`) with the receiver's view of
+    /// the filter rules; `dest_root` is the destination directory.
+    pub(super) fn with_delete(mut self, filters: Option<&Arc<Filters>>, dest_root: &Path) -> Self {
+        self.deleter = Deleter::new(self.opts);
+        if self.deleter.is_some() {
+            let abs = std::path::absolute(dest_root).unwrap_or_else(|_| dest_root.to_path_buf());
+            self.recv = filters
+                .filter(|f| !f.is_empty())
+                .map(|f| f.root(Side::Receiver, &abs));
+            self.dest_abs = abs;
+        }
+        self
+    }
+
+    /// Report a listing's errors; a sender error (not a vanished file)
+    /// stops later deletions.
+    fn listing_errors(&mut self, errors: &[flist::ScanError]) {
+        for e in errors {
+            e.print();
+            self.code = super::merge_code(self.code, e.code);
+            if e.code != crate::exit::VANISHED {
+                self.io_error = true;
+            }
+        }
+    }
+
+    /// Delete what directory `name` holds at the destination but `nodes`
+    /// (its source listing) does not; returns the receiver's rules for its
+    /// contents.
+    fn delete_in(
+        &mut self,
+        name: &Path,
+        nodes: &[Node],
+        rf: Option<&DirFilters>,
+    ) -> Option<DirFilters> {
+        let del = self.deleter.as_ref()?;
+        if del.when_is_off() {
+            return None;
+        }
+        let abs = if name.as_os_str() == "." {
+            self.dest_abs.clone()
+        } else {
+            self.dest_abs.join(name)
+        };
+        let inner = rf.map(|f| f.enter(&abs));
+        if !del.during_walk() {
+            return inner;
+        }
+        let mut keep: Vec<Box<[u8]>> = nodes
+            .iter()
+            .map(|n| base_bytes(&n.entry.name).into())
+            .collect();
+        keep.sort();
+        let rel = name.to_path_buf();
+        let io = self.io_error;
+        let del = self.deleter.as_mut().expect("checked above");
+        del.in_dir(
+            &abs,
+            &rel,
+            keep,
+            inner.as_ref(),
+            io,
+            &mut self.printer,
+            &mut self.stats,
+        );
+        inner
     }
 
     /// Walk everything below the operands.
     pub(super) fn run(&mut self, mut top: Top) {
         // -H needs every group's size, progress the list's length: both list
         // the whole tree before the first line, as rsync does for them.
-        if self.opts.hard_links || self.serial {
+        let before = self.opts.delete == crate::options::Delete::Before;
+        if self.opts.hard_links || self.serial || before || self.opts.prune_empty_dirs {
             let mut errors = Vec::new();
             self.scanner.complete(&mut top.nodes, &mut errors);
-            for e in &errors {
-                e.print();
-                self.code = super::merge_code(self.code, e.code);
+            self.listing_errors(&errors);
+            if self.opts.prune_empty_dirs {
+                prune(&mut top.nodes);
             }
             let mut total = top.dot.is_some() as usize;
             let mut size = 0;
@@ -91,14 +177,24 @@ impl<'a> Walk<'a> {
             }
             self.printer.set_totals(total, size);
         }
+        if before && self.deleter.is_some() {
+            self.delete_before(&mut top);
+        }
+        let root_rf = self.recv.clone();
         match top.dot.take() {
             Some(dot) => {
                 self.skip_lines(&top.nodes);
                 self.numbered = 1;
+                let dot_name = dot.name.clone();
                 let id = self.entry(dot, 0, None, true);
-                self.walk(top.nodes, id, true);
+                let rf = if self.blocked_dir {
+                    None
+                } else {
+                    self.delete_in(&dot_name, &top.nodes, root_rf.as_ref())
+                };
+                self.walk(top.nodes, id, true, rf);
             }
-            None => self.walk(top.nodes, None, false),
+            None => self.walk(top.nodes, None, false, root_rf),
         }
         for (e, it) in self.planner.finish() {
             let it = self.with_dest(&e, it);
@@ -108,7 +204,20 @@ impl<'a> Walk<'a> {
 
     /// Wait for the workers and finish phase 2.
     pub(super) fn finish(mut self) -> (Stats, Outcome, i32) {
+        if let Some(d) = self.deleter.as_mut() {
+            if d.deferred() {
+                self.applier.settle();
+                d.finish(&mut self.printer, &mut self.stats);
+            }
+        }
         let mut outcome = self.applier.finish();
+        if let Some(d) = &self.deleter {
+            self.code = super::merge_code(self.code, d.code);
+            let c = d.summary();
+            if c != 0 {
+                self.code = c;
+            }
+        }
         for (e, it) in std::mem::take(&mut outcome.redone) {
             self.printer.item(&e, &it);
         }
@@ -128,10 +237,17 @@ impl<'a> Walk<'a> {
 
     /// Walk one listing: non-directories first, then each directory with its
     /// contents. `skips_done` tells whether the skip notices were printed.
-    fn walk(&mut self, nodes: Vec<Node>, parent: Option<DirId>, skips_done: bool) {
+    fn walk(
+        &mut self,
+        nodes: Vec<Node>,
+        parent: Option<DirId>,
+        skips_done: bool,
+        rf: Option<DirFilters>,
+    ) {
         let base = self.numbered;
         self.numbered += nodes.len();
         let mut dirs = Vec::new();
+        self.cur_rf = rf.clone();
         for (k, n) in nodes.into_iter().enumerate() {
             if n.entry.meta.kind == Kind::Dir {
                 dirs.push((base + k, n));
@@ -144,12 +260,12 @@ impl<'a> Walk<'a> {
                 return;
             }
             let listing = self.scanner.take(n.children);
-            for e in &listing.errors {
-                e.print();
-                self.code = super::merge_code(self.code, e.code);
-            }
+            self.listing_errors(&listing.errors);
             self.skip_lines(&listing.nodes);
             let dest = self.mode.path_of(&n.entry.name);
+            let name = n.entry.name.clone();
+            let recurse = !n.entry.no_recurse;
+            self.cur_rf = rf.clone();
             let id = self.entry(n.entry, seq, parent, skips_done);
             if id.is_some_and(|d| self.applier.failed(d)) {
                 continue;
@@ -169,8 +285,84 @@ impl<'a> Walk<'a> {
                 }
                 continue;
             }
-            self.walk(listing.nodes, id, true);
+            let inner = if recurse {
+                let r = self.delete_in(&name, &listing.nodes, rf.as_ref());
+                if let (Some(p), Some(_)) = (id, &self.deleter) {
+                    if !self.opts.dry_run {
+                        self.applier.touch(p);
+                    }
+                }
+                r
+            } else {
+                None
+            };
+            self.walk(listing.nodes, id, true, inner);
         }
+    }
+
+    /// `--delete-before`: one deletion pass over the whole (listed) tree
+    /// before anything is transferred.
+    fn delete_before(&mut self, top: &mut flist::Top) {
+        let rf = self.recv.clone();
+        if let Some(dot) = &mut top.dot {
+            let inner = self.before_dir(&dot.name, &top.nodes, rf.as_ref());
+            restat(&mut dot.dest, &self.dest_abs);
+            self.before_walk(&mut top.nodes, inner.as_ref());
+        } else {
+            self.before_walk(&mut top.nodes, rf.as_ref());
+        }
+    }
+
+    fn before_walk(&mut self, nodes: &mut [Node], rf: Option<&DirFilters>) {
+        for n in nodes {
+            if n.entry.meta.kind != Kind::Dir || n.entry.no_recurse {
+                continue;
+            }
+            let mut empty = Vec::new();
+            let children = match &mut n.children {
+                flist::Children::Ready(c) => c,
+                _ => &mut empty,
+            };
+            let inner = self.before_dir(&n.entry.name, children, rf);
+            // Deleting changed the directory's times: plan it as it is now.
+            restat(&mut n.entry.dest, &self.dest_abs.join(&n.entry.name));
+            self.before_walk(children, inner.as_ref());
+        }
+    }
+
+    fn before_dir(
+        &mut self,
+        name: &Path,
+        nodes: &[Node],
+        rf: Option<&DirFilters>,
+    ) -> Option<DirFilters> {
+        let abs = if name.as_os_str() == "." {
+            self.dest_abs.clone()
+        } else {
+            self.dest_abs.join(name)
+        };
+        let inner = rf.map(|f| f.enter(&abs));
+        if !std::fs::symlink_metadata(&abs).is_ok_and(|m| m.is_dir()) {
+            return inner;
+        }
+        let mut keep: Vec<Box<[u8]>> = nodes
+            .iter()
+            .map(|n| base_bytes(&n.entry.name).into())
+            .collect();
+        keep.sort();
+        let io = self.io_error;
+        if let Some(d) = self.deleter.as_mut() {
+            d.in_dir(
+                &abs,
+                name,
+                keep,
+                inner.as_ref(),
+                io,
+                &mut self.printer,
+                &mut self.stats,
+            );
+        }
+        inner
     }
 
     /// Plan one entry and pass it (and any hard links it releases) on.
@@ -395,6 +587,42 @@ fn in_group(gid: u32) -> bool {
     // SAFETY: getgroups writes at most buf.len() entries into buf.
     let n = unsafe { libc::getgroups(buf.len() as libc::c_int, buf.as_mut_ptr()) };
     n > 0 && buf[..n as usize].contains(&gid)
+}
+
+/// Probe a destination entry again (after `--delete-before` changed it).
+fn restat(probe: &mut DestProbe, path: &Path) {
+    if let DestProbe::Found(_) = probe {
+        *probe = match std::fs::symlink_metadata(path) {
+            Ok(m) => DestProbe::Found(Meta::from_std(&m)),
+            Err(_) => DestProbe::Missing,
+        };
+    }
+}
+
+/// The last component of a list name, as bytes.
+fn base_bytes(p: &Path) -> &[u8] {
+    let b = p.as_os_str().as_encoded_bytes();
+    match b.iter().rposition(|&c| c == b'/') {
+        Some(i) => &b[i + 1..],
+        None => b,
+    }
+}
+
+/// `-m`: drop directories that hold no non-directory, however deep (the
+/// listings are complete).
+fn prune(nodes: &mut Vec<Node>) {
+    nodes.retain_mut(|n| {
+        if n.entry.meta.kind != Kind::Dir {
+            return true;
+        }
+        match &mut n.children {
+            flist::Children::Ready(c) => {
+                prune(c);
+                !c.is_empty()
+            }
+            _ => false,
+        }
+    });
 }
 
 /// Visit every entry below `nodes` (all listings are complete).

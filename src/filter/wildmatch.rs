@@ -192,6 +192,47 @@ fn posix_class(name: &[u8], c: u8) -> Option<bool> {
     })
 }
 
+/// rsync's `wildmatch_array` over the already-joined text: `where_` 0 matches
+/// the whole text, `N > 0` only its last `N` components, `-1` the whole text
+/// or any suffix starting after a `/` (for unanchored patterns with `**`).
+pub fn wildmatch_array(pattern: &[u8], text: &[u8], where_: i32) -> bool {
+    let text = if where_ > 0 {
+        match trailing_elements(text, where_ as usize) {
+            Some(t) => t,
+            None => return false,
+        }
+    } else {
+        text
+    };
+    let mut r = dowild(pattern, text);
+    if r != M::Match && where_ < 0 && r != M::AbortAll {
+        for i in 0..text.len() {
+            if text[i] == b'/' {
+                r = dowild(pattern, &text[i + 1..]);
+                if r != M::NoMatch && r != M::AbortToStarStar {
+                    break;
+                }
+            }
+        }
+    }
+    r == M::Match
+}
+
+/// The last `count` `/`-separated components of `text`, or None when it has
+/// fewer (rsync's `trailing_N_elements`).
+pub fn trailing_elements(text: &[u8], count: usize) -> Option<&[u8]> {
+    let mut count = count;
+    for i in (0..text.len()).rev() {
+        if text[i] == b'/' {
+            count -= 1;
+            if count == 0 {
+                return Some(&text[i + 1..]);
+            }
+        }
+    }
+    (count == 1).then_some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::wildmatch;

@@ -10,6 +10,7 @@
 //! by name bytes, then directories as if their names ended in `/`.
 
 use super::{DestProbe, Entry, Kind, Meta};
+use crate::filter::{DirFilters, Filters, Side};
 use crate::options::Options;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -95,6 +96,9 @@ struct Request {
     name: PathBuf,
     is_dot: bool,
     root_dev: u64,
+    /// Filter rules in force in the parent (the directory's own per-directory
+    /// merge files are read when it is listed), with its absolute path.
+    filt: Option<(DirFilters, PathBuf)>,
 }
 
 enum State {
@@ -139,6 +143,8 @@ pub struct Scanner {
     max_running: isize,
     /// Prefetch stops starting new listings above this many entries in flight.
     budget: isize,
+    /// The sender's filter rules, if any were given.
+    filters: Option<Arc<Filters>>,
 }
 
 /// Format an io error as rsync does: `Message (errno)`.
@@ -156,7 +162,12 @@ pub(crate) fn errno_text(e: &std::io::Error) -> String {
 impl Scanner {
     /// A scanner for `opts`; `probe` is the destination directory to stat
     /// entries in while listing; `budget` bounds the prefetch (entries).
-    pub fn new(opts: &Options, probe: Option<PathBuf>, budget: usize) -> Arc<Scanner> {
+    pub fn new(
+        opts: &Options,
+        probe: Option<PathBuf>,
+        budget: usize,
+        filters: Option<Arc<Filters>>,
+    ) -> Arc<Scanner> {
         Arc::new(Scanner {
             opts: opts.clone(),
             probe: probe.and_then(|p| crate::sys::meta::open_dir(&p).ok()),
@@ -167,6 +178,7 @@ impl Scanner {
             // the pool so that the walk rarely waits for the next one.
             max_running: 32 * rayon::current_num_threads() as isize,
             budget: budget.min(isize::MAX as usize) as isize,
+            filters: filters.filter(|f| !f.is_empty()),
         })
     }
 
@@ -363,6 +375,22 @@ impl Scanner {
             return None;
         }
         let root_dev = meta.dev;
+        // The rules in force at the transfer root: names are matched
+        // relative to it, absolute-path rules against its absolute path.
+        let filt = self.filters.as_ref().map(|f| {
+            let abs = absolute(&path);
+            let depth = if is_dot { 0 } else { name.components().count() };
+            let mut root = abs.clone();
+            for _ in 0..depth {
+                root.pop();
+            }
+            (f.root(Side::Sender, &root), abs)
+        });
+        if let Some((f, _)) = &filt {
+            if !is_dot && f.excluded(name.as_os_str().as_bytes(), meta.kind == Kind::Dir) {
+                return None;
+            }
+        }
         let mut entry = make_entry(opts, errors, name, path, meta)?;
         let mut children = Children::None;
         if entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && is_dot)) {
@@ -372,6 +400,7 @@ impl Scanner {
                     name: entry.name.clone(),
                     is_dot,
                     root_dev,
+                    filt,
                 },
                 state: Mutex::new(State::Idle),
                 ready: Condvar::new(),
@@ -414,6 +443,8 @@ impl Scanner {
         });
         let shallow = !opts.recursive;
         let mut nodes = Vec::new();
+        // The rules for this directory's entries (its own merge files read).
+        let filt = req.filt.as_ref().map(|(f, abs)| (f.enter(abs), abs));
         // Names are used straight from the getdents buffer (no copy per name).
         while let Some(de) = rd.read() {
             let de = match de {
@@ -459,10 +490,26 @@ impl Scanner {
             } else {
                 join_exact(&req.name, n)
             };
-            let Some(mut entry) = make_entry(opts, &mut errors, name, path, Meta::from_sys(&md))
-            else {
+            let meta = Meta::from_sys(&md);
+            if let Some((f, _)) = &filt {
+                if f.excluded(name.as_os_str().as_bytes(), meta.kind == Kind::Dir) {
+                    continue;
+                }
+            }
+            let Some(mut entry) = make_entry(opts, &mut errors, name, path, meta) else {
                 continue;
             };
+            if let Some((f, _)) = &filt {
+                // A followed symlink (-L, -k) is checked again as what it became.
+                if entry.meta.kind != meta.kind
+                    && f.excluded(
+                        entry.name.as_os_str().as_bytes(),
+                        entry.meta.kind == Kind::Dir,
+                    )
+                {
+                    continue;
+                }
+            }
             if self.probe.is_some() {
                 entry.dest = match &dest_fd {
                     Some(dfd) => match crate::sys::meta::lstat_at_c(dfd, cname) {
@@ -487,6 +534,9 @@ impl Scanner {
                             name: entry.name.clone(),
                             is_dot: false,
                             root_dev: req.root_dev,
+                            filt: filt
+                                .as_ref()
+                                .map(|(f, abs)| (f.clone(), join_exact(abs, n))),
                         },
                         state: Mutex::new(State::Idle),
                         ready: Condvar::new(),
@@ -498,6 +548,23 @@ impl Scanner {
         sort_nodes(&mut nodes);
         Listing { nodes, errors }
     }
+}
+
+/// `p` made absolute and lexically clean (rsync matches absolute-path rules
+/// against its working directory, which is absolute).
+fn absolute(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Merge `more` into `into`, keeping the first of duplicate names.
@@ -552,7 +619,7 @@ fn sort_nodes(nodes: &mut Vec<Node>) {
 }
 
 /// Compare two names as if each ended in `/` (rsync sorts directories so).
-fn cmp_as_dirs(x: &[u8], y: &[u8]) -> std::cmp::Ordering {
+pub fn cmp_as_dirs(x: &[u8], y: &[u8]) -> std::cmp::Ordering {
     let m = x.len().min(y.len());
     x[..m].cmp(&y[..m]).then_with(|| {
         let cx = x.get(m).copied().unwrap_or(b'/');

@@ -23,6 +23,22 @@ pub enum Append {
     Verify,
 }
 
+/// When `--delete` removes extraneous files (rsync's `--delete-WHEN`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Delete {
+    /// No deletion.
+    #[default]
+    Off,
+    /// `--delete-before`: a pass over the whole tree before transferring.
+    Before,
+    /// `--delete`/`--del`/`--delete-during`: each directory before its files.
+    During,
+    /// `--delete-delay`: found during the transfer, removed at the end.
+    Delay,
+    /// `--delete-after`: a pass after everything is transferred.
+    After,
+}
+
 /// Everything a transfer needs to know, as parsed from argv.
 ///
 /// Field names follow rsync's long option names so that the mapping from the man
@@ -83,6 +99,27 @@ pub struct Options {
     pub max_size: Option<u64>,
     /// `--min-size=SIZE` in bytes.
     pub min_size: Option<u64>,
+
+    // ---- filters and deletion (issue 3) ---------------------------------
+    /// Filter arguments in command-line order (`-f`, `--include`, `--exclude`,
+    /// the `-from` files, `-F`).
+    pub filters: Vec<crate::filter::FilterArg>,
+    /// `-C`: add the CVS-ignore rules after the others.
+    pub cvs_exclude: bool,
+    /// `-0`: `*-from` files are NUL-separated.
+    pub from0: bool,
+    /// `-m`: prune empty directory chains from the file list.
+    pub prune_empty_dirs: bool,
+    /// When extraneous destination files are deleted (`--delete*`).
+    pub delete: Delete,
+    /// `--delete-excluded`.
+    pub delete_excluded: bool,
+    /// `--max-delete=NUM`.
+    pub max_delete: Option<i64>,
+    /// `--force`: delete non-empty directories in the way of non-directories.
+    pub force: bool,
+    /// `--ignore-errors`: delete even after I/O errors.
+    pub ignore_errors: bool,
 
     // ---- links ---------------------------------------------------------
     /// `-l`: copy symlinks as symlinks.

@@ -36,6 +36,14 @@ pub(crate) struct State {
     pub(crate) atimes_count: u8,
     /// `--version` was given (printed after all options parsed, as rsync does).
     pub(crate) version: bool,
+    /// `-F` count (the first adds the dir-merge rule, the second the exclude).
+    pub(crate) f_count: u8,
+    /// `--delete-WHEN` flags seen: before, during (1 = during, 2 = delay), after.
+    pub(crate) del_before: bool,
+    pub(crate) del_during: u8,
+    pub(crate) del_after: bool,
+    /// `--delete` or `--delete-excluded` without a WHEN.
+    pub(crate) del_mode: bool,
 }
 
 /// Why an option action stopped the parse.
@@ -167,6 +175,11 @@ fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
         human: 1,
         atimes_count: 0,
         version: false,
+        f_count: 0,
+        del_before: false,
+        del_during: 0,
+        del_after: false,
+        del_mode: false,
     };
     let mut operands: Vec<OsString> = Vec::new();
     let mut i = 0;
@@ -257,6 +270,29 @@ fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
         }
     }
 
+    if st.del_before as u8 + (st.del_during > 0) as u8 + st.del_after as u8 > 1 {
+        return Err(Stop::usage(
+            "You may not combine multiple --delete-WHEN options.",
+        ));
+    }
+    st.o.delete = if st.del_before {
+        crate::options::Delete::Before
+    } else if st.del_during == 1 {
+        crate::options::Delete::During
+    } else if st.del_during == 2 {
+        crate::options::Delete::Delay
+    } else if st.del_after {
+        crate::options::Delete::After
+    } else if st.del_mode || st.o.delete_excluded {
+        crate::options::Delete::During
+    } else {
+        crate::options::Delete::Off
+    };
+    if st.o.delete != crate::options::Delete::Off && !st.o.recursive && !st.o.dirs {
+        return Err(Stop::usage(
+            "--delete does not work without --recursive (-r) or --dirs (-d).",
+        ));
+    }
     if st.o.old_args > 0 && st.o.protect_args == Some(true) {
         return Err(Stop::usage("--secluded-args conflicts with --old-args."));
     }

@@ -8,6 +8,7 @@
 
 use super::Append;
 use super::parse::{self, State, Stop, Val};
+use crate::filter::FilterArg;
 
 /// Whether an option takes a value, in popt's terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +185,13 @@ impl Opt {
     const fn label(self, label: &'static str) -> Opt {
         Opt { label, ..self }
     }
+}
+
+/// A filter argument, kept in command-line order (rsync parses them as it
+/// meets them; resync parses the whole list once options are known).
+fn filter_arg(s: &mut State, a: FilterArg) -> Result<(), Stop> {
+    s.o.filters.push(a);
+    Ok(())
 }
 
 /// `-a`: `-rlptgoD`.
@@ -572,24 +580,38 @@ pub static TABLE: &[Opt] = &[
         "sender removes synchronized files (non-directory)",
     ),
     todo(&["--remove-sent-files"], ""),
-    todo(&["--del"], "an alias for --delete-during"),
-    todo(
+    flag(&["--del"], "an alias for --delete-during", |s| {
+        s.del_during = 1
+    }),
+    flag(
         &["--delete"],
         "delete extraneous files from dest directories",
+        |s| s.del_mode = true,
     ),
-    todo(
+    flag(
         &["--delete-before"],
         "receiver deletes before xfer, not during",
+        |s| s.del_before = true,
     ),
-    todo(&["--delete-during"], "receiver deletes during the transfer"),
-    todo(&["--delete-delay"], "find deletions during, delete after"),
-    todo(
+    flag(
+        &["--delete-during"],
+        "receiver deletes during the transfer",
+        |s| s.del_during = 1,
+    ),
+    flag(
+        &["--delete-delay"],
+        "find deletions during, delete after",
+        |s| s.del_during = 2,
+    ),
+    flag(
         &["--delete-after"],
         "receiver deletes after transfer, not during",
+        |s| s.del_after = true,
     ),
-    todo(
+    flag(
         &["--delete-excluded"],
         "also delete excluded files from dest directories",
+        |s| s.o.delete_excluded = true,
     ),
     todo(
         &["--ignore-missing-args"],
@@ -599,14 +621,27 @@ pub static TABLE: &[Opt] = &[
         &["--delete-missing-args"],
         "delete missing source arguments from destination",
     ),
-    todo(&["--ignore-errors"], "delete even if there are I/O errors"),
-    todo(&["--no-ignore-errors"], ""),
-    todo(
+    flag(
+        &["--ignore-errors"],
+        "delete even if there are I/O errors",
+        |s| s.o.ignore_errors = true,
+    ),
+    flag(&["--no-ignore-errors"], "", |s| s.o.ignore_errors = false),
+    flag(
         &["--force"],
         "force deletion of directories even if not empty",
+        |s| s.o.force = true,
     ),
-    todo(&["--no-force"], ""),
-    todo_v(&["--max-delete"], "NUM", "don't delete more than NUM files"),
+    flag(&["--no-force"], "", |s| s.o.force = false),
+    value(
+        &["--max-delete"],
+        "NUM",
+        "don't delete more than NUM files",
+        |s, v| {
+            s.o.max_delete = Some(parse::int(v)?);
+            Ok(())
+        },
+    ),
     value(
         &["--max-size"],
         "SIZE",
@@ -649,12 +684,15 @@ pub static TABLE: &[Opt] = &[
         |s| s.o.delay_updates = true,
     ),
     flag(&["--no-delay-updates"], "", |s| s.o.delay_updates = false),
-    todo(
+    flag(
         &["--prune-empty-dirs", "-m"],
         "prune empty directory chains from file-list",
+        |s| s.o.prune_empty_dirs = true,
     ),
-    todo(&["--no-prune-empty-dirs"], ""),
-    todo(&["--no-m"], ""),
+    flag(&["--no-prune-empty-dirs"], "", |s| {
+        s.o.prune_empty_dirs = false
+    }),
+    flag(&["--no-m"], "", |s| s.o.prune_empty_dirs = false),
     flag(
         &["--numeric-ids"],
         "don't map uid/gid values by user/group name",
@@ -755,41 +793,65 @@ pub static TABLE: &[Opt] = &[
         "LIST",
         "skip compressing files with suffix in LIST",
     ),
-    todo(
+    flag(
         &["--cvs-exclude", "-C"],
         "auto-ignore files in the same way CVS does",
+        |s| s.o.cvs_exclude = true,
     ),
-    todo_v(&["--filter", "-f"], "RULE", "add a file-filtering RULE"),
-    todo(
+    value(
+        &["--filter", "-f"],
+        "RULE",
+        "add a file-filtering RULE",
+        |s, v| filter_arg(s, FilterArg::Rule(v.value.to_owned())),
+    ),
+    flag(
         &["-F"],
         "same as --filter='dir-merge /.rsync-filter'\nrepeated: --filter='- .rsync-filter'",
+        |s| {
+            s.f_count = s.f_count.saturating_add(1);
+            let rule = match s.f_count {
+                1 => ": /.rsync-filter",
+                2 => "- .rsync-filter",
+                _ => return,
+            };
+            s.o.filters.push(FilterArg::Rule(rule.into()));
+        },
     ),
-    todo_v(&["--exclude"], "PATTERN", "exclude files matching PATTERN"),
-    todo_v(
+    value(
+        &["--exclude"],
+        "PATTERN",
+        "exclude files matching PATTERN",
+        |s, v| filter_arg(s, FilterArg::Exclude(v.value.to_owned())),
+    ),
+    value(
         &["--exclude-from"],
         "FILE",
         "read exclude patterns from FILE",
+        |s, v| filter_arg(s, FilterArg::ExcludeFrom(v.value.to_owned())),
     ),
-    todo_v(
+    value(
         &["--include"],
         "PATTERN",
         "don't exclude files matching PATTERN",
+        |s, v| filter_arg(s, FilterArg::Include(v.value.to_owned())),
     ),
-    todo_v(
+    value(
         &["--include-from"],
         "FILE",
         "read include patterns from FILE",
+        |s, v| filter_arg(s, FilterArg::IncludeFrom(v.value.to_owned())),
     ),
     todo_v(
         &["--files-from"],
         "FILE",
         "read list of source-file names from FILE",
     ),
-    todo(
+    flag(
         &["--from0", "-0"],
         "all *-from/filter files are delimited by 0s",
+        |s| s.o.from0 = true,
     ),
-    todo(&["--no-from0"], ""),
+    flag(&["--no-from0"], "", |s| s.o.from0 = false),
     flag(
         &["--old-args"],
         "disable the modern argument-protection idiom",

@@ -16,6 +16,8 @@ pub struct LineCtx<'a> {
     pub eight_bit: bool,
     /// `-h` level for numbers.
     pub human: u8,
+    /// The line reports a deletion (`%i` is `*deleting`, `%o` is `del.`).
+    pub deleted: bool,
 }
 
 /// Expand `fmt` for one entry, as rsync's `log_formatted` does.
@@ -86,6 +88,7 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
                 };
                 super::escape_bytes(s, c.eight_bit)
             }
+            b'L' if c.deleted => String::new(),
             b'L' => match (&e.link_target, &c.item.link) {
                 (_, Some(l)) if c.item.action == Action::HardLink => {
                     format!(" => {}", escape_name(&l.name, c.eight_bit))
@@ -96,6 +99,7 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
                 ),
                 _ => String::new(),
             },
+            b'i' if c.deleted => "*deleting  ".into(),
             b'i' => itemize_string(e.meta.kind, &c.item.flags, c.times),
             b'l' => num(e.meta.size),
             b'b' | b'c' => num(if c.item.flags.transfer {
@@ -103,6 +107,7 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
             } else {
                 0
             }),
+            b'o' if c.deleted => "del.".into(),
             b'o' => "send".into(),
             b'B' => perm_string(e.meta.mode)[1..].to_string(),
             b'U' => e.meta.uid.to_string(),

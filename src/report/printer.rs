@@ -96,6 +96,61 @@ impl<'a> Printer<'a> {
                 times: self.opts.times,
                 eight_bit: self.opts.eight_bit_output,
                 human: self.human,
+                deleted: false,
+            },
+        );
+        let mut bytes = super::raw_bytes(&line);
+        bytes.push(b'\n');
+        let _ = self.out.write_all(&bytes);
+    }
+
+    /// The line for a deleted destination entry (`name` relative to the
+    /// destination root), as rsync's `log_delete` prints it: the item format
+    /// when it has `%i` or `%o`, else `deleting NAME`; only with `-v`,
+    /// `--info=del` or an item format.
+    pub fn deleted(&mut self, name: &std::path::Path, meta: &crate::flist::Meta) {
+        let info = self
+            .opts
+            .info_level("DEL")
+            .unwrap_or((self.opts.verbose > 0) as u8);
+        if self.opts.quiet || (self.fmt.is_none() && info == 0) {
+            return;
+        }
+        let fmt = match &self.fmt {
+            Some(f) if f.contains("%i") || f.contains("%o") => f.as_str(),
+            _ => "deleting %n",
+        };
+        let entry = Entry {
+            name: name.to_path_buf(),
+            src: name.to_path_buf(),
+            meta: crate::flist::Meta { size: 0, ..*meta },
+            link_target: None,
+            xattrs: None,
+            no_recurse: false,
+            implied: false,
+            skip: false,
+            dest: crate::flist::DestProbe::Unknown,
+        };
+        let item = Item {
+            action: Action::Nothing,
+            flags: Default::default(),
+            dest: std::path::PathBuf::new(),
+            dest_meta: None,
+            replace: false,
+            mode: 0,
+            log: true,
+            link: None,
+            exact_time: false,
+        };
+        let line = format_line(
+            fmt,
+            &LineCtx {
+                entry: &entry,
+                item: &item,
+                times: self.opts.times,
+                eight_bit: self.opts.eight_bit_output,
+                human: self.human,
+                deleted: true,
             },
         );
         let mut bytes = super::raw_bytes(&line);

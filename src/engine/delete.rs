@@ -1,0 +1,340 @@
+//! `--delete`: removing destination entries the source does not have, as
+//! rsync's generator does (`delete_in_dir`, `delete_item`,
+//! `delete_dir_contents`).
+//!
+//! For each directory of the transfer, the destination's entries that are
+//! not in the source listing and not excluded by the receiver's rules
+//! (protect, plain excludes unless `--delete-excluded`) are removed, last
+//! name first; a directory's contents go first, and an entry excluded by a
+//! non-perishable rule keeps its directory ("cannot delete non-empty
+//! directory"). `--max-delete` stops deletions (exit 25); a sender I/O error
+//! stops them unless `--ignore-errors`.
+
+use crate::filter::DirFilters;
+use crate::flist::{Kind, Meta};
+use crate::options::{Delete, Options};
+use crate::report::{Printer, Stats};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// How deleting one item ended (rsync's `enum delret`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ret {
+    Success,
+    Failure,
+    AtLimit,
+    NotEmpty,
+}
+
+/// A directory whose deletions wait for the end (`--delete-after`,
+/// `--delete-delay`).
+struct Later {
+    /// The destination directory.
+    abs: PathBuf,
+    /// Its name relative to the destination root.
+    rel: PathBuf,
+    /// Names the source has there.
+    keep: Vec<Box<[u8]>>,
+    /// The receiver's rules for its contents.
+    filt: Option<DirFilters>,
+}
+
+/// Deletion state for one transfer.
+pub(super) struct Deleter {
+    when: Delete,
+    dry_run: bool,
+    ignore_errors: bool,
+    /// `--max-delete`: None is unlimited.
+    max: Option<u64>,
+    /// Deletions refused by the limit.
+    skipped: u64,
+    /// The "IO error encountered" notice was printed.
+    warned: bool,
+    later: Vec<Later>,
+    /// Exit code class of failures (23).
+    pub(super) code: i32,
+}
+
+impl Deleter {
+    /// The deleter for `opts`, or None without `--delete`.
+    pub(super) fn new(opts: &Options) -> Option<Deleter> {
+        if opts.delete == Delete::Off && !opts.force {
+            return None;
+        }
+        Some(Deleter {
+            when: opts.delete,
+            dry_run: opts.dry_run,
+            ignore_errors: opts.ignore_errors,
+            max: opts.max_delete.map(|m| m.max(0) as u64),
+            skipped: 0,
+            warned: false,
+            later: Vec::new(),
+            code: 0,
+        })
+    }
+
+    /// Only `--force` (directories in the way), no `--delete`.
+    pub(super) fn when_is_off(&self) -> bool {
+        self.when == Delete::Off
+    }
+
+    /// Whether the walk finds the deletions (all but `--delete-before`).
+    pub(super) fn during_walk(&self) -> bool {
+        matches!(self.when, Delete::During | Delete::After | Delete::Delay)
+    }
+
+    /// Whether deletions wait for the end of the transfer.
+    pub(super) fn deferred(&self) -> bool {
+        matches!(self.when, Delete::After | Delete::Delay)
+    }
+
+    /// Delete (or, for `--delete-after`/`--delete-delay`, remember) the
+    /// entries of destination directory `abs` (named `rel`) that are not in
+    /// `keep` (sorted). `io_error`: the sender has reported an I/O error.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn in_dir(
+        &mut self,
+        abs: &Path,
+        rel: &Path,
+        keep: Vec<Box<[u8]>>,
+        filt: Option<&DirFilters>,
+        io_error: bool,
+        out: &mut Printer,
+        stats: &mut Stats,
+    ) {
+        if io_error && !self.ignore_errors {
+            if !self.warned {
+                out.raw("IO error encountered -- skipping file deletion");
+                self.warned = true;
+            }
+            return;
+        }
+        if matches!(self.when, Delete::After | Delete::Delay) {
+            self.later.push(Later {
+                abs: abs.to_path_buf(),
+                rel: rel.to_path_buf(),
+                keep,
+                filt: filt.cloned(),
+            });
+            return;
+        }
+        self.dir_now(abs, rel, &keep, filt, out, stats);
+    }
+
+    /// The remembered deletions (`--delete-after`, `--delete-delay`).
+    pub(super) fn finish(&mut self, out: &mut Printer, stats: &mut Stats) {
+        for l in std::mem::take(&mut self.later) {
+            self.dir_now(&l.abs, &l.rel, &l.keep, l.filt.as_ref(), out, stats);
+        }
+    }
+
+    /// rsync's closing warning when `--max-delete` stopped deletions, and
+    /// the exit code it implies (25).
+    pub(super) fn summary(&self) -> i32 {
+        if self.skipped > 0 {
+            crate::report::message_bare(&format!(
+                "Deletions stopped due to --max-delete limit ({} skipped)",
+                self.skipped
+            ));
+            return crate::exit::DEL_LIMIT;
+        }
+        0
+    }
+
+    fn dir_now(
+        &mut self,
+        abs: &Path,
+        rel: &Path,
+        keep: &[Box<[u8]>],
+        filt: Option<&DirFilters>,
+        out: &mut Printer,
+        stats: &mut Stats,
+    ) {
+        let extra = listing(abs, rel, filt, false, |n| {
+            keep.binary_search_by(|k| k.as_ref().cmp(n)).is_ok()
+        });
+        for (name, meta) in extra.into_iter().rev() {
+            let a = abs.join(&name);
+            let r = child(rel, &name);
+            self.item(&a, &r, &meta, filt, false, out, stats);
+        }
+    }
+
+    /// rsync's `delete_item`; `in_empty`: called from `delete_dir_contents`
+    /// (the contents were handled already).
+    #[allow(clippy::too_many_arguments)]
+    fn item(
+        &mut self,
+        abs: &Path,
+        rel: &Path,
+        meta: &Meta,
+        filt: Option<&DirFilters>,
+        in_empty: bool,
+        out: &mut Printer,
+        stats: &mut Stats,
+    ) -> Ret {
+        if meta.kind == Kind::Dir && !in_empty {
+            let inner = filt.map(|f| f.enter(abs));
+            let r = self.contents(abs, rel, inner.as_ref(), out, stats);
+            if r == Ret::NotEmpty || r == Ret::AtLimit {
+                return r;
+            }
+        }
+        if let Some(m) = self.max {
+            if stats.deleted.total() >= m {
+                self.skipped += 1;
+                return Ret::AtLimit;
+            }
+        }
+        let (what, res) = if self.dry_run {
+            ("unlink", Ok(()))
+        } else if meta.kind == Kind::Dir {
+            ("rmdir", std::fs::remove_dir(abs))
+        } else {
+            ("unlink", std::fs::remove_file(abs))
+        };
+        match res {
+            Ok(()) => {
+                out.deleted(rel, meta);
+                stats.deleted.add(meta.kind);
+                Ret::Success
+            }
+            Err(e) if meta.kind == Kind::Dir && e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                out.raw(&format!(
+                    "cannot delete non-empty directory: {}",
+                    crate::report::escape_name(rel, false)
+                ));
+                Ret::NotEmpty
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ret::Success,
+            Err(e) => {
+                crate::report::message(&format!(
+                    "delete_file: {what}({}) failed: {}",
+                    crate::report::escape_name(rel, false),
+                    crate::flist::errno_text(&e)
+                ));
+                self.code = crate::exit::PARTIAL;
+                Ret::Failure
+            }
+        }
+    }
+
+    /// rsync's `delete_dir_contents`: everything inside `abs` that no
+    /// non-perishable rule excludes, deepest first.
+    fn contents(
+        &mut self,
+        abs: &Path,
+        rel: &Path,
+        filt: Option<&DirFilters>,
+        out: &mut Printer,
+        stats: &mut Stats,
+    ) -> Ret {
+        let mut kept = false;
+        let entries = listing_counting(abs, rel, filt, &mut kept);
+        let mut ret = if kept { Ret::NotEmpty } else { Ret::Success };
+        for (name, meta) in entries.into_iter().rev() {
+            let a = abs.join(&name);
+            let r = child(rel, &name);
+            if meta.kind == Kind::Dir {
+                let inner = filt.map(|f| f.enter(&a));
+                if self.contents(&a, &r, inner.as_ref(), out, stats) != Ret::Success {
+                    ret = Ret::NotEmpty;
+                }
+            }
+            if self.item(&a, &r, &meta, filt, true, out, stats) != Ret::Success {
+                ret = Ret::NotEmpty;
+            }
+        }
+        if ret == Ret::NotEmpty {
+            out.raw(&format!(
+                "cannot delete non-empty directory: {}",
+                crate::report::escape_name(rel, false)
+            ));
+        }
+        ret
+    }
+}
+
+/// `rel/name`, or `name` at the root.
+fn child(rel: &Path, name: &OsStr) -> PathBuf {
+    if rel.as_os_str() == "." || rel.as_os_str().is_empty() {
+        PathBuf::from(name)
+    } else {
+        rel.join(name)
+    }
+}
+
+/// The entries of `abs` (not in `keep`, not excluded), in rsync's list
+/// order (files by name, then directories).
+fn listing(
+    abs: &Path,
+    rel: &Path,
+    filt: Option<&DirFilters>,
+    skip_perishable: bool,
+    keep: impl Fn(&[u8]) -> bool,
+) -> Vec<(std::ffi::OsString, Meta)> {
+    let mut kept = false;
+    listing_with(abs, rel, filt, skip_perishable, &keep, &mut kept)
+}
+
+/// [`listing`] for `delete_dir_contents`: perishable rules are ignored and
+/// whether anything was excluded is reported in `kept`.
+fn listing_counting(
+    abs: &Path,
+    rel: &Path,
+    filt: Option<&DirFilters>,
+    kept: &mut bool,
+) -> Vec<(std::ffi::OsString, Meta)> {
+    listing_with(abs, rel, filt, true, &|_| false, kept)
+}
+
+fn listing_with(
+    abs: &Path,
+    rel: &Path,
+    filt: Option<&DirFilters>,
+    skip_perishable: bool,
+    keep: &dyn Fn(&[u8]) -> bool,
+    kept: &mut bool,
+) -> Vec<(std::ffi::OsString, Meta)> {
+    let Ok(rd) = std::fs::read_dir(abs) else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    for de in rd.flatten() {
+        let name = de.file_name();
+        if keep(name.as_bytes()) {
+            continue;
+        }
+        let Ok(md) = std::fs::symlink_metadata(de.path()) else {
+            continue;
+        };
+        let meta = Meta::from_std(&md);
+        if let Some(f) = filt {
+            let r = child(rel, &name);
+            let n = r.as_os_str().as_bytes();
+            let is_dir = meta.kind == Kind::Dir;
+            let excluded = if skip_perishable {
+                f.excluded_nonperishable(n, is_dir)
+            } else {
+                f.excluded(n, is_dir)
+            };
+            if excluded {
+                *kept = true;
+                continue;
+            }
+        }
+        v.push((name, meta));
+    }
+    v.sort_by(|a, b| {
+        let (da, db) = (a.1.kind == Kind::Dir, b.1.kind == Kind::Dir);
+        da.cmp(&db).then_with(|| {
+            if da {
+                crate::flist::cmp_as_dirs(a.0.as_bytes(), b.0.as_bytes())
+            } else {
+                a.0.as_bytes().cmp(b.0.as_bytes())
+            }
+        })
+    });
+    v
+}
