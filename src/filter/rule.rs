@@ -486,7 +486,7 @@ mod tests {
         assert_eq!(one("hide,p foo").flags & flag::SIDES, flag::SENDER_SIDE);
         assert_ne!(one("hide,p foo").flags & flag::PERISHABLE, 0);
         assert_eq!(one("-_foo bar").pattern.as_ref(), b"foo bar");
-        assert_ne!(one("dir/").flags & flag::DIRECTORY, 0);
+        assert_ne!(one("- dir/").flags & flag::DIRECTORY, 0);
     }
 
     #[test]
