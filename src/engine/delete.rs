@@ -161,6 +161,46 @@ impl Deleter {
         }
     }
 
+    /// Remove the directory `abs` (named `rel`) where a non-directory must go,
+    /// as rsync's `delete_item(DEL_MAKE_ROOM)`: its contents are deleted
+    /// (and reported), the directory itself silently. False when something
+    /// (an excluded entry) keeps it.
+    pub(super) fn make_room(
+        &mut self,
+        abs: &Path,
+        rel: &Path,
+        filt: Option<&DirFilters>,
+        out: &mut Printer,
+        stats: &mut Stats,
+    ) -> bool {
+        let inner = filt.map(|f| f.enter(abs));
+        if self.contents(abs, rel, inner.as_ref(), out, stats) != Ret::Success {
+            return false;
+        }
+        if self.dry_run {
+            return true;
+        }
+        match std::fs::remove_dir(abs) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                out.raw(&format!(
+                    "cannot delete non-empty directory: {}",
+                    crate::report::escape_name(rel, false)
+                ));
+                false
+            }
+            Err(e) => {
+                crate::report::message(&format!(
+                    "delete_file: rmdir({}) failed: {}",
+                    crate::report::escape_name(rel, false),
+                    crate::flist::errno_text(&e)
+                ));
+                false
+            }
+        }
+    }
+
     /// rsync's `delete_item`; `in_empty`: called from `delete_dir_contents`
     /// (the contents were handled already).
     #[allow(clippy::too_many_arguments)]

@@ -313,13 +313,15 @@ fn closing(code: i32) -> i32 {
     code
 }
 
-/// Combine exit codes the way rsync reports them: file I/O (11) wins, then 23, then 24.
+/// Combine exit codes the way rsync reports them: file I/O (11) wins, then
+/// 23, then 24, then 25 (the `--max-delete` limit).
 fn merge_code(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
         0 => 0,
-        exit::VANISHED => 1,
-        exit::PARTIAL => 2,
-        _ => 3,
+        exit::DEL_LIMIT => 1,
+        exit::VANISHED => 2,
+        exit::PARTIAL => 3,
+        _ => 4,
     };
     if rank(b) > rank(a) { b } else { a }
 }

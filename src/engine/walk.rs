@@ -213,10 +213,7 @@ impl<'a> Walk<'a> {
         let mut outcome = self.applier.finish();
         if let Some(d) = &self.deleter {
             self.code = super::merge_code(self.code, d.code);
-            let c = d.summary();
-            if c != 0 {
-                self.code = c;
-            }
+            self.code = super::merge_code(self.code, d.summary());
         }
         for (e, it) in std::mem::take(&mut outcome.redone) {
             self.printer.item(&e, &it);
@@ -553,6 +550,28 @@ impl Walk<'_> {
         if !blocked && !dry_blocked {
             return true;
         }
+        if self.deleter.is_some() && it.dest_meta.is_some_and(|d| d.kind == Kind::Dir) {
+            // --delete and --force remove the directory with its contents.
+            let rf = self.cur_rf.clone();
+            let abs = std::path::absolute(&it.dest).unwrap_or_else(|_| it.dest.clone());
+            let d = self.deleter.as_mut().expect("checked above");
+            if d.make_room(
+                &abs,
+                &e.name,
+                rf.as_ref(),
+                &mut self.printer,
+                &mut self.stats,
+            ) {
+                return true;
+            }
+            let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);
+            crate::report::message_bare(&format!(
+                "could not make way for new {}: {name}",
+                kind_word(e.meta.kind)
+            ));
+            self.code = super::merge_code(self.code, crate::exit::PARTIAL);
+            return false;
+        }
         let removed = if dry_blocked {
             Err(std::io::Error::from_raw_os_error(libc::ENOTEMPTY))
         } else {
@@ -564,17 +583,24 @@ impl Walk<'_> {
                 let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);
                 self.printer
                     .raw(&format!("cannot delete non-empty directory: {name}"));
-                let what = match e.meta.kind {
-                    Kind::File => "regular file",
-                    Kind::Symlink => "symlink",
-                    Kind::Device => "device file",
-                    _ => "special file",
-                };
-                crate::report::message_bare(&format!("could not make way for new {what}: {name}"));
+                crate::report::message_bare(&format!(
+                    "could not make way for new {}: {name}",
+                    kind_word(e.meta.kind)
+                ));
                 self.code = super::merge_code(self.code, crate::exit::PARTIAL);
                 false
             }
         }
+    }
+}
+
+/// rsync's word for a kind of entry in "could not make way" messages.
+fn kind_word(k: Kind) -> &'static str {
+    match k {
+        Kind::File => "regular file",
+        Kind::Symlink => "symlink",
+        Kind::Device => "device file",
+        _ => "special file",
     }
 }
 
