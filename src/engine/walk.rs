@@ -550,11 +550,11 @@ impl Walk<'_> {
         if !blocked && !dry_blocked {
             return true;
         }
-        if self.deleter.is_some() && it.dest_meta.is_some_and(|d| d.kind == Kind::Dir) {
+        let in_way = it.dest_meta.is_some_and(|d| d.kind == Kind::Dir);
+        if let (Some(d), true) = (self.deleter.as_mut(), in_way) {
             // --delete and --force remove the directory with its contents.
             let rf = self.cur_rf.clone();
             let abs = std::path::absolute(&it.dest).unwrap_or_else(|_| it.dest.clone());
-            let d = self.deleter.as_mut().expect("checked above");
             if d.make_room(
                 &abs,
                 &e.name,
