@@ -45,6 +45,7 @@ pub(super) struct Deleter {
     when: Delete,
     dry_run: bool,
     ignore_errors: bool,
+    force: bool,
     /// `--max-delete`: None is unlimited.
     max: Option<u64>,
     /// Deletions refused by the limit.
@@ -59,13 +60,14 @@ pub(super) struct Deleter {
 impl Deleter {
     /// The deleter for `opts`, or None without `--delete`.
     pub(super) fn new(opts: &Options) -> Option<Deleter> {
-        if opts.delete == Delete::Off && !opts.force {
+        if opts.delete == Delete::Off && !opts.force && opts.missing_args != 2 {
             return None;
         }
         Some(Deleter {
             when: opts.delete,
             dry_run: opts.dry_run,
             ignore_errors: opts.ignore_errors,
+            force: opts.force,
             max: opts.max_delete.map(|m| m.max(0) as u64),
             skipped: 0,
             warned: false,
@@ -158,6 +160,32 @@ impl Deleter {
             let a = abs.join(&name);
             let r = child(rel, &name);
             self.item(&a, &r, &meta, filt, false, out, stats);
+        }
+    }
+
+    /// `--delete-missing-args`: delete `abs` (named `rel`), whatever it is.
+    pub(super) fn delete_path(
+        &mut self,
+        abs: &Path,
+        rel: &Path,
+        out: &mut Printer,
+        stats: &mut Stats,
+    ) {
+        if let Ok(md) = std::fs::symlink_metadata(abs) {
+            let meta = Meta::from_std(&md);
+            // Without --delete or --force a directory goes only when empty.
+            let recurse = self.when != Delete::Off || self.force;
+            if meta.kind == Kind::Dir
+                && !recurse
+                && std::fs::read_dir(abs).is_ok_and(|mut r| r.next().is_some())
+            {
+                out.raw(&format!(
+                    "cannot delete non-empty directory: {}",
+                    crate::report::escape_name(rel, false)
+                ));
+                return;
+            }
+            self.item(abs, rel, &meta, None, false, out, stats);
         }
     }
 

@@ -84,6 +84,12 @@ pub fn run(opts: Options) -> i32 {
         Err(c) => return c,
     };
     let mut opts = opts;
+    if let Some(ff) = opts.files_from.clone() {
+        match files_from(&opts, &ff) {
+            Ok(srcs) => opts.sources = srcs,
+            Err(c) => return c,
+        }
+    }
     if opts.dest.is_none() || opts.list_only {
         return list_only(opts, filters);
     }
@@ -324,6 +330,73 @@ fn merge_code(a: i32, b: i32) -> i32 {
         _ => 4,
     };
     if rank(b) > rank(a) { b } else { a }
+}
+
+/// `--files-from`: the names in the file, each made relative to the source
+/// directory (leading `/` dropped, `..` resolved so nothing climbs above it)
+/// and turned into a `SRC/./NAME` operand for `-R`.
+fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::OsString>, i32> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let data = if file == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
+    } else {
+        std::fs::read(file)
+    };
+    let data = match data {
+        Ok(d) => d,
+        Err(e) => {
+            let text = flist::errno_text(&e);
+            let text = text.rsplit_once(" (").map_or(text.as_str(), |(t, _)| t);
+            return Err(usage(&format!(
+                "failed to open files-from file {}: {text}",
+                file.to_string_lossy()
+            )));
+        }
+    };
+    let Some(base) = opts.sources.first() else {
+        return Ok(Vec::new());
+    };
+    let base = base.as_bytes();
+    let base = match base.iter().rposition(|&c| c != b'/') {
+        Some(i) => &base[..=i],
+        None => &base[..base.len().min(1)],
+    };
+    let mut out = Vec::new();
+    let sep = |c: &u8| {
+        if opts.from0 {
+            *c == 0
+        } else {
+            *c == b'\n' || *c == b'\r'
+        }
+    };
+    for line in data.split(sep) {
+        if line.is_empty() || line[0] == b'#' || line[0] == b';' {
+            continue;
+        }
+        let trailing = line.ends_with(b"/");
+        let mut parts: Vec<&[u8]> = Vec::new();
+        for c in line.split(|&c| c == b'/') {
+            match c {
+                b"" | b"." => {}
+                b".." => {
+                    parts.pop();
+                }
+                _ => parts.push(c),
+            }
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        let mut v = base.to_vec();
+        v.extend_from_slice(b"/./");
+        v.extend_from_slice(&parts.join(&b'/'));
+        if trailing {
+            v.push(b'/');
+        }
+        out.push(std::ffi::OsString::from_vec(v));
+    }
+    Ok(out)
 }
 
 /// Parse the filter rules (before anything is touched, as rsync parses them

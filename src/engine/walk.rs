@@ -180,6 +180,12 @@ impl<'a> Walk<'a> {
         if before && self.deleter.is_some() {
             self.delete_before(&mut top);
         }
+        for name in std::mem::take(&mut top.missing) {
+            let abs = self.mode.path_of(&name);
+            if let Some(d) = self.deleter.as_mut() {
+                d.delete_path(&abs, &name, &mut self.printer, &mut self.stats);
+            }
+        }
         let root_rf = self.recv.clone();
         match top.dot.take() {
             Some(dot) => {

@@ -124,6 +124,8 @@ pub struct Top {
     pub nodes: Vec<Node>,
     /// Errors about the operands themselves.
     pub errors: Vec<ScanError>,
+    /// `--delete-missing-args`: list names of operands that do not exist.
+    pub missing: Vec<PathBuf>,
 }
 
 /// Scans the source: operands synchronously, directories on rayon tasks.
@@ -189,8 +191,9 @@ impl Scanner {
         let mut dot: Option<Entry> = None;
         let mut dot_children: Vec<Node> = Vec::new();
         let mut top: Vec<Node> = Vec::new();
+        let mut missing = Vec::new();
         for src in &opts.sources {
-            let Some((node, is_dot)) = self.operand(src, &mut errors) else {
+            let Some((node, is_dot)) = self.operand(src, &mut errors, &mut missing) else {
                 continue;
             };
             if is_dot {
@@ -210,7 +213,12 @@ impl Scanner {
         sort_nodes(&mut nodes);
         self.enqueue(&nodes, true);
         self.pump();
-        Top { dot, nodes, errors }
+        Top {
+            dot,
+            nodes,
+            errors,
+            missing,
+        }
     }
 
     /// Queue the pending listings under `nodes`: in front when the walk needs
@@ -324,11 +332,24 @@ impl Scanner {
 
     /// Scan one operand: its node (children pending) and whether it stands for
     /// a directory's contents (`src/`, root named `.`).
-    fn operand(self: &Arc<Self>, src: &OsStr, errors: &mut Vec<ScanError>) -> Option<(Node, bool)> {
+    fn operand(
+        self: &Arc<Self>,
+        src: &OsStr,
+        errors: &mut Vec<ScanError>,
+        missing: &mut Vec<PathBuf>,
+    ) -> Option<(Node, bool)> {
         let opts = &self.opts;
         let bytes = src.as_bytes();
         let trailing = bytes.ends_with(b"/") || bytes == b"." || bytes.ends_with(b"/.");
-        let path = PathBuf::from(src);
+        // --files-from names are `BASE/./NAME`; rsync shows them as BASE/NAME.
+        let path = match bytes.windows(3).position(|w| w == b"/./") {
+            Some(i) if opts.files_from.is_some() => {
+                let mut v = bytes[..i + 1].to_vec();
+                v.extend_from_slice(&bytes[i + 3..]);
+                PathBuf::from(OsString::from_vec(v))
+            }
+            _ => PathBuf::from(src),
+        };
         let md = if opts.copy_links {
             std::fs::metadata(&path)
         } else {
@@ -337,6 +358,14 @@ impl Scanner {
         let md = match md {
             Ok(m) => m,
             Err(e) => {
+                if e.kind() == std::io::ErrorKind::NotFound && opts.missing_args > 0 {
+                    // --ignore-missing-args: silently; --delete-missing-args:
+                    // the receiver deletes the name.
+                    if opts.missing_args == 2 {
+                        missing.push(missing_name(opts, bytes));
+                    }
+                    return None;
+                }
                 errors.push(ScanError::sender("link_stat ", &path, " failed", &e));
                 return None;
             }
@@ -393,7 +422,7 @@ impl Scanner {
         }
         let mut entry = make_entry(opts, errors, name, path, meta)?;
         let mut children = Children::None;
-        if entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && is_dot)) {
+        if entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && (is_dot || trailing))) {
             children = Children::Pending(Arc::new(Pending {
                 req: Request {
                     dir: entry.src.clone(),
@@ -548,6 +577,21 @@ impl Scanner {
         sort_nodes(&mut nodes);
         Listing { nodes, errors }
     }
+}
+
+/// The list name a missing operand would have had.
+fn missing_name(opts: &Options, bytes: &[u8]) -> PathBuf {
+    if opts.relative {
+        if let Some(r) = relative_name(bytes) {
+            return r;
+        }
+    }
+    let t = trim_trailing(bytes);
+    let b = match t.iter().rposition(|&c| c == b'/') {
+        Some(i) => &t[i + 1..],
+        None => t,
+    };
+    PathBuf::from(OsStr::from_bytes(b))
 }
 
 /// `p` made absolute and lexically clean (rsync matches absolute-path rules

@@ -120,6 +120,12 @@ pub struct Options {
     pub force: bool,
     /// `--ignore-errors`: delete even after I/O errors.
     pub ignore_errors: bool,
+    /// `--files-from=FILE`: the list of names to send, relative to the
+    /// (single) source directory.
+    pub files_from: Option<std::ffi::OsString>,
+    /// Missing source arguments: 0 error, 1 `--ignore-missing-args`,
+    /// 2 `--delete-missing-args`.
+    pub missing_args: u8,
 
     // ---- links ---------------------------------------------------------
     /// `-l`: copy symlinks as symlinks.

@@ -44,6 +44,11 @@ pub(crate) struct State {
     pub(crate) del_after: bool,
     /// `--delete` or `--delete-excluded` without a WHEN.
     pub(crate) del_mode: bool,
+    /// `-r`/`--no-r`, `-R`/`--no-R`, `-d`/`--no-d` given explicitly
+    /// (`--files-from` changes only the defaults).
+    pub(crate) r_set: Option<bool>,
+    pub(crate) rel_set: Option<bool>,
+    pub(crate) dirs_set: Option<bool>,
 }
 
 /// Why an option action stopped the parse.
@@ -180,6 +185,9 @@ fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
         del_during: 0,
         del_after: false,
         del_mode: false,
+        r_set: None,
+        rel_set: None,
+        dirs_set: None,
     };
     let mut operands: Vec<OsString> = Vec::new();
     let mut i = 0;
@@ -270,6 +278,12 @@ fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
         }
     }
 
+    if st.o.files_from.is_some() {
+        // --files-from implies -R and -d, and -a's -r does not apply.
+        st.o.recursive = st.r_set == Some(true);
+        st.o.relative = st.rel_set.unwrap_or(true);
+        st.o.dirs = st.dirs_set.unwrap_or(true);
+    }
     if st.del_before as u8 + (st.del_during > 0) as u8 + st.del_after as u8 > 1 {
         return Err(Stop::usage(
             "You may not combine multiple --delete-WHEN options.",

@@ -268,10 +268,17 @@ pub static TABLE: &[Opt] = &[
     }
     .label("--no-OPTION"),
     flag(&["--recursive", "-r"], "recurse into directories", |s| {
-        s.o.recursive = true
+        s.o.recursive = true;
+        s.r_set = Some(true);
     }),
-    flag(&["--no-recursive"], "", |s| s.o.recursive = false),
-    flag(&["--no-r"], "", |s| s.o.recursive = false),
+    flag(&["--no-recursive"], "", |s| {
+        s.o.recursive = false;
+        s.r_set = Some(false);
+    }),
+    flag(&["--no-r"], "", |s| {
+        s.o.recursive = false;
+        s.r_set = Some(false);
+    }),
     flag(
         &["--inc-recursive", "--i-r"],
         "enable incremental recursion",
@@ -286,10 +293,17 @@ pub static TABLE: &[Opt] = &[
         s.o.inc_recursive = false
     }),
     flag(&["--relative", "-R"], "use relative path names", |s| {
-        s.o.relative = true
+        s.o.relative = true;
+        s.rel_set = Some(true);
     }),
-    flag(&["--no-relative"], "", |s| s.o.relative = false),
-    flag(&["--no-R"], "", |s| s.o.relative = false),
+    flag(&["--no-relative"], "", |s| {
+        s.o.relative = false;
+        s.rel_set = Some(false);
+    }),
+    flag(&["--no-R"], "", |s| {
+        s.o.relative = false;
+        s.rel_set = Some(false);
+    }),
     flag(&["--implied-dirs"], "", |s| s.o.implied_dirs = true),
     flag(
         &["--no-implied-dirs"],
@@ -334,10 +348,19 @@ pub static TABLE: &[Opt] = &[
     flag(
         &["--dirs", "-d"],
         "transfer directories without recursing",
-        |s| s.o.dirs = true,
+        |s| {
+            s.o.dirs = true;
+            s.dirs_set = Some(true);
+        },
     ),
-    flag(&["--no-dirs"], "", |s| s.o.dirs = false),
-    flag(&["--no-d"], "", |s| s.o.dirs = false),
+    flag(&["--no-dirs"], "", |s| {
+        s.o.dirs = false;
+        s.dirs_set = Some(false);
+    }),
+    flag(&["--no-d"], "", |s| {
+        s.o.dirs = false;
+        s.dirs_set = Some(false);
+    }),
     todo(
         &["--old-dirs"],
         "works like --dirs when talking to old rsync",
@@ -613,13 +636,15 @@ pub static TABLE: &[Opt] = &[
         "also delete excluded files from dest directories",
         |s| s.o.delete_excluded = true,
     ),
-    todo(
+    flag(
         &["--ignore-missing-args"],
         "ignore missing source arguments without error",
+        |s| s.o.missing_args = s.o.missing_args.max(1),
     ),
-    todo(
+    flag(
         &["--delete-missing-args"],
         "delete missing source arguments from destination",
+        |s| s.o.missing_args = 2,
     ),
     flag(
         &["--ignore-errors"],
@@ -841,10 +866,14 @@ pub static TABLE: &[Opt] = &[
         "read include patterns from FILE",
         |s, v| filter_arg(s, FilterArg::IncludeFrom(v.value.to_owned())),
     ),
-    todo_v(
+    value(
         &["--files-from"],
         "FILE",
         "read list of source-file names from FILE",
+        |s, v| {
+            s.o.files_from = Some(v.value.to_owned());
+            Ok(())
+        },
     ),
     flag(
         &["--from0", "-0"],
