@@ -3,6 +3,7 @@
 //! One `#[test]` per scenario group runs the whole group, collects every failure and
 //! panics at the end with a readable report. See `compat-tests/README.md`.
 
+mod filter_scenarios;
 mod run;
 mod scenarios;
 mod snapshot;
@@ -204,6 +205,21 @@ fn bad_input() {
 /// Ids are unique, belong to a group with a test function, and every id in
 /// known_failures.txt names an existing scenario.
 #[test]
+fn filter() {
+    run_group("filter");
+}
+
+#[test]
+fn delete() {
+    run_group("delete");
+}
+
+#[test]
+fn files_from() {
+    run_group("files-from");
+}
+
+#[test]
 fn scenario_ids_are_consistent() {
     let groups = [
         "basic",
@@ -213,6 +229,9 @@ fn scenario_ids_are_consistent() {
         "data-path",
         "output",
         "bad-input",
+        "filter",
+        "delete",
+        "files-from",
     ];
     let all = scenarios::all();
     let mut seen = BTreeSet::new();

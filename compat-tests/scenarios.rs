@@ -785,5 +785,6 @@ pub fn all() -> Vec<Scenario> {
     data_path(&mut v);
     output(&mut v);
     bad_input(&mut v);
+    crate::filter_scenarios::add(&mut v);
     v
 }

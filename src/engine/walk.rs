@@ -196,7 +196,13 @@ impl<'a> Walk<'a> {
                 let rf = if self.blocked_dir {
                     None
                 } else {
-                    self.delete_in(&dot_name, &top.nodes, root_rf.as_ref())
+                    let rf = self.delete_in(&dot_name, &top.nodes, root_rf.as_ref());
+                    if let (Some(p), Some(_)) = (id, &self.deleter) {
+                        if !self.opts.dry_run {
+                            self.applier.touch(p);
+                        }
+                    }
+                    rf
                 };
                 self.walk(top.nodes, id, true, rf);
             }
@@ -275,8 +281,17 @@ impl<'a> Walk<'a> {
             }
             if self.blocked_dir {
                 // The destination is not a directory (and was left alone, as
-                // with --ignore-existing): rsync fails on each child.
+                // with --ignore-existing): rsync fails on each child, and
+                // deleting in it fails to open it (which stops deletions).
                 self.blocked_dir = false;
+                if self.deleter.as_ref().is_some_and(|d| d.during_walk()) && recurse {
+                    crate::report::message(&format!(
+                        "[generator] opendir \"{}\" failed: Not a directory (20)",
+                        crate::report::abs_display(&dest)
+                    ));
+                    self.code = super::merge_code(self.code, crate::exit::PARTIAL);
+                    self.io_error = true;
+                }
                 for c in &listing.nodes {
                     crate::report::message(&format!(
                         "[generator] recv_generator: failed to stat \"{}\": Not a directory (20)",
