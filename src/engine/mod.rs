@@ -431,12 +431,25 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
         opts.dirs = true;
     }
     let human = human_level(&opts);
-    let scanner = Scanner::new(&opts, None, PREFETCH_BUDGET, filters);
-    let top = scanner.operands();
+    let scanner = Scanner::new(&opts, None, PREFETCH_BUDGET, filters.clone());
+    let mut top = scanner.operands();
     let mut code = 0;
     for e in &top.errors {
         e.print();
         code = merge_code(code, e.code);
+    }
+    if opts.prune_empty_dirs {
+        let mut errors = Vec::new();
+        scanner.complete(&mut top.nodes, &mut errors);
+        for e in &errors {
+            e.print();
+            code = merge_code(code, e.code);
+        }
+        let recv = filters.as_ref().filter(|f| !f.is_empty()).map(|f| {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            f.root(crate::filter::Side::Receiver, &cwd)
+        });
+        walk::prune(&mut top.nodes, recv.as_ref());
     }
     let mut out = std::io::stdout().lock();
     if let Some(d) = &top.dot {

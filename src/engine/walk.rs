@@ -47,6 +47,8 @@ pub(super) struct Walk<'a> {
     cur_rf: Option<DirFilters>,
     /// The sender reported an I/O error (deletions stop, as in rsync).
     io_error: bool,
+    /// `-m`: the receiver's rules (which pin directories they exclude).
+    prune_filters: Option<DirFilters>,
 }
 
 impl<'a> Walk<'a> {
@@ -80,6 +82,7 @@ impl<'a> Walk<'a> {
             dest_abs: PathBuf::new(),
             cur_rf: None,
             io_error: false,
+            prune_filters: None,
         }
     }
 
@@ -87,6 +90,12 @@ impl<'a> Walk<'a> {
     /// the filter rules; `dest_root` is the destination directory.
     pub(super) fn with_delete(mut self, filters: Option<&Arc<Filters>>, dest_root: &Path) -> Self {
         self.deleter = Deleter::new(self.opts);
+        if self.opts.prune_empty_dirs {
+            let abs = std::path::absolute(dest_root).unwrap_or_else(|_| dest_root.to_path_buf());
+            self.prune_filters = filters
+                .filter(|f| !f.is_empty())
+                .map(|f| f.root(Side::Receiver, &abs));
+        }
         if self.deleter.is_some() {
             let abs = std::path::absolute(dest_root).unwrap_or_else(|_| dest_root.to_path_buf());
             self.recv = filters
@@ -161,7 +170,8 @@ impl<'a> Walk<'a> {
             self.scanner.complete(&mut top.nodes, &mut errors);
             self.listing_errors(&errors);
             if self.opts.prune_empty_dirs {
-                prune(&mut top.nodes);
+                let recv = self.prune_filters.take();
+                prune(&mut top.nodes, recv.as_ref());
             }
             let mut total = top.dot.is_some() as usize;
             let mut size = 0;
@@ -656,18 +666,21 @@ fn base_bytes(p: &Path) -> &[u8] {
 }
 
 /// `-m`: drop directories that hold no non-directory, however deep (the
-/// listings are complete).
-fn prune(nodes: &mut Vec<Node>) {
+/// listings are complete). As in rsync's receiver, a directory its rules
+/// exclude (`recv`, e.g. a protect rule) is kept, with its parents.
+pub(super) fn prune(nodes: &mut Vec<Node>, recv: Option<&DirFilters>) {
     nodes.retain_mut(|n| {
         if n.entry.meta.kind != Kind::Dir {
             return true;
         }
+        let pinned =
+            recv.is_some_and(|f| f.excluded(n.entry.name.as_os_str().as_encoded_bytes(), true));
         match &mut n.children {
             flist::Children::Ready(c) => {
-                prune(c);
-                !c.is_empty()
+                prune(c, recv);
+                pinned || !c.is_empty()
             }
-            _ => false,
+            _ => pinned,
         }
     });
 }
