@@ -201,6 +201,16 @@ fn bad_input() {
     run_group("bad-input");
 }
 
+#[test]
+fn backup() {
+    run_group("backup");
+}
+
+#[test]
+fn refdirs() {
+    run_group("refdirs");
+}
+
 /// Ids are unique, belong to a group with a test function, and every id in
 /// known_failures.txt names an existing scenario.
 #[test]
@@ -213,6 +223,8 @@ fn scenario_ids_are_consistent() {
         "data-path",
         "output",
         "bad-input",
+        "backup",
+        "refdirs",
     ];
     let all = scenarios::all();
     let mut seen = BTreeSet::new();

@@ -159,6 +159,14 @@ pub fn run(opts: Options) -> i32 {
             return exit::SYNTAX;
         }
     }
+    let root = mode.root();
+    if let Some(dir) = &opts.backup_dir {
+        if let Err(c) = check_backup_dir(&opts, &root, dir, &mut printer) {
+            printer.finish();
+            return c;
+        }
+    }
+    let basis = basis_dirs(&opts, &root);
     if opts.verbose > 1 && !opts.quiet {
         printer.raw("delta-transmission disabled for local transfer or --whole-file");
     }
@@ -173,6 +181,7 @@ pub fn run(opts: Options) -> i32 {
         chown,
         created_root,
         current_umask(),
+        basis,
     );
     w.run(top);
     let (stats_core, outcome, walk_code) = w.finish();
@@ -216,6 +225,90 @@ pub fn run(opts: Options) -> i32 {
     }
     let _ = out.flush();
     closing(code)
+}
+
+/// rsync's receiver checks `--backup-dir` before the transfer: it must be a
+/// directory if it exists (exit 1 otherwise, or 11 when it cannot be
+/// looked at); `--info=backup` (or `-vv`) says whether it is new.
+fn check_backup_dir(
+    opts: &Options,
+    root: &Path,
+    dir: &OsStr,
+    printer: &mut report::Printer,
+) -> Result<(), i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut shown = dir.as_bytes();
+    if shown.len() > 1 && shown.ends_with(b"/") {
+        shown = &shown[..shown.len() - 1];
+    }
+    let shown = report::escape_bytes(shown, opts.eight_bit_output);
+    let path = root.join(dir);
+    let new = match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => false,
+        Ok(_) => {
+            printer.finish();
+            report::message_bare(&format!("The backup-dir is not a directory: {shown}"));
+            report::exit_message(exit::SYNTAX, "Receiver");
+            return Err(exit::SYNTAX);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => {
+            printer.finish();
+            let text = crate::flist::errno_text(&e);
+            let text = text.rsplit_once(" (").map_or(text.as_str(), |(t, _)| t);
+            report::message_bare(&format!("Failed to stat {shown}: {text}"));
+            report::exit_message(exit::FILE_IO, "Receiver");
+            return Err(exit::FILE_IO);
+        }
+    };
+    if crate::apply::backup::backup_info(opts) {
+        let prefix = if new { "(new) " } else { "" };
+        printer.raw(&format!("{prefix}backup_dir is {shown}"));
+    }
+    Ok(())
+}
+
+/// The reference directories resolved against the destination directory,
+/// with rsync's warnings for those that do not exist or are no directories
+/// (the transfer goes on without them). When a dry run could not create the
+/// destination, a leading `../` is resolved against the path, as rsync does.
+fn basis_dirs(opts: &Options, root: &Path) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(alt) = opts.alt_dest else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for b in &opts.basis_dirs {
+        let mut bytes = b.as_bytes();
+        if bytes.len() > 1 && bytes.ends_with(b"/") {
+            bytes = &bytes[..bytes.len() - 1];
+        }
+        let rel = Path::new(OsStr::from_bytes(bytes));
+        let path = if rel.is_absolute() {
+            rel.to_path_buf()
+        } else if !root.exists() && bytes.starts_with(b"../") {
+            root.parent()
+                .unwrap_or(Path::new(""))
+                .join(OsStr::from_bytes(&bytes[3..]))
+        } else {
+            root.join(rel)
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => report::message_bare(&format!(
+                "{} arg is not a dir: {}",
+                alt.option_name(),
+                report::abs_display(&path)
+            )),
+            Err(_) => report::message_bare(&format!(
+                "{} arg does not exist: {}",
+                alt.option_name(),
+                report::abs_display(&path)
+            )),
+        }
+        out.push(path);
+    }
+    out
 }
 
 /// Whether the whole list is one entry (rsync then writes it to the

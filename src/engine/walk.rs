@@ -48,14 +48,17 @@ impl<'a> Walk<'a> {
         chown: (Option<u32>, Option<u32>),
         created_root: bool,
         umask: u32,
+        basis: Vec<PathBuf>,
     ) -> Self {
+        let backups = crate::apply::backup::Backups::new(opts, &mode.root(), printer.notes());
+        let notes = printer.notes();
         Walk {
             opts,
             scanner,
             mode,
             printer,
-            planner: Planner::new(opts, umask),
-            applier: Applier::new(opts, temp_dir, umask),
+            planner: Planner::new(opts, umask, basis),
+            applier: Applier::new(opts, temp_dir, umask, backups, notes),
             chown,
             created_root,
             serial: (opts.progress || opts.progress2) && !opts.quiet,
@@ -301,11 +304,13 @@ impl<'a> Walk<'a> {
                 it.action == Action::Nothing && it.dest_meta.is_some_and(|d| d.kind != Kind::Dir);
         }
         if self.opts.dry_run {
+            self.dry_run_backup(&it);
             return None;
         }
         if e.meta.kind == Kind::Dir {
             return Some(self.applier.dir(&e, &it));
         }
+        self.applier.source_done(&e, &it);
         if self.serial {
             self.printer.begin();
             let r = self.applier.now(&e, &it);
@@ -320,6 +325,38 @@ impl<'a> Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// `-n -b`: rsync's generator "makes" the backups of what it replaces
+    /// itself (its link and rename calls succeed without doing anything in a
+    /// dry run), so their `backed up` lines appear; file transfers, whose
+    /// backups the receiver makes, show none.
+    fn dry_run_backup(&self, it: &Item) {
+        let Some(b) = self.applier.backups() else {
+            return;
+        };
+        let Some(d) = it.dest_meta.filter(|d| d.kind != Kind::Dir) else {
+            return;
+        };
+        let by_generator = match it.action {
+            Action::MkDir | Action::Symlink | Action::Mknod | Action::HardLink => true,
+            Action::Transfer | Action::CopyBasis | Action::LinkBasis | Action::Unlink => {
+                d.kind != Kind::File
+            }
+            _ => false,
+        };
+        // What rsync deletes to make room (delete_item) skips backup files.
+        let via_delete = matches!(
+            it.action,
+            Action::MkDir
+                | Action::Transfer
+                | Action::CopyBasis
+                | Action::LinkBasis
+                | Action::Unlink
+        );
+        if by_generator && !(via_delete && b.is_backup_file(&it.dest)) {
+            b.note_dry_run(&it.dest);
+        }
+    }
+
     /// rsync's sender fails to open an unreadable file before anything about
     /// it is printed; predict that from the mode bits (only when not root).
     fn readable(&mut self, e: &Entry, it: &Item) -> bool {
