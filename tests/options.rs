@@ -718,6 +718,44 @@ fn bad_sizes_get_rsyncs_messages() {
     );
 }
 
+// ---- backups and reference directories ------------------------------------------
+
+#[test]
+fn backup_suffix_rules_are_rsyncs() {
+    usage_error(
+        &["-b", "--suffix=a/b", "a", "b"],
+        "resync: --suffix cannot contain slashes: a/b",
+    );
+    usage_error(
+        &["-b", "--suffix=", "a", "b"],
+        "resync: --suffix cannot be empty without a --backup-dir",
+    );
+    // Even without -b: the suffix is checked once all options are known.
+    usage_error(
+        &["--suffix=", "a", "b"],
+        "resync: --suffix cannot be empty without a --backup-dir",
+    );
+}
+
+#[test]
+fn reference_dirs_are_one_kind_and_at_most_20() {
+    usage_error(
+        &["--link-dest=x", "--compare-dest=y", "a", "b"],
+        "resync: ERROR: the --compare-dest option conflicts with the --link-dest option",
+    );
+    usage_error(
+        &["--copy-dest=x", "--link-dest=y", "a", "b"],
+        "resync: ERROR: the --link-dest option conflicts with the --copy-dest option",
+    );
+    let many: Vec<String> = (0..21).map(|i| format!("--link-dest=d{i}")).collect();
+    let mut args: Vec<&str> = many.iter().map(String::as_str).collect();
+    args.extend(["a", "b"]);
+    usage_error(
+        &args,
+        "resync: ERROR: at most 20 --link-dest args may be specified",
+    );
+}
+
 // ---- unsupported options -----------------------------------------------------------
 
 #[test]
@@ -727,8 +765,8 @@ fn unsupported_options_exit_1_naming_the_long_option() {
         (&["-z", "a", "b"], "--compress"),
         (&["-avz", "a", "b"], "--compress"),
         (&["--exclude=*.o", "a", "b"], "--exclude"),
-        (&["--link-dest", "d", "a", "b"], "--link-dest"),
-        (&["-b", "a", "b"], "--backup"),
+        (&["-y", "a", "b"], "--fuzzy"),
+        (&["--files-from", "d", "a", "b"], "--files-from"),
         (&["-F", "a", "b"], "-F"),
         (&["--zc=zstd", "a", "b"], "--zc"),
         (&["--bwlimit=1M", "a", "b"], "--bwlimit"),
