@@ -202,6 +202,16 @@ fn bad_input() {
     run_group("bad-input");
 }
 
+#[test]
+fn backup() {
+    run_group("backup");
+}
+
+#[test]
+fn refdirs() {
+    run_group("refdirs");
+}
+
 /// Ids are unique, belong to a group with a test function, and every id in
 /// known_failures.txt names an existing scenario.
 #[test]
@@ -232,6 +242,8 @@ fn scenario_ids_are_consistent() {
         "filter",
         "delete",
         "files-from",
+        "backup",
+        "refdirs",
     ];
     let all = scenarios::all();
     let mut seen = BTreeSet::new();

@@ -66,6 +66,9 @@ pub struct Scenario {
     /// Extra setup run on each work dir after the trees are generated (and chowned for
     /// `User::Nobody`), before timestamps are stamped.
     pub setup: Option<Hook>,
+    /// Extra setup run after the timestamps are stamped (for mtime
+    /// differences that stamping would undo, e.g. in a reference directory).
+    pub after_stamp: Option<Hook>,
     pub norm: Norm,
     pub mask: Mask,
     /// The run may change `src` (e.g. `--remove-source-files`): skip the
@@ -86,6 +89,7 @@ impl Scenario {
             user: User::Root,
             cwd: "",
             setup: None,
+            after_stamp: None,
             norm: Norm::default(),
             mask: Mask::default(),
             modifies_src: false,
@@ -98,6 +102,10 @@ impl Scenario {
     }
     pub fn setup(mut self, h: Hook) -> Self {
         self.setup = Some(h);
+        self
+    }
+    pub fn after_stamp(mut self, h: Hook) -> Self {
+        self.after_stamp = Some(h);
         self
     }
     pub fn cwd(mut self, c: &'static str) -> Self {
@@ -267,6 +275,9 @@ pub fn prepare(sc: &Scenario, base: &Path) -> PathBuf {
     tree::stamp(&work, sc.seed);
     for (p, s, ns) in overrides {
         tree::set_mtime(&work.join(p), s, ns);
+    }
+    if let Some(h) = sc.after_stamp {
+        h(&work);
     }
     work
 }

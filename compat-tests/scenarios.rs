@@ -658,6 +658,359 @@ fn output(v: &mut Vec<Scenario>) {
     }
 }
 
+// ---- backups and reference directories ----
+
+/// A reference directory `prev` beside `dst`, as an earlier snapshot of the
+/// source would be: a copy with one file changed in size, one missing, one
+/// with another mode, one with another owner, a symlink to elsewhere, a
+/// directory where the source has a file, a directory with another mode.
+fn make_prev_tree(w: &Path, tree: Tree) {
+    tree::generate(tree, w, "prev", 42);
+    let p = w.join("prev");
+    tree::write(&p.join("file2.txt"), b"an older, shorter version\n");
+    std::fs::remove_file(p.join("dir1/sub/c.txt")).unwrap();
+    tree::chmod(&p.join("mode_file"), 0o600);
+    tree::lchown(&p.join("file1.txt"), 1000, 1000);
+    std::fs::remove_file(p.join("link_rel")).unwrap();
+    tree::ln_s("elsewhere", &p.join("link_rel"));
+    std::fs::remove_file(p.join("tiny")).unwrap();
+    tree::mkdir(&p.join("tiny"));
+    tree::chmod(&p.join("dir2"), 0o700);
+}
+fn make_prev(w: &Path) {
+    make_prev_tree(w, Tree::Basic);
+}
+fn make_prev_links(w: &Path) {
+    make_prev_tree(w, Tree::Links);
+}
+fn make_prev_meta(w: &Path) {
+    make_prev_tree(w, Tree::Meta);
+}
+/// A second reference directory `prev2`: an exact copy of the source except
+/// `dir1/b.txt`, which is missing.
+fn make_prev2(w: &Path) {
+    make_prev(w);
+    tree::generate(Tree::Basic, w, "prev2", 42);
+    std::fs::remove_file(w.join("prev2/dir1/b.txt")).unwrap();
+}
+/// After stamping: same data, other mtime (a quick-check miss: the file is
+/// sent, itemized against the reference) and a nanosecond-only difference.
+fn prev_mtimes(w: &Path) {
+    let (s, ns) = tree::mtime_for(b"dir1/a.txt", 42);
+    tree::set_mtime(&w.join("prev/dir1/a.txt"), s + 10, ns);
+    let (s, ns) = tree::mtime_for(b"same_size/s2.txt", 42);
+    tree::set_mtime(
+        &w.join("prev/same_size/s2.txt"),
+        s,
+        (ns + 1) % 1_000_000_000,
+    );
+}
+fn make_file_not_dir(w: &Path) {
+    tree::write(&w.join("prevfile"), b"not a directory\n");
+}
+fn make_backup_file(w: &Path) {
+    tree::write(
+        &w.join("dst/bk"),
+        b"a file where the backup dir should be\n",
+    );
+}
+/// Old backups of the same names exist already (rsync replaces them).
+fn make_old_backups(w: &Path) {
+    tree::write(&w.join("dst/file2.txt~"), b"an old backup\n");
+    tree::mkdir(&w.join("bak/dir1"));
+    tree::write(&w.join("bak/dir1/b.txt"), b"an old backup\n");
+}
+/// A source directory nobody may write to: removing its files fails.
+fn readonly_src_subdir(w: &Path) {
+    tree::lchown(&w.join("src/dir1/sub"), 0, crate::run::NOBODY);
+    tree::chmod(&w.join("src/dir1/sub"), 0o755);
+}
+
+fn backup(v: &mut Vec<Scenario>) {
+    use Tree::{Basic as B, Links as L, Meta as M};
+    // Replaced files, symlinks replaced by files, files by directories and
+    // back, with the backup lines of --info=backup and -vv.
+    for (tname, tree) in [("basic", B), ("links", L), ("meta", M)] {
+        for flags in ["-ai -b --info=backup", "-a -vv -b", "-a -b"] {
+            v.push(sd(
+                &format!("backup/{tname}/{}", slug(flags)),
+                tree,
+                Prepopulated,
+                flags,
+            ));
+        }
+    }
+    for flags in [
+        "-ai -b --suffix=.bak --info=backup",
+        "-ai -b --suffix=",
+        "-ai -b --suffix=a/b",
+        "-ai --backup-dir=../bak",
+        "-a -vv --backup-dir=../bak",
+        "-ai -b --backup-dir=../bak --suffix=.old --info=backup",
+        "-ai -b --backup-dir=bk --info=backup",
+        "-ai -b --backup-dir=../deep/er/bak --info=backup",
+        "-ai -b --backup-dir=../bak/ -vv",
+        "-ai -b --inplace --info=backup",
+        "-ai -b --backup-dir=../bak --inplace --info=backup",
+        "-ai -b --delay-updates --info=backup",
+        "-ai -b -n --info=backup",
+        "-ai -b --no-backup",
+        "-ai -bO --info=backup",
+        "-ai -bc --info=backup",
+        "-ai -b --stats",
+        "-rli -b --info=backup",
+    ] {
+        v.push(sd(
+            &format!("backup/prepopulated/{}", slug(flags)),
+            B,
+            Prepopulated,
+            flags,
+        ));
+    }
+    v.push(sd("backup/fresh/ai_b", B, Absent, "-ai -b --info=backup"));
+    v.push(
+        sd(
+            "backup/existing-bak-dir",
+            B,
+            Prepopulated,
+            "-ai --backup-dir=../bak --info=backup",
+        )
+        .setup(make_backup_target),
+    );
+    v.push(
+        sd(
+            "backup/old-backups-replaced",
+            B,
+            Prepopulated,
+            "-ai -b --info=backup",
+        )
+        .setup(make_old_backups),
+    );
+    v.push(
+        sd(
+            "backup/old-backups-replaced-dir",
+            B,
+            Prepopulated,
+            "-ai --backup-dir=../bak --info=backup",
+        )
+        .setup(make_old_backups),
+    );
+    v.push(
+        sd(
+            "backup/backup-dir-is-a-file",
+            B,
+            Prepopulated,
+            "-ai --backup-dir=bk",
+        )
+        .setup(make_backup_file),
+    );
+    v.push(sd(
+        "backup/hard-links",
+        L,
+        Prepopulated,
+        "-aiH -b --info=backup",
+    ));
+    // --remove-source-files: transferred and up-to-date non-directories go.
+    for (dname, dest) in [("fresh", Absent), ("prepopulated", Prepopulated)] {
+        for flags in [
+            "-a --remove-source-files",
+            "-ai --remove-source-files --info=remove",
+            "-a -vv --remove-source-files",
+            "-ai -n --remove-source-files",
+        ] {
+            v.push(
+                sd(
+                    &format!("backup/remove-source/{dname}/{}", slug(flags)),
+                    B,
+                    dest,
+                    flags,
+                )
+                .modifies_src(),
+            );
+        }
+    }
+    v.push(
+        sd(
+            "backup/remove-source/links",
+            L,
+            Prepopulated,
+            "-aiH --remove-source-files --info=remove",
+        )
+        .modifies_src(),
+    );
+    v.push(
+        sd(
+            "backup/remove-source/existing",
+            B,
+            Prepopulated,
+            "-ai --existing --remove-source-files --info=remove",
+        )
+        .modifies_src(),
+    );
+    v.push(
+        sd(
+            "backup/remove-source/with-backup",
+            B,
+            Prepopulated,
+            "-ai -b --remove-source-files --info=remove,backup",
+        )
+        .modifies_src(),
+    );
+    v.push(
+        sd(
+            "backup/remove-source/unwritable-src-dir",
+            B,
+            Empty,
+            "-a --remove-source-files",
+        )
+        .user(User::Nobody)
+        .setup(readonly_src_subdir)
+        .modifies_src(),
+    );
+}
+
+fn refdirs(v: &mut Vec<Scenario>) {
+    use Tree::{Basic as B, Links as L, Meta as M};
+    for t in ["link", "compare", "copy"] {
+        let opt = format!("--{t}-dest=../prev");
+        let with = |flags: &str| format!("{flags} {opt}");
+        for flags in ["-ai", "-aii", "-av", "-avv", "-a --stats", "-ani"] {
+            v.push(
+                sd(
+                    &format!("refdirs/{t}/fresh/{}", slug(flags)),
+                    B,
+                    Absent,
+                    &with(flags),
+                )
+                .setup(make_prev)
+                .after_stamp(prev_mtimes),
+            );
+        }
+        for flags in ["-aii", "-avv", "-aii -b --info=backup"] {
+            v.push(
+                sd(
+                    &format!("refdirs/{t}/prepopulated/{}", slug(flags)),
+                    B,
+                    Prepopulated,
+                    &with(flags),
+                )
+                .setup(make_prev)
+                .after_stamp(prev_mtimes),
+            );
+        }
+        // Which attributes must match depends on what is preserved.
+        for flags in [
+            "-rlii",
+            "-rltii",
+            "-rlpii",
+            "-rlptgoDii",
+            "-aiic",
+            "-aii --size-only",
+        ] {
+            v.push(
+                sd(
+                    &format!("refdirs/{t}/attrs/{}", slug(flags)),
+                    B,
+                    Empty,
+                    &with(flags),
+                )
+                .setup(make_prev)
+                .after_stamp(prev_mtimes),
+            );
+        }
+        v.push(
+            sd(&format!("refdirs/{t}/links-H"), L, Absent, &with("-aHii"))
+                .setup(make_prev_links)
+                .after_stamp(prev_mtimes),
+        );
+        v.push(
+            sd(&format!("refdirs/{t}/meta"), M, Absent, &with("-aii"))
+                .setup(make_prev_meta)
+                .after_stamp(prev_mtimes),
+        );
+        v.push(
+            sd(
+                &format!("refdirs/{t}/two-dirs"),
+                B,
+                Absent,
+                &format!("-aii {opt} --{t}-dest=../prev2"),
+            )
+            .setup(make_prev2)
+            .after_stamp(prev_mtimes),
+        );
+        v.push(
+            sd(
+                &format!("refdirs/{t}/remove-source"),
+                B,
+                Absent,
+                &with("-aii --remove-source-files --info=remove"),
+            )
+            .setup(make_prev)
+            .after_stamp(prev_mtimes)
+            .modifies_src(),
+        );
+    }
+    // The reference is the source itself (every file unchanged).
+    v.push(sd(
+        "refdirs/link/src-itself",
+        L,
+        Absent,
+        "-aii --link-dest=../src",
+    ));
+    v.push(
+        sd(
+            "refdirs/link/trailing-slash",
+            B,
+            Absent,
+            "-ai --link-dest=../prev/",
+        )
+        .setup(make_prev),
+    );
+    v.push(sd(
+        "refdirs/link/missing-dir",
+        B,
+        Absent,
+        "-ai --link-dest=../nosuch",
+    ));
+    v.push(sd(
+        "refdirs/link/missing-dir-n",
+        B,
+        Absent,
+        "-ain --link-dest=../nosuch",
+    ));
+    v.push(
+        sd(
+            "refdirs/link/not-a-dir",
+            B,
+            Absent,
+            "-ai --link-dest=../prevfile",
+        )
+        .setup(make_file_not_dir),
+    );
+    v.push(sd(
+        "refdirs/conflict",
+        B,
+        Absent,
+        "-a --link-dest=../prev --compare-dest=../prev",
+    ));
+    let many: Vec<String> = (0..21).map(|i| format!("--link-dest=../p{i}")).collect();
+    v.push(sd(
+        "refdirs/too-many",
+        B,
+        Absent,
+        &format!("-a {}", many.join(" ")),
+    ));
+    v.push(
+        s(
+            "refdirs/link/single-file",
+            B,
+            Empty,
+            &["-aii", "--link-dest=../prev", "src/dir1/a.txt", "dst/"],
+        )
+        .setup(make_prev),
+    );
+}
+
 fn bad_input(v: &mut Vec<Scenario>) {
     use Tree::Basic as B;
     v.push(s(
@@ -786,5 +1139,7 @@ pub fn all() -> Vec<Scenario> {
     output(&mut v);
     bad_input(&mut v);
     crate::filter_scenarios::add(&mut v);
+    backup(&mut v);
+    refdirs(&mut v);
     v
 }

@@ -212,3 +212,108 @@ fn vanished_file_exits_24() {
     assert_eq!(fs::metadata(dst.join("a.big")).unwrap().size(), 256 << 20);
     assert!(!dst.join("z.small").exists());
 }
+
+/// Run `prog` as uid/gid 65534 (nobody) in `cwd`.
+fn as_nobody(prog: &Path, cwd: &Path, args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(prog)
+        .args(args)
+        .current_dir(cwd)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap()
+}
+
+fn chown_r(p: &Path, id: u32) {
+    let ok = Command::new("chown")
+        .args(["-R", &format!("{id}:{id}")])
+        .arg(p)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn backup_dir_that_cannot_be_created_exits_11_and_keeps_the_old_file() {
+    if !is_root() {
+        eprintln!("skipping: switching to another user needs root");
+        return;
+    }
+    let rsync_ok = Command::new("rsync").arg("--version").output().is_ok();
+    let mut results = Vec::new();
+    let progs: Vec<PathBuf> = if rsync_ok {
+        vec![env!("CARGO_BIN_EXE_resync").into(), "rsync".into()]
+    } else {
+        vec![env!("CARGO_BIN_EXE_resync").into()]
+    };
+    for prog in &progs {
+        let top = tempfile::tempdir().unwrap();
+        let w = top.path();
+        fs::set_permissions(w, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        fs::create_dir_all(w.join("src")).unwrap();
+        fs::create_dir_all(w.join("dst")).unwrap();
+        fs::write(w.join("src/a.txt"), b"the new version\n").unwrap();
+        fs::write(w.join("dst/a.txt"), b"old\n").unwrap();
+        chown_r(&w.join("src"), 65534);
+        chown_r(&w.join("dst"), 65534);
+        // Owned by root: nobody cannot make the backup directory in it.
+        fs::create_dir(w.join("ro")).unwrap();
+        let out = as_nobody(prog, w, &["-a", "--backup-dir=../ro/bak", "src/", "dst/"]);
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(11), "{}: {err}", prog.display());
+        // The destination keeps the old version, whole; nothing half-made.
+        assert_eq!(fs::read(w.join("dst/a.txt")).unwrap(), b"old\n");
+        assert_eq!(names(&w.join("dst")), vec!["a.txt".to_string()]);
+        assert!(!w.join("ro/bak").exists());
+        let err = err
+            .replace("resync error:", "rsync error:")
+            .lines()
+            .map(|l| {
+                l.split(" at ")
+                    .next()
+                    .unwrap()
+                    .split(" [")
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>();
+        results.push(err);
+    }
+    // rsync's receiver says no more than its exit line.
+    assert_eq!(
+        results[0],
+        vec!["rsync error: error in file IO (code 11)".to_string()]
+    );
+    if results.len() == 2 {
+        assert_eq!(results[0], results[1]);
+    }
+}
+
+#[test]
+fn missing_link_dest_warns_and_copies_everything() {
+    let top = tempfile::tempdir().unwrap();
+    let w = top.path();
+    fs::create_dir_all(w.join("src/d")).unwrap();
+    fs::write(w.join("src/d/f"), b"data\n").unwrap();
+    let out = resync()
+        .current_dir(w)
+        .args(["-a", "--link-dest=../nosuch", "src/", "dst/"])
+        .output()
+        .unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // rsync names it as it resolves it: relative to the destination.
+    let dst = fs::canonicalize(w.join("dst")).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "--link-dest arg does not exist: {}/../nosuch\n",
+            dst.display()
+        )
+    );
+    assert_eq!(fs::read(w.join("dst/d/f")).unwrap(), b"data\n");
+    assert_eq!(fs::metadata(w.join("dst/d/f")).unwrap().nlink(), 1);
+}

@@ -169,11 +169,11 @@ fn value_letter_takes_rest_of_bundle_or_next_argv() {
 
 #[test]
 fn attached_and_separate_values_of_unsupported_letters_are_consumed() {
-    // -e/-f are recognised with their values, then rejected as unsupported.
+    // -e/-B are recognised with their values, then rejected as unsupported.
     for args in [
         &["-ave", "ssh", "a", "b"][..],
         &["-essh", "a", "b"],
-        &["-f- *.o", "a", "b"],
+        &["-B1024", "a", "b"],
     ] {
         let (code, _, err) = cli(args);
         assert_eq!(code, 1);
@@ -184,8 +184,8 @@ fn attached_and_separate_values_of_unsupported_letters_are_consumed() {
         "resync: --rsh is not supported yet\n"
     );
     assert_eq!(
-        cli(&["-f- *.o", "a", "b"]).2,
-        "resync: --filter is not supported yet\n"
+        cli(&["-B1024", "a", "b"]).2,
+        "resync: --block-size is not supported yet\n"
     );
 }
 
@@ -506,10 +506,10 @@ fn lone_h_is_help_otherwise_human_readable() {
 fn help_marks_unsupported_options() {
     let (_, out, _) = cli(&["--help"]);
     assert!(out.contains(
-        "\n--delete                 delete extraneous files from dest directories (unsupported)\n"
+        "\n--compress, -z           compress file data during the transfer (unsupported)\n"
     ));
     assert!(out.contains("\n--perms, -p              preserve permissions\n"));
-    assert!(out.contains("\n-F                       same as --filter='dir-merge /.rsync-filter'\n                         repeated: --filter='- .rsync-filter' (unsupported)\n"));
+    assert!(out.contains("\n-F                       same as --filter='dir-merge /.rsync-filter'\n                         repeated: --filter='- .rsync-filter'\n"));
 }
 
 #[test]
@@ -718,18 +718,53 @@ fn bad_sizes_get_rsyncs_messages() {
     );
 }
 
+// ---- backups and reference directories ------------------------------------------
+
+#[test]
+fn backup_suffix_rules_are_rsyncs() {
+    usage_error(
+        &["-b", "--suffix=a/b", "a", "b"],
+        "resync: --suffix cannot contain slashes: a/b",
+    );
+    usage_error(
+        &["-b", "--suffix=", "a", "b"],
+        "resync: --suffix cannot be empty without a --backup-dir",
+    );
+    // Even without -b: the suffix is checked once all options are known.
+    usage_error(
+        &["--suffix=", "a", "b"],
+        "resync: --suffix cannot be empty without a --backup-dir",
+    );
+}
+
+#[test]
+fn reference_dirs_are_one_kind_and_at_most_20() {
+    usage_error(
+        &["--link-dest=x", "--compare-dest=y", "a", "b"],
+        "resync: ERROR: the --compare-dest option conflicts with the --link-dest option",
+    );
+    usage_error(
+        &["--copy-dest=x", "--link-dest=y", "a", "b"],
+        "resync: ERROR: the --link-dest option conflicts with the --copy-dest option",
+    );
+    let many: Vec<String> = (0..21).map(|i| format!("--link-dest=d{i}")).collect();
+    let mut args: Vec<&str> = many.iter().map(String::as_str).collect();
+    args.extend(["a", "b"]);
+    usage_error(
+        &args,
+        "resync: ERROR: at most 20 --link-dest args may be specified",
+    );
+}
+
 // ---- unsupported options -----------------------------------------------------------
 
 #[test]
 fn unsupported_options_exit_1_naming_the_long_option() {
     for (args, name) in [
-        (&["--delete", "a", "b"][..], "--delete"),
-        (&["-z", "a", "b"], "--compress"),
+        (&["-z", "a", "b"][..], "--compress"),
         (&["-avz", "a", "b"], "--compress"),
-        (&["--exclude=*.o", "a", "b"], "--exclude"),
-        (&["--link-dest", "d", "a", "b"], "--link-dest"),
-        (&["-b", "a", "b"], "--backup"),
-        (&["-F", "a", "b"], "-F"),
+        (&["-y", "a", "b"], "--fuzzy"),
+        (&["-M--foo", "a", "b"], "--remote-option"),
         (&["--zc=zstd", "a", "b"], "--zc"),
         (&["--bwlimit=1M", "a", "b"], "--bwlimit"),
         (&["--super", "a", "b"], "--super"),
@@ -768,4 +803,73 @@ fn help_rows_match_installed_rsync_3_5_0() {
         + "\n";
     let ours = resync::options::table::option_help_rows().replace(" (unsupported)\n", "\n");
     assert_eq!(ours, theirs);
+}
+
+#[test]
+fn delete_when_options_follow_rsyncs_rules() {
+    use resync::options::Delete;
+    assert_eq!(ok(&["-r", "--delete", "a", "b"]).delete, Delete::During);
+    assert_eq!(
+        ok(&["-r", "--delete-excluded", "a", "b"]).delete,
+        Delete::During
+    );
+    assert_eq!(
+        ok(&["-r", "--delete-before", "a", "b"]).delete,
+        Delete::Before
+    );
+    assert_eq!(
+        ok(&["-r", "--del", "--delete-delay", "a", "b"]).delete,
+        Delete::Delay
+    );
+    assert_eq!(
+        ok(&["-r", "--delete-after", "a", "b"]).delete,
+        Delete::After
+    );
+    assert_eq!(ok(&["-r", "a", "b"]).delete, Delete::Off);
+    let (code, _, err) = cli(&["-r", "--delete-before", "--delete-after", "a", "b"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("resync: You may not combine multiple --delete-WHEN options.\n"));
+    let (code, _, err) = cli(&["--delete", "a", "b"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with(
+            "resync: --delete does not work without --recursive (-r) or --dirs (-d).\n"
+        )
+    );
+    let (code, _, err) = cli(&["-r", "--max-delete=x", "a", "b"]);
+    assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn files_from_implies_relative_and_dirs_but_not_archives_recursion() {
+    let o = ok(&["-a", "--files-from=list", "a", "b"]);
+    assert!(o.relative && o.dirs && !o.recursive);
+    let o = ok(&["-a", "-r", "--files-from=list", "a", "b"]);
+    assert!(o.recursive);
+    let o = ok(&["--files-from=list", "--no-R", "--no-d", "a", "b"]);
+    assert!(!o.relative && !o.dirs);
+}
+
+#[test]
+fn filter_options_keep_their_order() {
+    use resync::filter::FilterArg;
+    let o = ok(&[
+        "--exclude=*.o",
+        "-f+ x",
+        "-F",
+        "--include-from=f",
+        "-FF",
+        "a",
+        "b",
+    ]);
+    assert_eq!(
+        o.filters,
+        vec![
+            FilterArg::Exclude("*.o".into()),
+            FilterArg::Rule("+ x".into()),
+            FilterArg::Rule(": /.rsync-filter".into()),
+            FilterArg::IncludeFrom("f".into()),
+            FilterArg::Rule("- .rsync-filter".into()),
+        ]
+    );
 }

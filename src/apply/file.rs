@@ -227,6 +227,20 @@ fn whole(
         }
     }
     drop(tmp);
+    // -b: keep the old version (a hard link, so the name never goes missing).
+    let replaced = it.dest_meta.filter(|d| d.kind != crate::flist::Kind::Dir);
+    // A non-file in the way is deleted the way rsync's delete_item does it,
+    // which does not back up backup files.
+    let is_backup_file = |b: &super::backup::Backups| b.is_backup_file(&it.dest);
+    let skip = replaced.is_some_and(|d| d.kind != crate::flist::Kind::File)
+        && ctx.backups.as_ref().is_some_and(is_backup_file);
+    if replaced.is_some() && ctx.backups.is_some() && !opts.delay_updates && !skip {
+        let fatal = replaced.is_some_and(|d| d.kind == crate::flist::Kind::File);
+        if !ctx.backup_before_replace(&it.dest, fatal) {
+            let _ = std::fs::remove_file(&tmp_path);
+            return None;
+        }
+    }
     if opts.delay_updates {
         return park_delayed(ctx, e, &tmp_path, &it.dest).then_some(len);
     }
@@ -331,6 +345,15 @@ fn rename_into_place(tmp: &Path, dest: &Path) -> io::Result<()> {
 
 /// `--inplace`: rewrite the destination file directly, then truncate.
 fn inplace(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> {
+    // -b: the file is rewritten where it is, so its backup must be a copy;
+    // rsync leaves the file alone when that copy cannot be made.
+    if ctx
+        .backups
+        .as_ref()
+        .is_some_and(|b| !b.copy_before_inplace(&it.dest))
+    {
+        return None;
+    }
     let f = open_existing(ctx, &it.dest)?;
     let r = if ctx.opts.sparse {
         crate::sys::copy::copy_sparse_inplace(src, &f, len)
@@ -452,6 +475,9 @@ pub(crate) fn make_node(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
 
 /// Give a freshly created temp entry its metadata and rename it into place.
 fn finish_new(ctx: &Ctx, e: &Entry, it: &Item, tmp: &Path) -> bool {
+    if !backup_replaced(ctx, it, tmp) {
+        return false;
+    }
     set_path_meta(
         ctx,
         e,
@@ -498,6 +524,65 @@ fn finish_rename(ctx: &Ctx, e: &Entry, tmp: &Path, dest: &Path) -> bool {
     true
 }
 
+/// `--link-dest`: make `it.dest` another name of the unchanged entry found in
+/// a reference directory (linked under a temp name and renamed into place).
+/// A regular file that cannot be linked is copied instead, as rsync does.
+pub(crate) fn link_basis(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) -> bool {
+    let Some(basis) = &it.basis else {
+        return false;
+    };
+    if it.replace && !clear_dir(ctx, e, it) {
+        return false;
+    }
+    let dir = it.dest.parent().unwrap_or(Path::new("."));
+    let tmp = temp_path(dir, it.dest.file_name().unwrap_or_default(), 0);
+    if let Err(err) = std::fs::hard_link(basis, &tmp) {
+        if e.meta.kind == crate::flist::Kind::File {
+            return copy_basis(ctx, e, it, cache);
+        }
+        ctx.error(format!(
+            "failed to hard-link {} with {}: {}",
+            basis.display(),
+            it.dest.display(),
+            err_text(&err)
+        ));
+        return false;
+    }
+    // rsync backs up what it deletes to make room, but not the destination
+    // file an exact reference match replaces.
+    let replaced_file = it
+        .dest_meta
+        .is_some_and(|d| d.kind == crate::flist::Kind::File);
+    if !replaced_file && !backup_replaced(ctx, it, &tmp) {
+        return false;
+    }
+    finish_rename(ctx, e, &tmp, &it.dest)
+}
+
+/// `--copy-dest` (and any reference match whose attributes differ): copy the
+/// reference file into place locally and give it the source's attributes.
+pub(crate) fn copy_basis(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) -> bool {
+    let Some(basis) = &it.basis else {
+        return false;
+    };
+    let src = match File::open(basis) {
+        Ok(f) => f,
+        Err(err) => {
+            ctx.error(format!(
+                "copy_file {} => {}: {}",
+                crate::report::abs_display(basis),
+                it.dest.display(),
+                err_text(&err)
+            ));
+            return false;
+        }
+    };
+    if it.replace && !clear_dir(ctx, e, it) {
+        return false;
+    }
+    whole(ctx, e, it, &src, e.meta.size, Some(cache)).is_some()
+}
+
 /// `-H`: make `it.dest` another name of `leader_dest`.
 pub(crate) fn hard_link(ctx: &Ctx, leader_dest: &Path, e: &Entry, it: &Item) -> bool {
     if it.replace && !clear_dir(ctx, e, it) {
@@ -525,5 +610,22 @@ pub(crate) fn hard_link(ctx: &Ctx, leader_dest: &Path, e: &Entry, it: &Item) -> 
         ));
         return false;
     }
+    if !backup_replaced(ctx, it, &tmp) {
+        return false;
+    }
     finish_rename(ctx, e, &tmp, &it.dest)
+}
+
+/// `-b` for an entry made under a temp name: keep the non-directory it is
+/// about to replace; on failure the temp entry is dropped (rsync's
+/// `atomic_create` gives up on the item without a message).
+fn backup_replaced(ctx: &Ctx, it: &Item, tmp: &Path) -> bool {
+    let replaces = it
+        .dest_meta
+        .is_some_and(|d| d.kind != crate::flist::Kind::Dir);
+    if replaces && !ctx.backup_before_replace(&it.dest, false) {
+        let _ = std::fs::remove_file(tmp);
+        return false;
+    }
+    true
 }

@@ -8,6 +8,7 @@
 //! `--inplace`/`--append`). Hard links follow their leaders; directory metadata is
 //! set last, bottom-up, so that writing into a directory cannot disturb its mtime.
 
+pub mod backup;
 mod file;
 mod meta;
 
@@ -48,6 +49,10 @@ pub(crate) struct Ctx {
         std::sync::RwLock<std::collections::HashMap<(u64, u64), Arc<crate::sys::copy::CopyHints>>>,
     /// Files sent a second time (rsync's redo phase), printed after the rest.
     redone: Mutex<Vec<(Entry, Item)>>,
+    /// `-b`: where replaced entries are kept.
+    pub backups: Option<backup::Backups>,
+    /// stdout lines from the workers, printed by the walk's printer.
+    pub notes: crate::report::Notes,
     /// Work items handed to tasks and not finished yet.
     in_flight: Mutex<usize>,
     drained: Condvar,
@@ -71,8 +76,75 @@ impl Ctx {
     /// Stop the run (disk full and the like): rsync exits 11 right away.
     pub fn fatal(&self, msg: String) {
         crate::report::message(&msg);
+        self.stop();
+    }
+
+    /// Stop the run with exit 11 without a message of our own (a failed
+    /// backup: rsync's receiver exits with nothing more than its exit line).
+    pub fn stop(&self) {
         self.raise(crate::exit::FILE_IO);
         self.fatal.store(true, Ordering::SeqCst);
+    }
+
+    /// `--remove-source-files`: the sender removes a source non-directory once
+    /// its item is done, unless it changed since it was listed; messages and
+    /// exit code as rsync's sender.
+    pub fn remove_source(&self, e: &Entry) {
+        let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);
+        match std::fs::symlink_metadata(&e.src) {
+            Ok(m) => {
+                use std::os::unix::fs::MetadataExt;
+                if m.size() != e.meta.size
+                    || m.mtime() != e.meta.mtime
+                    || m.mtime_nsec() as u32 != e.meta.mtime_nsec
+                {
+                    crate::report::message_bare(&format!(
+                        "ERROR: Skipping sender remove for changed file: {name}"
+                    ));
+                    self.raise(crate::exit::PARTIAL);
+                    return;
+                }
+            }
+            Err(err) => return self.source_remove_failed(&name, "re-lstat", &err),
+        }
+        match std::fs::remove_file(&e.src) {
+            Ok(()) => {
+                if remove_info(&self.opts) {
+                    self.notes.push(format!("sender removed {name}"));
+                }
+            }
+            Err(err) => self.source_remove_failed(&name, "remove", &err),
+        }
+    }
+
+    fn source_remove_failed(&self, name: &str, op: &str, err: &std::io::Error) {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            self.notes
+                .push(format!("sender file already removed: {name}"));
+        } else {
+            self.error(format!(
+                "[sender] sender failed to {op} {name}: {}",
+                err_text(err)
+            ));
+        }
+    }
+
+    /// Keep what is at `dest` before a new version is renamed over it (`-b`).
+    /// False when the backup failed and the new version must not go in;
+    /// `fatal` stops the whole run then (exit 11), as rsync's receiver does.
+    pub fn backup_before_replace(&self, dest: &Path, fatal: bool) -> bool {
+        let Some(b) = &self.backups else {
+            return true;
+        };
+        match b.make_backup(dest, false) {
+            Ok(_) => true,
+            Err(backup::BackupFailed) => {
+                if fatal {
+                    self.stop();
+                }
+                false
+            }
+        }
     }
 
     fn stopped(&self) -> bool {
@@ -98,6 +170,15 @@ impl Ctx {
         }
         Arc::clone(self.hints.write().unwrap().entry(key).or_default())
     }
+}
+
+/// rsync's `--info=remove` level: explicit, else on from `-vv`.
+fn remove_info(opts: &Options) -> bool {
+    !opts.quiet
+        && opts
+            .info_level("REMOVE")
+            .unwrap_or(if opts.verbose > 1 { 1 } else { 0 })
+            > 0
 }
 
 /// Format an io error the way rsync does: `Text (errno)`.
@@ -143,8 +224,15 @@ pub struct Applier {
 }
 
 impl Applier {
-    /// An applier for `opts`; `temp_dir` is the resolved `--temp-dir`.
-    pub fn new(opts: &Options, temp_dir: Option<PathBuf>, umask: u32) -> Applier {
+    /// An applier for `opts`; `temp_dir` is the resolved `--temp-dir`,
+    /// `backups` the `-b` settings, `notes` where workers queue stdout lines.
+    pub fn new(
+        opts: &Options,
+        temp_dir: Option<PathBuf>,
+        umask: u32,
+        backups: Option<backup::Backups>,
+        notes: crate::report::Notes,
+    ) -> Applier {
         Applier {
             ctx: Arc::new(Ctx {
                 opts: opts.clone(),
@@ -158,6 +246,8 @@ impl Applier {
                 drained: Condvar::new(),
                 hints: Default::default(),
                 redone: Mutex::new(Vec::new()),
+                backups,
+                notes,
             }),
             batch: Vec::new(),
             batch_bytes: 0,
@@ -176,6 +266,10 @@ impl Applier {
     /// end. Returns its handle for [`Applier::touch`].
     pub fn dir(&mut self, e: &Entry, it: &Item) -> DirId {
         let failed = it.action == Action::MkDir && !make_dir(&self.ctx, e, it);
+        if let Some(b) = &self.ctx.backups {
+            let (uid, gid) = meta::wanted_owner(&self.ctx, e);
+            b.plan_dir(&it.dest, it.mode, uid, gid);
+        }
         self.dirs.push(DirRec {
             entry: e.clone(),
             item: it.clone(),
@@ -183,6 +277,19 @@ impl Applier {
             failed,
         });
         DirId(self.dirs.len() - 1)
+    }
+
+    /// The `-b` settings, if backups are on.
+    pub fn backups(&self) -> Option<&backup::Backups> {
+        self.ctx.backups.as_ref()
+    }
+
+    /// `--remove-source-files` for an item that needs no work: remove the
+    /// source now (items with work remove theirs when done).
+    pub fn source_done(&self, e: &Entry, it: &Item) {
+        if self.ctx.opts.remove_source_files && it.removable && it.action == Action::Nothing {
+            self.ctx.remove_source(e);
+        }
     }
 
     /// Whether creating directory `d` failed (its contents are then skipped).
@@ -229,7 +336,11 @@ impl Applier {
         let ok = match it.action {
             Action::HardLink => {
                 let to = it.link.as_ref().expect("hard link has a leader");
-                file::hard_link(&self.ctx, &to.dest, e, it)
+                let ok = file::hard_link(&self.ctx, &to.dest, e, it);
+                if ok && self.ctx.opts.remove_source_files && it.removable {
+                    self.ctx.remove_source(e);
+                }
+                ok
             }
             _ => apply_one(&self.ctx, e, it, &mut self.cache),
         };
@@ -286,7 +397,12 @@ impl Applier {
                 break;
             }
             if let Some(to) = &it.link {
-                file::hard_link(&ctx, &to.dest, &e, &it);
+                if file::hard_link(&ctx, &to.dest, &e, &it)
+                    && ctx.opts.remove_source_files
+                    && it.removable
+                {
+                    ctx.remove_source(&e);
+                }
             }
         }
         finish_delayed(&ctx);
@@ -319,6 +435,9 @@ fn finish_delayed(ctx: &Ctx) {
     let delayed = std::mem::take(&mut *ctx.delayed.lock().unwrap());
     let mut dirs: Vec<PathBuf> = Vec::new();
     for (parked, dest) in delayed {
+        if !ctx.backup_before_replace(&dest, true) {
+            break;
+        }
         if let Err(err) = std::fs::rename(&parked, &dest) {
             ctx.error(format!(
                 "[receiver] rename \"{}\" -> \"{}\": {}",
@@ -353,6 +472,16 @@ fn ensure_parent(ctx: &Ctx, dest: &Path) {
 fn make_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
     ensure_parent(ctx, &it.dest);
     if it.replace {
+        if let (Some(b), Some(d)) = (&ctx.backups, it.dest_meta) {
+            if d.kind != crate::flist::Kind::Dir && b.delete_file(&it.dest).is_err() {
+                // rsync's delete_item for a non-directory in the way, with -b.
+                crate::report::message_bare(
+                    "*** Skipping any contents from this failed directory ***",
+                );
+                ctx.raise(crate::exit::PARTIAL);
+                return false;
+            }
+        }
         if let Err(err) = remove_non_dir_or_empty(&it.dest) {
             ctx.error(format!(
                 "cannot delete non-empty directory: {}: {}",
@@ -392,6 +521,14 @@ pub(crate) fn remove_non_dir_or_empty(p: &Path) -> std::io::Result<()> {
 }
 
 fn apply_one(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) -> bool {
+    let ok = apply_item(ctx, e, it, cache);
+    if ok && ctx.opts.remove_source_files && it.removable {
+        ctx.remove_source(e);
+    }
+    ok
+}
+
+fn apply_item(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) -> bool {
     ensure_parent(ctx, &it.dest);
     match it.action {
         Action::Transfer => match file::transfer(ctx, e, it, cache) {
@@ -404,6 +541,23 @@ fn apply_one(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) -> bool {
         Action::Symlink => file::make_symlink(ctx, e, it),
         Action::Mknod => file::make_node(ctx, e, it),
         Action::Attrs => meta::fix_attrs(ctx, e, it),
+        Action::LinkBasis => file::link_basis(ctx, e, it, cache),
+        Action::CopyBasis => file::copy_basis(ctx, e, it, cache),
+        Action::Unlink => {
+            // --compare-dest found the file unchanged in a reference
+            // directory. A non-file in the way is deleted as rsync deletes to
+            // make room (with -b, backed up); a stale copy is just removed.
+            let file = it
+                .dest_meta
+                .is_some_and(|d| d.kind == crate::flist::Kind::File);
+            match &ctx.backups {
+                Some(b) if !file => b.delete_file(&it.dest).is_ok(),
+                _ => {
+                    let _ = std::fs::remove_file(&it.dest);
+                    true
+                }
+            }
+        }
         Action::Nothing | Action::MkDir | Action::HardLink => true,
     }
 }

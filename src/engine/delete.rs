@@ -18,6 +18,17 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+/// Where deletions report to: the printer, the stats, and the backups to
+/// make of deleted files (`-b`).
+pub(super) struct Out<'a, 'p> {
+    /// Lines (`deleting X`, notices).
+    pub out: &'a mut Printer<'p>,
+    /// Deletion counts.
+    pub stats: &'a mut Stats,
+    /// `-b`: deleted files are backed up first.
+    pub backups: Option<&'a crate::apply::backup::Backups>,
+}
+
 /// How deleting one item ended (rsync's `enum delret`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ret {
@@ -102,12 +113,11 @@ impl Deleter {
         keep: Vec<Box<[u8]>>,
         filt: Option<&DirFilters>,
         io_error: bool,
-        out: &mut Printer,
-        stats: &mut Stats,
+        o: &mut Out,
     ) {
         if io_error && !self.ignore_errors {
             if !self.warned {
-                out.raw("IO error encountered -- skipping file deletion");
+                o.out.raw("IO error encountered -- skipping file deletion");
                 self.warned = true;
             }
             return;
@@ -121,13 +131,13 @@ impl Deleter {
             });
             return;
         }
-        self.dir_now(abs, rel, &keep, filt, out, stats);
+        self.dir_now(abs, rel, &keep, filt, o);
     }
 
     /// The remembered deletions (`--delete-after`, `--delete-delay`).
-    pub(super) fn finish(&mut self, out: &mut Printer, stats: &mut Stats) {
+    pub(super) fn finish(&mut self, o: &mut Out) {
         for l in std::mem::take(&mut self.later) {
-            self.dir_now(&l.abs, &l.rel, &l.keep, l.filt.as_ref(), out, stats);
+            self.dir_now(&l.abs, &l.rel, &l.keep, l.filt.as_ref(), o);
         }
     }
 
@@ -150,8 +160,7 @@ impl Deleter {
         rel: &Path,
         keep: &[Box<[u8]>],
         filt: Option<&DirFilters>,
-        out: &mut Printer,
-        stats: &mut Stats,
+        o: &mut Out,
     ) {
         let extra = listing(abs, rel, filt, false, |n| {
             keep.binary_search_by(|k| k.as_ref().cmp(n)).is_ok()
@@ -159,18 +168,12 @@ impl Deleter {
         for (name, meta) in extra.into_iter().rev() {
             let a = abs.join(&name);
             let r = child(rel, &name);
-            self.item(&a, &r, &meta, filt, false, out, stats);
+            self.item(&a, &r, &meta, filt, false, o);
         }
     }
 
     /// `--delete-missing-args`: delete `abs` (named `rel`), whatever it is.
-    pub(super) fn delete_path(
-        &mut self,
-        abs: &Path,
-        rel: &Path,
-        out: &mut Printer,
-        stats: &mut Stats,
-    ) {
+    pub(super) fn delete_path(&mut self, abs: &Path, rel: &Path, o: &mut Out) {
         if let Ok(md) = std::fs::symlink_metadata(abs) {
             let meta = Meta::from_std(&md);
             // Without --delete or --force a directory goes only when empty.
@@ -179,13 +182,13 @@ impl Deleter {
                 && !recurse
                 && std::fs::read_dir(abs).is_ok_and(|mut r| r.next().is_some())
             {
-                out.raw(&format!(
+                o.out.raw(&format!(
                     "cannot delete non-empty directory: {}",
                     crate::report::escape_name(rel, false)
                 ));
                 return;
             }
-            self.item(abs, rel, &meta, None, false, out, stats);
+            self.item(abs, rel, &meta, None, false, o);
         }
     }
 
@@ -198,11 +201,10 @@ impl Deleter {
         abs: &Path,
         rel: &Path,
         filt: Option<&DirFilters>,
-        out: &mut Printer,
-        stats: &mut Stats,
+        o: &mut Out,
     ) -> bool {
         let inner = filt.map(|f| f.enter(abs));
-        if self.contents(abs, rel, inner.as_ref(), out, stats) != Ret::Success {
+        if self.contents(abs, rel, inner.as_ref(), o) != Ret::Success {
             return false;
         }
         if self.dry_run {
@@ -212,7 +214,7 @@ impl Deleter {
             Ok(()) => true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
-                out.raw(&format!(
+                o.out.raw(&format!(
                     "cannot delete non-empty directory: {}",
                     crate::report::escape_name(rel, false)
                 ));
@@ -239,18 +241,17 @@ impl Deleter {
         meta: &Meta,
         filt: Option<&DirFilters>,
         in_empty: bool,
-        out: &mut Printer,
-        stats: &mut Stats,
+        o: &mut Out,
     ) -> Ret {
         if meta.kind == Kind::Dir && !in_empty {
             let inner = filt.map(|f| f.enter(abs));
-            let r = self.contents(abs, rel, inner.as_ref(), out, stats);
+            let r = self.contents(abs, rel, inner.as_ref(), o);
             if r == Ret::NotEmpty || r == Ret::AtLimit {
                 return r;
             }
         }
         if let Some(m) = self.max {
-            if stats.deleted.total() >= m {
+            if o.stats.deleted.total() >= m {
                 self.skipped += 1;
                 return Ret::AtLimit;
             }
@@ -259,17 +260,24 @@ impl Deleter {
             ("unlink", Ok(()))
         } else if meta.kind == Kind::Dir {
             ("rmdir", std::fs::remove_dir(abs))
+        } else if let Some(b) = o.backups {
+            // -b: rsync backs the file up instead (the backup code prints
+            // its own failures).
+            match b.delete_file(abs) {
+                Ok(_) => ("make_backup", Ok(())),
+                Err(_) => return Ret::Failure,
+            }
         } else {
             ("unlink", std::fs::remove_file(abs))
         };
         match res {
             Ok(()) => {
-                out.deleted(rel, meta);
-                stats.deleted.add(meta.kind);
+                o.out.deleted(rel, meta);
+                o.stats.deleted.add(meta.kind);
                 Ret::Success
             }
             Err(e) if meta.kind == Kind::Dir && e.raw_os_error() == Some(libc::ENOTEMPTY) => {
-                out.raw(&format!(
+                o.out.raw(&format!(
                     "cannot delete non-empty directory: {}",
                     crate::report::escape_name(rel, false)
                 ));
@@ -290,14 +298,7 @@ impl Deleter {
 
     /// rsync's `delete_dir_contents`: everything inside `abs` that no
     /// non-perishable rule excludes, deepest first.
-    fn contents(
-        &mut self,
-        abs: &Path,
-        rel: &Path,
-        filt: Option<&DirFilters>,
-        out: &mut Printer,
-        stats: &mut Stats,
-    ) -> Ret {
+    fn contents(&mut self, abs: &Path, rel: &Path, filt: Option<&DirFilters>, o: &mut Out) -> Ret {
         let mut kept = false;
         let entries = listing_counting(abs, rel, filt, &mut kept);
         let mut ret = if kept { Ret::NotEmpty } else { Ret::Success };
@@ -306,16 +307,16 @@ impl Deleter {
             let r = child(rel, &name);
             if meta.kind == Kind::Dir {
                 let inner = filt.map(|f| f.enter(&a));
-                if self.contents(&a, &r, inner.as_ref(), out, stats) != Ret::Success {
+                if self.contents(&a, &r, inner.as_ref(), o) != Ret::Success {
                     ret = Ret::NotEmpty;
                 }
             }
-            if self.item(&a, &r, &meta, filt, true, out, stats) != Ret::Success {
+            if self.item(&a, &r, &meta, filt, true, o) != Ret::Success {
                 ret = Ret::NotEmpty;
             }
         }
         if ret == Ret::NotEmpty {
-            out.raw(&format!(
+            o.out.raw(&format!(
                 "cannot delete non-empty directory: {}",
                 crate::report::escape_name(rel, false)
             ));

@@ -20,6 +20,20 @@ pub(super) enum DestMode {
 }
 
 impl DestMode {
+    /// The directory entry names are relative to (the destination directory,
+    /// or the parent of a single destination file): rsync's working
+    /// directory on the receiver, against which `--backup-dir` and the
+    /// reference directories are resolved.
+    pub(super) fn root(&self) -> PathBuf {
+        match self {
+            DestMode::Dir(d) => d.clone(),
+            DestMode::File(f) => match f.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+        }
+    }
+
     /// The destination path of an entry named `name` in the list.
     pub(super) fn path_of(&self, name: &Path) -> PathBuf {
         match self {

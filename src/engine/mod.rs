@@ -177,6 +177,14 @@ pub fn run(opts: Options) -> i32 {
             return exit::SYNTAX;
         }
     }
+    let root = mode.root();
+    if let Some(dir) = &opts.backup_dir {
+        if let Err(c) = check_backup_dir(&opts, &root, dir, &mut printer) {
+            printer.finish();
+            return c;
+        }
+    }
+    let basis = basis_dirs(&opts, &root);
     if opts.verbose > 1 && !opts.quiet {
         printer.raw("delta-transmission disabled for local transfer or --whole-file");
     }
@@ -195,6 +203,7 @@ pub fn run(opts: Options) -> i32 {
         chown,
         created_root,
         current_umask(),
+        basis,
     );
     let mut w = match &dest_root {
         Some(d) => w.with_delete(filters.as_ref(), d),
@@ -242,6 +251,90 @@ pub fn run(opts: Options) -> i32 {
     }
     let _ = out.flush();
     closing(code)
+}
+
+/// rsync's receiver checks `--backup-dir` before the transfer: it must be a
+/// directory if it exists (exit 1 otherwise, or 11 when it cannot be
+/// looked at); `--info=backup` (or `-vv`) says whether it is new.
+fn check_backup_dir(
+    opts: &Options,
+    root: &Path,
+    dir: &OsStr,
+    printer: &mut report::Printer,
+) -> Result<(), i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut shown = dir.as_bytes();
+    if shown.len() > 1 && shown.ends_with(b"/") {
+        shown = &shown[..shown.len() - 1];
+    }
+    let shown = report::escape_bytes(shown, opts.eight_bit_output);
+    let path = root.join(dir);
+    let new = match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => false,
+        Ok(_) => {
+            printer.finish();
+            report::message_bare(&format!("The backup-dir is not a directory: {shown}"));
+            report::exit_message(exit::SYNTAX, "Receiver");
+            return Err(exit::SYNTAX);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => {
+            printer.finish();
+            let text = crate::flist::errno_text(&e);
+            let text = text.rsplit_once(" (").map_or(text.as_str(), |(t, _)| t);
+            report::message_bare(&format!("Failed to stat {shown}: {text}"));
+            report::exit_message(exit::FILE_IO, "Receiver");
+            return Err(exit::FILE_IO);
+        }
+    };
+    if crate::apply::backup::backup_info(opts) {
+        let prefix = if new { "(new) " } else { "" };
+        printer.raw(&format!("{prefix}backup_dir is {shown}"));
+    }
+    Ok(())
+}
+
+/// The reference directories resolved against the destination directory,
+/// with rsync's warnings for those that do not exist or are no directories
+/// (the transfer goes on without them). When a dry run could not create the
+/// destination, a leading `../` is resolved against the path, as rsync does.
+fn basis_dirs(opts: &Options, root: &Path) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(alt) = opts.alt_dest else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for b in &opts.basis_dirs {
+        let mut bytes = b.as_bytes();
+        if bytes.len() > 1 && bytes.ends_with(b"/") {
+            bytes = &bytes[..bytes.len() - 1];
+        }
+        let rel = Path::new(OsStr::from_bytes(bytes));
+        let path = if rel.is_absolute() {
+            rel.to_path_buf()
+        } else if !root.exists() && bytes.starts_with(b"../") {
+            root.parent()
+                .unwrap_or(Path::new(""))
+                .join(OsStr::from_bytes(&bytes[3..]))
+        } else {
+            root.join(rel)
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => report::message_bare(&format!(
+                "{} arg is not a dir: {}",
+                alt.option_name(),
+                report::abs_display(&path)
+            )),
+            Err(_) => report::message_bare(&format!(
+                "{} arg does not exist: {}",
+                alt.option_name(),
+                report::abs_display(&path)
+            )),
+        }
+        out.push(path);
+    }
+    out
 }
 
 /// Whether the whole list is one entry (rsync then writes it to the
@@ -402,7 +495,18 @@ fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::OsString>, i
 /// Parse the filter rules (before anything is touched, as rsync parses them
 /// with the options); a bad rule or unreadable rule file ends the run.
 fn build_filters(opts: &Options) -> Result<Option<std::sync::Arc<crate::filter::Filters>>, i32> {
-    if opts.filters.is_empty() && !opts.cvs_exclude {
+    let mut args = opts.filters.clone();
+    if opts.backup
+        && opts.backup_dir.is_none()
+        && opts.delete != crate::options::Delete::Off
+        && !opts.delete_excluded
+    {
+        // rsync protects earlier backups from --delete with `P *SUFFIX`.
+        let mut rule = std::ffi::OsString::from("P *");
+        rule.push(opts.backup_suffix());
+        args.push(crate::filter::FilterArg::Rule(rule));
+    }
+    if args.is_empty() && !opts.cvs_exclude {
         return Ok(None);
     }
     let settings = crate::filter::Settings {
@@ -410,7 +514,7 @@ fn build_filters(opts: &Options) -> Result<Option<std::sync::Arc<crate::filter::
         from0: opts.from0,
         cvs_exclude: opts.cvs_exclude,
     };
-    match crate::filter::build(&opts.filters, settings) {
+    match crate::filter::build(&args, settings) {
         Ok(f) => Ok(Some(f)),
         Err(e) => {
             if e.prefixed {

@@ -62,14 +62,17 @@ impl<'a> Walk<'a> {
         chown: (Option<u32>, Option<u32>),
         created_root: bool,
         umask: u32,
+        basis: Vec<PathBuf>,
     ) -> Self {
+        let backups = crate::apply::backup::Backups::new(opts, &mode.root(), printer.notes());
+        let notes = printer.notes();
         Walk {
             opts,
             scanner,
             mode,
             printer,
-            planner: Planner::new(opts, umask),
-            applier: Applier::new(opts, temp_dir, umask),
+            planner: Planner::new(opts, umask, basis),
+            applier: Applier::new(opts, temp_dir, umask, backups, notes),
             chown,
             created_root,
             serial: (opts.progress || opts.progress2) && !opts.quiet,
@@ -154,8 +157,11 @@ impl<'a> Walk<'a> {
             keep,
             inner.as_ref(),
             io,
-            &mut self.printer,
-            &mut self.stats,
+            &mut super::delete::Out {
+                out: &mut self.printer,
+                stats: &mut self.stats,
+                backups: self.applier.backups(),
+            },
         );
         inner
     }
@@ -193,7 +199,15 @@ impl<'a> Walk<'a> {
         for name in std::mem::take(&mut top.missing) {
             let abs = self.mode.path_of(&name);
             if let Some(d) = self.deleter.as_mut() {
-                d.delete_path(&abs, &name, &mut self.printer, &mut self.stats);
+                d.delete_path(
+                    &abs,
+                    &name,
+                    &mut super::delete::Out {
+                        out: &mut self.printer,
+                        stats: &mut self.stats,
+                        backups: self.applier.backups(),
+                    },
+                );
             }
         }
         let root_rf = self.recv.clone();
@@ -229,7 +243,11 @@ impl<'a> Walk<'a> {
         if let Some(d) = self.deleter.as_mut() {
             if d.deferred() {
                 self.applier.settle();
-                d.finish(&mut self.printer, &mut self.stats);
+                d.finish(&mut super::delete::Out {
+                    out: &mut self.printer,
+                    stats: &mut self.stats,
+                    backups: self.applier.backups(),
+                });
             }
         }
         let mut outcome = self.applier.finish();
@@ -386,8 +404,11 @@ impl<'a> Walk<'a> {
                 keep,
                 inner.as_ref(),
                 io,
-                &mut self.printer,
-                &mut self.stats,
+                &mut super::delete::Out {
+                    out: &mut self.printer,
+                    stats: &mut self.stats,
+                    backups: self.applier.backups(),
+                },
             );
         }
         inner
@@ -521,11 +542,13 @@ impl<'a> Walk<'a> {
                 it.action == Action::Nothing && it.dest_meta.is_some_and(|d| d.kind != Kind::Dir);
         }
         if self.opts.dry_run {
+            self.dry_run_backup(&it);
             return None;
         }
         if e.meta.kind == Kind::Dir {
             return Some(self.applier.dir(&e, &it));
         }
+        self.applier.source_done(&e, &it);
         if self.serial {
             self.printer.begin();
             let r = self.applier.now(&e, &it);
@@ -540,6 +563,38 @@ impl<'a> Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// `-n -b`: rsync's generator "makes" the backups of what it replaces
+    /// itself (its link and rename calls succeed without doing anything in a
+    /// dry run), so their `backed up` lines appear; file transfers, whose
+    /// backups the receiver makes, show none.
+    fn dry_run_backup(&self, it: &Item) {
+        let Some(b) = self.applier.backups() else {
+            return;
+        };
+        let Some(d) = it.dest_meta.filter(|d| d.kind != Kind::Dir) else {
+            return;
+        };
+        let by_generator = match it.action {
+            Action::MkDir | Action::Symlink | Action::Mknod | Action::HardLink => true,
+            Action::Transfer | Action::CopyBasis | Action::LinkBasis | Action::Unlink => {
+                d.kind != Kind::File
+            }
+            _ => false,
+        };
+        // What rsync deletes to make room (delete_item) skips backup files.
+        let via_delete = matches!(
+            it.action,
+            Action::MkDir
+                | Action::Transfer
+                | Action::CopyBasis
+                | Action::LinkBasis
+                | Action::Unlink
+        );
+        if by_generator && !(via_delete && b.is_backup_file(&it.dest)) {
+            b.note_dry_run(&it.dest);
+        }
+    }
+
     /// rsync's sender fails to open an unreadable file before anything about
     /// it is printed; predict that from the mode bits (only when not root).
     fn readable(&mut self, e: &Entry, it: &Item) -> bool {
@@ -590,8 +645,11 @@ impl Walk<'_> {
                 &abs,
                 &e.name,
                 rf.as_ref(),
-                &mut self.printer,
-                &mut self.stats,
+                &mut super::delete::Out {
+                    out: &mut self.printer,
+                    stats: &mut self.stats,
+                    backups: self.applier.backups(),
+                },
             ) {
                 return true;
             }

@@ -39,6 +39,32 @@ pub enum Delete {
     After,
 }
 
+/// Which kind of reference directory `--link-dest`, `--compare-dest` and
+/// `--copy-dest` name (rsync allows only one kind per run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AltDest {
+    /// `--compare-dest`: an unchanged file found there is not copied at all.
+    Compare,
+    /// `--copy-dest`: an unchanged file found there is copied locally.
+    Copy,
+    /// `--link-dest`: an unchanged file found there is hard-linked.
+    Link,
+}
+
+impl AltDest {
+    /// The option's name as rsync prints it in messages.
+    pub fn option_name(self) -> &'static str {
+        match self {
+            AltDest::Compare => "--compare-dest",
+            AltDest::Copy => "--copy-dest",
+            AltDest::Link => "--link-dest",
+        }
+    }
+}
+
+/// rsync's limit on reference directories (`MAX_BASIS_DIRS`).
+pub const MAX_BASIS_DIRS: usize = 20;
+
 /// Everything a transfer needs to know, as parsed from argv.
 ///
 /// Field names follow rsync's long option names so that the mapping from the man
@@ -219,6 +245,22 @@ pub struct Options {
     /// `--preallocate`.
     pub preallocate: bool,
 
+    // ---- backups, reference directories, source removal ----------------
+    /// `-b` / `--backup` (also implied by `--backup-dir`).
+    pub backup: bool,
+    /// `--backup-dir=DIR` (relative paths are relative to the destination).
+    pub backup_dir: Option<std::ffi::OsString>,
+    /// `--suffix=SUFFIX` as given; the default (`~`, or empty with
+    /// `--backup-dir`) is [`Options::backup_suffix`].
+    pub suffix: Option<std::ffi::OsString>,
+    /// The kind of the reference directories given, if any.
+    pub alt_dest: Option<AltDest>,
+    /// `--link-dest`/`--compare-dest`/`--copy-dest` directories in the order
+    /// given (relative ones are relative to the destination directory).
+    pub basis_dirs: Vec<std::ffi::OsString>,
+    /// `--remove-source-files`: the sender removes synchronised non-directories.
+    pub remove_source_files: bool,
+
     // ---- remote-only (accepted, no effect on local transfers) -----------
     /// `-s`/`--secluded-args`/`--protect-args` (Some(true)), `--no-s` (Some(false)).
     pub protect_args: Option<bool>,
@@ -266,6 +308,16 @@ impl Options {
         } else {
             0
         })
+    }
+
+    /// The backup suffix in effect: `--suffix`, else `~` without
+    /// `--backup-dir` and nothing with it (rsync's defaults).
+    pub fn backup_suffix(&self) -> std::ffi::OsString {
+        match (&self.suffix, &self.backup_dir) {
+            (Some(s), _) => s.clone(),
+            (None, Some(_)) => std::ffi::OsString::new(),
+            (None, None) => "~".into(),
+        }
     }
 
     /// Options with rsync's non-false defaults filled in (implied dirs on).

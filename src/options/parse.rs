@@ -310,6 +310,7 @@ fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
     if st.o.old_args > 0 && st.o.protect_args == Some(true) {
         return Err(Stop::usage("--secluded-args conflicts with --old-args."));
     }
+    backup_rules(&mut st.o)?;
     if st.version {
         print!("{}", table::version_text());
         return Err(Stop::Exit(0));
@@ -336,6 +337,52 @@ fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
     }
     st.o.sources = operands;
     Ok(st.o)
+}
+
+/// rsync's checks of the backup options once all are known; `--backup-dir`
+/// implies `--backup`, `--backup` without it implies `--omit-dir-times`.
+fn backup_rules(o: &mut Options) -> Result<(), Stop> {
+    let suffix = o.backup_suffix();
+    if suffix.as_bytes().contains(&b'/') {
+        return Err(Stop::usage(format!(
+            "--suffix cannot contain slashes: {}",
+            suffix.to_string_lossy()
+        )));
+    }
+    if o.backup_dir.is_some() {
+        o.backup = true;
+    } else if suffix.is_empty() {
+        return Err(Stop::usage(
+            "--suffix cannot be empty without a --backup-dir",
+        ));
+    } else if o.backup {
+        // Backups beside the files would change every directory's mtime
+        // again, so rsync implies --omit-dir-times.
+        o.omit_dir_times = true;
+    }
+    Ok(())
+}
+
+/// `--link-dest`, `--compare-dest`, `--copy-dest`: one kind per run, at most
+/// [`MAX_BASIS_DIRS`](super::MAX_BASIS_DIRS) directories.
+pub(crate) fn alt_dest(st: &mut State, v: &Val, kind: super::AltDest) -> Result<(), Stop> {
+    if let Some(old) = st.o.alt_dest.filter(|&o| o != kind) {
+        return Err(Stop::usage(format!(
+            "ERROR: the {} option conflicts with the {} option",
+            kind.option_name(),
+            old.option_name()
+        )));
+    }
+    st.o.alt_dest = Some(kind);
+    if st.o.basis_dirs.len() >= super::MAX_BASIS_DIRS {
+        return Err(Stop::usage(format!(
+            "ERROR: at most {} {} args may be specified",
+            super::MAX_BASIS_DIRS,
+            kind.option_name()
+        )));
+    }
+    st.o.basis_dirs.push(v.value.to_os_string());
+    Ok(())
 }
 
 // ---- value parsers used by the table's actions ---------------------------------

@@ -6,8 +6,8 @@
 //! `--log-format`) interleaved as hidden rows (empty help text). Keeping parser,
 //! help and man page on one table is what stops them drifting apart.
 
-use super::Append;
 use super::parse::{self, State, Stop, Val};
+use super::{AltDest, Append};
 use crate::filter::FilterArg;
 
 /// Whether an option takes a value, in popt's terms.
@@ -312,20 +312,29 @@ pub static TABLE: &[Opt] = &[
     ),
     flag(&["--i-d"], "", |s| s.o.implied_dirs = true),
     flag(&["--no-i-d"], "", |s| s.o.implied_dirs = false),
-    todo(
+    flag(
         &["--backup", "-b"],
         "make backups (see --suffix & --backup-dir)",
+        |s| s.o.backup = true,
     ),
-    todo(&["--no-backup"], ""),
-    todo_v(
+    flag(&["--no-backup"], "", |s| s.o.backup = false),
+    value(
         &["--backup-dir"],
         "DIR",
         "make backups into hierarchy based in DIR",
+        |s, v| {
+            s.o.backup_dir = Some(v.value.to_os_string());
+            Ok(())
+        },
     ),
-    todo_v(
+    value(
         &["--suffix"],
         "SUFFIX",
         "backup suffix (default ~ w/o --backup-dir)",
+        |s, v| {
+            s.o.suffix = Some(v.value.to_os_string());
+            Ok(())
+        },
     ),
     flag(
         &["--update", "-u"],
@@ -598,9 +607,10 @@ pub static TABLE: &[Opt] = &[
         "skip updating files that exist on receiver",
         |s| s.o.ignore_existing = true,
     ),
-    todo(
+    flag(
         &["--remove-source-files"],
         "sender removes synchronized files (non-directory)",
+        |s| s.o.remove_source_files = true,
     ),
     todo(&["--remove-sent-files"], ""),
     flag(&["--del"], "an alias for --delete-during", |s| {
@@ -772,20 +782,23 @@ pub static TABLE: &[Opt] = &[
     ),
     todo(&["--no-fuzzy"], ""),
     todo(&["--no-y"], ""),
-    todo_v(
+    value(
         &["--compare-dest"],
         "DIR",
         "also compare destination files relative to DIR",
+        |s, v| parse::alt_dest(s, v, AltDest::Compare),
     ),
-    todo_v(
+    value(
         &["--copy-dest"],
         "DIR",
         "... and include copies of unchanged files",
+        |s, v| parse::alt_dest(s, v, AltDest::Copy),
     ),
-    todo_v(
+    value(
         &["--link-dest"],
         "DIR",
         "hardlink to files in DIR when unchanged",
+        |s, v| parse::alt_dest(s, v, AltDest::Link),
     ),
     todo(
         &["--compress", "-z"],

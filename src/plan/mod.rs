@@ -10,7 +10,7 @@ pub mod chmod;
 pub mod quick;
 
 use crate::flist::{Entry, Kind, Meta};
-use crate::options::Options;
+use crate::options::{AltDest, Options};
 use crate::report::ItemFlags;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,6 +32,15 @@ pub enum Action {
     Mknod,
     /// Hard-link to the group leader's destination (`-H`; see [`Item::link`]).
     HardLink,
+    /// Hard-link the unchanged file found in a `--link-dest` directory
+    /// ([`Item::basis`]) into place.
+    LinkBasis,
+    /// Copy the file found in a reference directory ([`Item::basis`]) into
+    /// place locally, then give it the source's attributes.
+    CopyBasis,
+    /// Remove the destination file: `--compare-dest` found it unchanged in a
+    /// reference directory, which makes the copy in the destination redundant.
+    Unlink,
 }
 
 /// The leader a hard link points at: where it is and how `%L` names it.
@@ -65,6 +74,16 @@ pub struct Item {
     /// Set the exact mtime even though it counts as unchanged (rsync's
     /// `ATTRS_ACCURATE_TIME` with `-c`: nanoseconds are fixed silently).
     pub exact_time: bool,
+    /// The matching entry in a `--link-dest`/`--compare-dest`/`--copy-dest`
+    /// directory, for [`Action::LinkBasis`] and [`Action::CopyBasis`].
+    pub basis: Option<PathBuf>,
+    /// A reference directory held an unchanged copy: `-vv` says
+    /// `NAME is uptodate` although the destination had nothing.
+    pub uptodate: bool,
+    /// `--remove-source-files` may remove the source once this item is done
+    /// (rsync's "success" for transferred and up-to-date non-directories;
+    /// never for skipped entries).
+    pub removable: bool,
 }
 
 /// The result of planning one entry: its own item (None while it waits as a
@@ -86,6 +105,16 @@ impl Planned {
     }
 }
 
+/// The best entry found in the reference directories for one source entry,
+/// with rsync's match level: 1 same type, 2 same data (quick check), 3 same
+/// data and attributes.
+struct Found {
+    path: PathBuf,
+    meta: Meta,
+    level: u8,
+    dx: Option<XattrList>,
+}
+
 /// A group leader as later members see it.
 #[derive(Clone, Debug)]
 struct Leader {
@@ -93,6 +122,11 @@ struct Leader {
     to: LinkTo,
     dest_meta: Option<Meta>,
     action: Action,
+    /// The reference file a `--link-dest` leader is linked to.
+    basis_id: Option<(u64, u64)>,
+    /// `--compare-dest` found the leader unchanged and created nothing: the
+    /// other members are planned on their own, as rsync does.
+    not_made: bool,
 }
 
 /// `-H` bookkeeping for one group of hard-linked source files, mirroring
@@ -124,11 +158,14 @@ pub struct Planner<'a> {
     fixed: HashMap<(u64, u64), Meta>,
     /// Entries planned so far (orders the groups in `finish`).
     seq: u64,
+    /// The reference directories, resolved against the destination.
+    basis: Vec<PathBuf>,
 }
 
 impl<'a> Planner<'a> {
-    /// A planner; `umask` is applied to new files without `-p`.
-    pub fn new(opts: &'a Options, umask: u32) -> Self {
+    /// A planner; `umask` is applied to new files without `-p`; `basis`
+    /// are the `--link-dest`/`--compare-dest`/`--copy-dest` directories.
+    pub fn new(opts: &'a Options, umask: u32, basis: Vec<PathBuf>) -> Self {
         Planner {
             opts,
             chmod: chmod::parse_all(&opts.chmod).unwrap_or_default(),
@@ -136,7 +173,271 @@ impl<'a> Planner<'a> {
             groups: HashMap::new(),
             fixed: HashMap::new(),
             seq: 0,
+            basis,
         }
+    }
+
+    /// rsync's `try_dests_reg`/`try_dests_non` search: the reference
+    /// directories in order, keeping the first entry of the best level and
+    /// stopping at the first exact match (level 3). `exact_only`: only a
+    /// level-3 match counts (the destination file exists).
+    fn find_basis(&self, e: &Entry, mode: u32, exact_only: bool) -> Option<Found> {
+        let opts = self.opts;
+        let mut best: Option<Found> = None;
+        for dir in &self.basis {
+            let path = if e.name.as_os_str() == "." {
+                dir.clone()
+            } else {
+                dir.join(&e.name)
+            };
+            let Ok(m) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let m = Meta::from_std(&m);
+            let same_type = match e.meta.kind {
+                Kind::Special | Kind::Device => {
+                    matches!(m.kind, Kind::Special | Kind::Device)
+                        && (m.kind == Kind::Special) == (e.meta.kind == Kind::Special)
+                }
+                k => m.kind == k,
+            };
+            if !same_type {
+                continue;
+            }
+            let level = best.as_ref().map_or(0, |b| b.level);
+            let mut found = Found {
+                path,
+                meta: m,
+                level: 1,
+                dx: None,
+            };
+            let same_data = match e.meta.kind {
+                Kind::File => quick::unchanged(&e.meta, &m, &e.src, &found.path, opts),
+                Kind::Dir => true,
+                Kind::Symlink => {
+                    std::fs::read_link(&found.path)
+                        .ok()
+                        .map(|p| p.into_os_string())
+                        .as_ref()
+                        == e.link_target.as_ref()
+                }
+                Kind::Special => m.mode & libc::S_IFMT == e.meta.mode & libc::S_IFMT,
+                Kind::Device => m.rdev == e.meta.rdev,
+            };
+            if !same_data {
+                if level == 0 {
+                    best = Some(found);
+                }
+                continue;
+            }
+            found.level = 2;
+            if opts.xattrs || opts.acls {
+                found.dx = Some(crate::flist::read_xattrs(&found.path, opts));
+            }
+            if unchanged_attrs(e, &m, mode, opts, found.dx.as_deref()) {
+                found.level = 3;
+                return Some(found);
+            }
+            if level < 2 {
+                best = Some(found);
+            }
+        }
+        best.filter(|b| !exact_only || b.level == 3)
+    }
+
+    /// rsync's `hard_link_check` for a new hard link whose own name has a
+    /// match in a reference directory: it is itemized against that entry
+    /// (not as new); with `--link-dest` the match must be the very file the
+    /// leader was linked to, and the line is only shown with `-ii`.
+    fn hard_link_basis(&self, item: &mut Item, e: &Entry, leader: &Leader) {
+        let opts = self.opts;
+        let Some(alt) = opts.alt_dest else {
+            return;
+        };
+        if item.action != Action::HardLink || item.dest_meta.is_some() {
+            return;
+        }
+        for dir in &self.basis {
+            let p = dir.join(&e.name);
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let m = Meta::from_std(&m);
+            let exact = if alt == AltDest::Link {
+                if leader.basis_id != Some((m.dev, m.ino)) {
+                    continue;
+                }
+                true
+            } else {
+                if m.kind != Kind::File || !quick::unchanged(&e.meta, &m, &e.src, &p, opts) {
+                    continue;
+                }
+                unchanged_attrs(e, &m, item.mode, opts, None)
+            };
+            let mut f = ItemFlags {
+                local_change: true,
+                hard_link: true,
+                ..Default::default()
+            };
+            attr_flags(&mut f, e, &m, item.mode, opts, None);
+            item.flags = f;
+            if alt == AltDest::Link {
+                let has_i = opts.itemize > 0
+                    || opts.out_format.as_deref().is_some_and(|s| s.contains("%i"));
+                item.log = has_i && (opts.itemize > 1 || opts.name_level() > 1);
+                item.uptodate = true;
+            }
+            if exact {
+                break;
+            }
+        }
+    }
+
+    /// Plan a source entry against the reference directories when rsync
+    /// would look there (see [`Planner::find_basis`]). True when the item is
+    /// decided; false to plan it against the destination as usual.
+    fn plan_basis(&self, item: &mut Item, e: &Entry) -> bool {
+        let opts = self.opts;
+        let Some(alt) = opts.alt_dest else {
+            return false;
+        };
+        if self.basis.is_empty() {
+            return false;
+        }
+        let d = item.dest_meta;
+        // What the destination holds for rsync's decision: a regular file
+        // replaced by a file of another type counts as missing.
+        let dest_file = d.is_some_and(|d| d.kind == Kind::File);
+        let missing = match e.meta.kind {
+            Kind::File => d.is_none_or(|d| d.kind != Kind::File),
+            Kind::Dir => d.is_none_or(|d| d.kind != Kind::Dir),
+            _ => d.is_none(),
+        };
+        let exact_only = e.meta.kind == Kind::File && dest_file;
+        let looks = missing || (exact_only && alt != AltDest::Copy);
+        if !looks {
+            return false;
+        }
+        if e.meta.kind == Kind::File {
+            if opts.ignore_existing && d.is_some() {
+                return false;
+            }
+            if opts.existing && d.is_none() {
+                return false;
+            }
+            if opts.update
+                && d.is_some_and(|d| {
+                    d.kind == Kind::File
+                        && quick::cmp_time(
+                            d.mtime,
+                            d.mtime_nsec,
+                            e.meta.mtime,
+                            e.meta.mtime_nsec,
+                            opts,
+                        ) > 0
+                })
+            {
+                return false;
+            }
+        } else if (opts.existing && d.is_none() && e.name.as_os_str() != ".")
+            || (opts.ignore_existing && d.is_some())
+        {
+            return false;
+        }
+        let Some(found) = self.find_basis(e, item.mode, exact_only) else {
+            return false;
+        };
+        if exact_only
+            && alt == AltDest::Link
+            && d.is_some_and(|d| d.dev == found.meta.dev && d.ino == found.meta.ino)
+        {
+            // Already the reference file: plan against the destination.
+            return false;
+        }
+        let mut f = ItemFlags::default();
+        item.replace = d.is_some();
+        item.basis = Some(found.path);
+        let link = alt == AltDest::Link && e.meta.kind != Kind::Dir;
+        match (e.meta.kind, found.level) {
+            (Kind::File, 3) if alt != AltDest::Copy => {
+                item.uptodate = true;
+                if link {
+                    f.local_change = true;
+                    f.hard_link = true;
+                    item.action = Action::LinkBasis;
+                } else if d.is_some() {
+                    item.action = Action::Unlink;
+                } else {
+                    item.action = Action::Nothing;
+                }
+            }
+            (Kind::File, 2 | 3) => {
+                item.uptodate = found.level == 3;
+                f.local_change = true;
+                item.action = Action::CopyBasis;
+            }
+            (Kind::File, _) => {
+                f.transfer = true;
+                if opts.checksum {
+                    f.change = true;
+                }
+                item.action = Action::Transfer;
+                item.basis = None;
+            }
+            (Kind::Dir, level) => {
+                // Created as usual; only the itemized state comes from the
+                // reference directory (an exact match itemizes as unchanged).
+                item.uptodate = level == 3;
+                f.local_change = true;
+                item.action = Action::MkDir;
+                item.basis = None;
+            }
+            (_, 3) => {
+                item.uptodate = true;
+                if link {
+                    f.local_change = true;
+                    f.hard_link = true;
+                    item.action = Action::LinkBasis;
+                } else {
+                    if alt == AltDest::Copy {
+                        f.local_change = true;
+                    }
+                    item.action = if alt == AltDest::Compare {
+                        Action::Nothing
+                    } else if e.meta.kind == Kind::Symlink {
+                        Action::Symlink
+                    } else {
+                        Action::Mknod
+                    };
+                    item.basis = None;
+                }
+            }
+            (kind, _) => {
+                f.local_change = true;
+                f.change = true;
+                item.action = if kind == Kind::Symlink {
+                    Action::Symlink
+                } else {
+                    Action::Mknod
+                };
+                item.basis = None;
+            }
+        }
+        // Attributes are itemized against the reference entry. An exact
+        // match (rsync's ITEM_MATCHED or empty hard-link name) never shows
+        // an unpreserved time as changed (`T`).
+        attr_flags(&mut f, e, &found.meta, item.mode, opts, found.dx.as_deref());
+        let matched = found.level == 3 && item.action != Action::CopyBasis;
+        if matched && !keep_time(e.meta.kind, opts) {
+            f.time = false;
+        }
+        item.flags = f;
+        item.log = should_log(e.meta.kind, &item.flags, opts);
+        // rsync reports success (and so removes the source) except for a
+        // symlink or node that a reference directory made unnecessary.
+        item.removable = e.meta.kind == Kind::File
+            || (e.meta.kind != Kind::Dir && (found.level < 3 || alt == AltDest::Copy));
+        true
     }
 
     /// `-H` needs each group's size ("is this the last member?") before the
@@ -184,16 +485,23 @@ impl<'a> Planner<'a> {
             log: false,
             link: None,
             exact_time: false,
+            basis: None,
+            uptodate: false,
+            removable: false,
         };
         if e.skip {
             return Planned::one(item);
         }
         let dxs = dx.as_deref();
-        match e.meta.kind {
-            Kind::Dir => plan_dir(&mut item, e, opts, dxs),
-            Kind::File => plan_file(&mut item, e, opts, dxs),
-            Kind::Symlink => plan_symlink(&mut item, e, opts, dxs),
-            Kind::Device | Kind::Special => plan_node(&mut item, e, opts, dxs),
+        let from_basis =
+            (e.meta.kind != Kind::File || !size_excluded(e, opts)) && self.plan_basis(&mut item, e);
+        if !from_basis {
+            match e.meta.kind {
+                Kind::Dir => plan_dir(&mut item, e, opts, dxs),
+                Kind::File => plan_file(&mut item, e, opts, dxs),
+                Kind::Symlink => plan_symlink(&mut item, e, opts, dxs),
+                Kind::Device | Kind::Special => plan_node(&mut item, e, opts, dxs),
+            }
         }
         if let (Action::Attrs, Some(d)) = (&item.action, item.dest_meta) {
             if d.nlink > 1 && d.kind != Kind::Dir {
@@ -215,7 +523,12 @@ impl<'a> Planner<'a> {
         g.seen += 1;
         if pos > 0 {
             if let Some(l) = &g.leader {
-                plan_hard_link(&mut item, l, e, opts, dxs);
+                if l.not_made {
+                    return Planned::one(item);
+                }
+                let l = l.clone();
+                plan_hard_link(&mut item, &l, e, opts, dxs);
+                self.hard_link_basis(&mut item, e, &l);
                 return Planned::one(item);
             }
             if g.sent.is_some() {
@@ -223,7 +536,8 @@ impl<'a> Planner<'a> {
                 return Planned::default();
             }
         }
-        let missing = item.dest_meta.is_none_or(|m| m.kind != e.meta.kind);
+        // A file with a basis in a reference directory counts as present.
+        let missing = item.dest_meta.is_none_or(|m| m.kind != e.meta.kind) && item.basis.is_none();
         if item.action == Action::Transfer && missing && pos + 1 < g.size {
             g.deferred.push((e.clone(), item, dx));
             return Planned::default();
@@ -236,7 +550,20 @@ impl<'a> Planner<'a> {
             },
             dest_meta: item.dest_meta,
             action: item.action.clone(),
+            basis_id: None,
+            not_made: item.uptodate && item.action == Action::Nothing,
         };
+        let mut me = me;
+        if item.action == Action::LinkBasis {
+            me.basis_id = item
+                .basis
+                .as_ref()
+                .and_then(|b| std::fs::symlink_metadata(b).ok())
+                .map(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    (m.dev(), m.ino())
+                });
+        }
         let mut out = Planned::one(item);
         // Without --dry-run a transferred leader is only done later: links
         // to it wait; with it, "done" is immediate.
@@ -344,6 +671,16 @@ fn exec_adjust(dest: u32, src: u32) -> u32 {
     }
 }
 
+/// Whether `-t` applies to entries of this kind (`-O`, `-J` exclude some).
+fn keep_time(kind: Kind, opts: &Options) -> bool {
+    opts.times
+        && match kind {
+            Kind::Dir => !opts.omit_dir_times,
+            Kind::Symlink => !opts.omit_link_times,
+            _ => true,
+        }
+}
+
 /// Compare attributes of an existing destination entry with the source.
 fn attr_flags(
     f: &mut ItemFlags,
@@ -353,12 +690,7 @@ fn attr_flags(
     opts: &Options,
     dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
 ) {
-    let keep_time = opts.times
-        && match e.meta.kind {
-            Kind::Dir => !opts.omit_dir_times,
-            Kind::Symlink => !opts.omit_link_times,
-            _ => true,
-        };
+    let keep_time = keep_time(e.meta.kind, opts);
     if e.meta.kind == Kind::File && e.meta.size != d.size {
         f.size = true;
     }
@@ -375,7 +707,7 @@ fn attr_flags(
     {
         f.atime = true;
     }
-    if e.meta.kind != Kind::Symlink && (opts.perms || opts.executability) && d.perms() != mode {
+    if e.meta.kind != Kind::Symlink && perms_differ(d.perms(), mode, opts) {
         f.perms = true;
     }
     if opts.owner && opts.am_root && e.meta.uid != d.uid {
@@ -439,6 +771,39 @@ fn acl_without_mode_bits(name: &std::ffi::OsStr, v: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&id.to_le_bytes());
     }
     out
+}
+
+/// rsync's `perms_differ`: all permission bits with `-p`, only whether any
+/// execute bit is set with `-E`.
+fn perms_differ(have: u32, want: u32, opts: &Options) -> bool {
+    if opts.perms {
+        have != want
+    } else if opts.executability {
+        (have & 0o111 != 0) != (want & 0o111 != 0)
+    } else {
+        false
+    }
+}
+
+/// rsync's `unchanged_attrs`: what makes a reference entry an exact match
+/// (mtime with `-t`, permissions, owner, group, ACLs, xattrs as preserved).
+fn unchanged_attrs(
+    e: &Entry,
+    m: &Meta,
+    mode: u32,
+    opts: &Options,
+    dx: Option<&[(std::ffi::OsString, Vec<u8>)]>,
+) -> bool {
+    let symlink = e.meta.kind == Kind::Symlink;
+    if opts.times
+        && !(symlink && opts.omit_link_times)
+        && !quick::same_time(e.meta.mtime, e.meta.mtime_nsec, m.mtime, m.mtime_nsec, opts)
+    {
+        return false;
+    }
+    let mut f = ItemFlags::default();
+    attr_flags(&mut f, e, m, mode, opts, dx);
+    !(f.perms || f.owner || f.group || f.acl || f.xattr)
 }
 
 fn attrs_differ(f: &ItemFlags) -> bool {
@@ -559,6 +924,7 @@ fn plan_file(
             };
         }
     }
+    item.removable = true;
     item.log = should_log(Kind::File, &item.flags, opts);
 }
 
@@ -642,6 +1008,7 @@ fn plan_made_in_place(
             };
         }
     }
+    item.removable = true;
     item.log = should_log(e.meta.kind, &item.flags, opts);
 }
 
@@ -668,6 +1035,7 @@ fn plan_hard_link(
             let mode = item.mode;
             attr_flags(&mut item.flags, e, &d, mode, opts, dx);
             item.log = item.flags.significant() || opts.itemize > 1 || opts.name_level() > 1;
+            item.removable = true;
             return;
         }
     }
@@ -678,6 +1046,7 @@ fn plan_hard_link(
     item.replace = item.dest_meta.is_some();
     item.action = Action::HardLink;
     item.link = Some(Box::new(leader.to.clone()));
+    item.removable = true;
     match item.dest_meta {
         None => item.flags.is_new = true,
         Some(d) => {

@@ -9,7 +9,7 @@ mod stats;
 
 pub use format::{LineCtx, format_line};
 pub use itemize::{ItemFlags, itemize_string};
-pub use printer::Printer;
+pub use printer::{Notes, Printer};
 pub use stats::{Stats, TypeCounts, stats_lines, summary_lines};
 
 use crate::flist::{Entry, Kind};

@@ -8,6 +8,25 @@ use crate::plan::{Action, Item};
 use std::io::Write;
 use std::time::Instant;
 
+/// stdout lines produced by worker tasks (`backed up X to Y`, `sender
+/// removed X`). Workers cannot write to stdout themselves while the walk's
+/// [`Printer`] holds it, so they queue lines here and the printer writes them
+/// before its next line (they belong to the unordered per-file section, as
+/// rsync's own lines from its other processes).
+#[derive(Clone, Default)]
+pub struct Notes(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Notes {
+    /// Queue one line (without its newline).
+    pub fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
 /// Prints the lines of one transfer as the walk produces them.
 pub struct Printer<'a> {
     fmt: Option<String>,
@@ -22,6 +41,7 @@ pub struct Printer<'a> {
     /// when progress is on, which makes the walk list everything first).
     total: usize,
     total_size: u64,
+    notes: Notes,
 }
 
 impl<'a> Printer<'a> {
@@ -38,6 +58,21 @@ impl<'a> Printer<'a> {
             bytes: 0,
             total: 0,
             total_size: 0,
+            notes: Notes::default(),
+        }
+    }
+
+    /// The queue workers write their stdout lines to.
+    pub fn notes(&self) -> Notes {
+        self.notes.clone()
+    }
+
+    /// Write the lines workers queued so far.
+    pub fn flush_notes(&mut self) {
+        for l in self.notes.take() {
+            let mut bytes = super::raw_bytes(&l);
+            bytes.push(b'\n');
+            let _ = self.out.write_all(&bytes);
         }
     }
 
@@ -51,6 +86,7 @@ impl<'a> Printer<'a> {
     /// Write a line as is (headers like `sending incremental file list`);
     /// nothing with `-q`.
     pub fn raw(&mut self, line: &str) {
+        self.flush_notes();
         if !self.opts.quiet {
             let _ = writeln!(self.out, "{line}");
         }
@@ -58,6 +94,7 @@ impl<'a> Printer<'a> {
 
     /// Flush, and end the `--info=progress2` line.
     pub fn finish(&mut self) {
+        self.flush_notes();
         if self.opts.progress2 && self.xfers > 0 {
             let _ = writeln!(self.out);
         }
@@ -75,17 +112,24 @@ impl<'a> Printer<'a> {
 
     /// The line for one planned entry, if rsync would print one.
     pub fn item(&mut self, e: &Entry, it: &Item) {
+        self.flush_notes();
         let Some(fmt) = &self.fmt else { return };
+        let vv = self.opts.verbose > 1 && self.opts.itemize == 0 && self.opts.out_format.is_none();
+        // An unchanged file says so with -vv; so does an exact match in a
+        // reference directory (rsync's generator prints that line even when
+        // the local copy it then makes is itemized too).
+        let plain_uptodate = !it.log
+            && it.action == Action::Nothing
+            && (e.meta.kind == Kind::File || (e.meta.kind != Kind::Dir && it.removable));
+        if vv && (plain_uptodate || it.uptodate) {
+            let slash = if e.meta.kind == Kind::Dir { "/" } else { "" };
+            let _ = writeln!(
+                self.out,
+                "{}{slash} is uptodate",
+                escape_name(&e.name, self.opts.eight_bit_output)
+            );
+        }
         if !it.log {
-            let vv =
-                self.opts.verbose > 1 && self.opts.itemize == 0 && self.opts.out_format.is_none();
-            if vv && e.meta.kind == Kind::File && it.action == Action::Nothing {
-                let _ = writeln!(
-                    self.out,
-                    "{} is uptodate",
-                    escape_name(&e.name, self.opts.eight_bit_output)
-                );
-            }
             return;
         }
         let line = format_line(
@@ -141,6 +185,9 @@ impl<'a> Printer<'a> {
             log: true,
             link: None,
             exact_time: false,
+            basis: None,
+            uptodate: false,
+            removable: false,
         };
         let line = format_line(
             fmt,

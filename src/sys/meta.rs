@@ -79,6 +79,16 @@ pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates one directory with `mode` (the umask applies, as for rsync's
+/// `mkdir_defmode`).
+///
+/// Why: the backup tree below `--backup-dir` is created level by level, so
+/// each level can take the attributes of the destination directory it mirrors.
+pub fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
+    rustix::fs::mkdir(path, Mode::from_raw_mode(mode & 0o7777))?;
+    Ok(())
+}
+
 /// Sets the permission bits (`mode & 0o7777`) of an open file.
 ///
 /// Why: `-p` on the temp file, after [`fchown`] (which clears set-id bits).
