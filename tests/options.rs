@@ -763,7 +763,6 @@ fn unsupported_options_exit_1_naming_the_long_option() {
     for (args, name) in [
         (&["-z", "a", "b"][..], "--compress"),
         (&["-avz", "a", "b"], "--compress"),
-        (&["-y", "a", "b"], "--fuzzy"),
         (&["-M--foo", "a", "b"], "--remote-option"),
         (&["--zc=zstd", "a", "b"], "--zc"),
         (&["--bwlimit=1M", "a", "b"], "--bwlimit"),

@@ -506,13 +506,14 @@ fn build_filters(opts: &Options) -> Result<Option<std::sync::Arc<crate::filter::
         rule.push(opts.backup_suffix());
         args.push(crate::filter::FilterArg::Rule(rule));
     }
-    if args.is_empty() && !opts.cvs_exclude {
+    if args.is_empty() && !opts.cvs_exclude && !opts.gitignore {
         return Ok(None);
     }
     let settings = crate::filter::Settings {
         delete_excluded: opts.delete_excluded,
         from0: opts.from0,
         cvs_exclude: opts.cvs_exclude,
+        gitignore: opts.gitignore,
     };
     match crate::filter::build(&args, settings) {
         Ok(f) => Ok(Some(f)),

@@ -127,6 +127,7 @@ impl<'a> Walk<'a> {
     fn delete_in(
         &mut self,
         name: &Path,
+        src: &Path,
         nodes: &[Node],
         rf: Option<&DirFilters>,
     ) -> Option<DirFilters> {
@@ -139,7 +140,7 @@ impl<'a> Walk<'a> {
         } else {
             self.dest_abs.join(name)
         };
-        let inner = rf.map(|f| f.enter(&abs));
+        let inner = rf.map(|f| f.enter_from(&abs, &src_abs(src)));
         if !del.during_walk() {
             return inner;
         }
@@ -216,11 +217,12 @@ impl<'a> Walk<'a> {
                 self.skip_lines(&top.nodes);
                 self.numbered = 1;
                 let dot_name = dot.name.clone();
+                let dot_src = dot.src.clone();
                 let id = self.entry(dot, 0, None, true);
                 let rf = if self.blocked_dir {
                     None
                 } else {
-                    let rf = self.delete_in(&dot_name, &top.nodes, root_rf.as_ref());
+                    let rf = self.delete_in(&dot_name, &dot_src, &top.nodes, root_rf.as_ref());
                     if let (Some(p), Some(_)) = (id, &self.deleter) {
                         if !self.opts.dry_run {
                             self.applier.touch(p);
@@ -301,6 +303,7 @@ impl<'a> Walk<'a> {
             self.skip_lines(&listing.nodes);
             let dest = self.mode.path_of(&n.entry.name);
             let name = n.entry.name.clone();
+            let src = n.entry.src.clone();
             let recurse = !n.entry.no_recurse;
             self.cur_rf = rf.clone();
             let id = self.entry(n.entry, seq, parent, skips_done);
@@ -332,7 +335,7 @@ impl<'a> Walk<'a> {
                 continue;
             }
             let inner = if recurse {
-                let r = self.delete_in(&name, &listing.nodes, rf.as_ref());
+                let r = self.delete_in(&name, &src, &listing.nodes, rf.as_ref());
                 if let (Some(p), Some(_)) = (id, &self.deleter) {
                     if !self.opts.dry_run {
                         self.applier.touch(p);
@@ -351,7 +354,7 @@ impl<'a> Walk<'a> {
     fn delete_before(&mut self, top: &mut flist::Top) {
         let rf = self.recv.clone();
         if let Some(dot) = &mut top.dot {
-            let inner = self.before_dir(&dot.name, &top.nodes, rf.as_ref());
+            let inner = self.before_dir(&dot.name, &dot.src, &top.nodes, rf.as_ref());
             restat(&mut dot.dest, &self.dest_abs);
             self.before_walk(&mut top.nodes, inner.as_ref());
         } else {
@@ -369,7 +372,7 @@ impl<'a> Walk<'a> {
                 flist::Children::Ready(c) => c,
                 _ => &mut empty,
             };
-            let inner = self.before_dir(&n.entry.name, children, rf);
+            let inner = self.before_dir(&n.entry.name, &n.entry.src, children, rf);
             // Deleting changed the directory's times: plan it as it is now.
             restat(&mut n.entry.dest, &self.dest_abs.join(&n.entry.name));
             self.before_walk(children, inner.as_ref());
@@ -379,6 +382,7 @@ impl<'a> Walk<'a> {
     fn before_dir(
         &mut self,
         name: &Path,
+        src: &Path,
         nodes: &[Node],
         rf: Option<&DirFilters>,
     ) -> Option<DirFilters> {
@@ -387,7 +391,7 @@ impl<'a> Walk<'a> {
         } else {
             self.dest_abs.join(name)
         };
-        let inner = rf.map(|f| f.enter(&abs));
+        let inner = rf.map(|f| f.enter_from(&abs, &src_abs(src)));
         if !std::fs::symlink_metadata(&abs).is_ok_and(|m| m.is_dir()) {
             return inner;
         }
@@ -712,6 +716,11 @@ fn restat(probe: &mut DestProbe, path: &Path) {
             Err(_) => DestProbe::Missing,
         };
     }
+}
+
+/// A source path made absolute (the receiver reads `.gitignore` files there).
+fn src_abs(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// The last component of a list name, as bytes.

@@ -57,6 +57,8 @@ pub struct Filters {
     delete_excluded: bool,
     /// `-0`: merge files are NUL-separated.
     from0: bool,
+    /// `--gitignore`: also exclude what git ignores.
+    gitignore: bool,
 }
 
 /// Options that shape the rules.
@@ -68,6 +70,8 @@ pub struct Settings {
     pub from0: bool,
     /// `-C/--cvs-exclude`.
     pub cvs_exclude: bool,
+    /// `--gitignore`.
+    pub gitignore: bool,
 }
 
 impl Filters {
@@ -77,6 +81,7 @@ impl Filters {
         let mut f = Filters {
             delete_excluded: s.delete_excluded,
             from0: s.from0,
+            gitignore: s.gitignore,
             ..Default::default()
         };
         let plain = Template {
@@ -111,7 +116,7 @@ impl Filters {
 
     /// Whether there are no rules at all (the common case costs nothing).
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.rules.is_empty() && !self.gitignore
     }
 
     /// The rules for `side`, in force at the transfer root `root` (an
@@ -156,7 +161,12 @@ impl Filters {
             }
         }
         let abs = root.as_os_str().as_bytes();
+        // --gitignore on the receiver protects ignored files from --delete,
+        // like an exclude; --delete-excluded turns that off.
+        let git = self.gitignore && !(side == Side::Receiver && self.delete_excluded);
         DirFilters {
+            git: git.then(|| GitState::Pending),
+            git_dir: None,
             top: Arc::new(list),
             cvs: Arc::clone(&self.cvs),
             side,
@@ -429,6 +439,82 @@ pub struct DirFilters {
     abs_root: Arc<[u8]>,
     perdir: Arc<[PerDir]>,
     filters: Arc<Filters>,
+    /// `--gitignore`: the `.gitignore` matchers in force here.
+    git: Option<GitState>,
+    /// `--gitignore`: the source directory the entries checked here live in
+    /// (the receiver judges destination names by the source's ignore files).
+    git_dir: Option<Arc<Path>>,
+}
+
+/// `--gitignore` state of a directory.
+#[derive(Clone, Debug)]
+enum GitState {
+    /// No directory entered yet: the first one loads the repository's
+    /// ignore files above it.
+    Pending,
+    /// The matchers, deepest first.
+    Ready(Option<Arc<GitNode>>),
+}
+
+/// One directory's `.gitignore` (or the repository's `info/exclude`), then
+/// the ones above it.
+#[derive(Debug)]
+struct GitNode {
+    matcher: ignore::gitignore::Gitignore,
+    next: Option<Arc<GitNode>>,
+}
+
+impl GitNode {
+    /// Whether git ignores `path` (absolute): the deepest file with a
+    /// matching pattern decides (a `!` pattern re-includes).
+    fn ignored(node: &Option<Arc<GitNode>>, path: &Path, is_dir: bool) -> bool {
+        let mut n = node.as_deref();
+        while let Some(g) = n {
+            match g.matcher.matched(path, is_dir) {
+                ignore::Match::Ignore(_) => return true,
+                ignore::Match::Whitelist(_) => return false,
+                ignore::Match::None => n = g.next.as_deref(),
+            }
+        }
+        false
+    }
+
+    /// `dir/.gitignore` stacked on `next` (unchanged when there is none).
+    fn push(dir: &Path, file: &Path, next: Option<Arc<GitNode>>) -> Option<Arc<GitNode>> {
+        if !file.is_file() {
+            return next;
+        }
+        let mut b = ignore::gitignore::GitignoreBuilder::new(dir);
+        // A bad line is skipped, as git skips it.
+        let _ = b.add(file);
+        match b.build() {
+            Ok(matcher) if !matcher.is_empty() => Some(Arc::new(GitNode { matcher, next })),
+            _ => next,
+        }
+    }
+
+    /// The ignore files above `dir` within its git repository (its
+    /// `.gitignore` files from the top, and `.git/info/exclude`); nothing
+    /// outside a repository.
+    fn parents(dir: &Path) -> Option<Arc<GitNode>> {
+        let mut chain = Vec::new();
+        let mut top = None;
+        let mut d = dir.parent();
+        while let Some(x) = d {
+            chain.push(x.to_path_buf());
+            if x.join(".git").exists() {
+                top = Some(x.to_path_buf());
+                break;
+            }
+            d = x.parent();
+        }
+        let top = top.or_else(|| dir.join(".git").exists().then(|| dir.to_path_buf()))?;
+        let mut node = GitNode::push(&top, &top.join(".git/info/exclude"), None);
+        for x in chain.iter().rev() {
+            node = GitNode::push(x, &x.join(".gitignore"), node);
+        }
+        node
+    }
 }
 
 impl DirFilters {
@@ -436,8 +522,27 @@ impl DirFilters {
     /// per-directory merge files found there are read and stacked on the
     /// inherited rules.
     pub fn enter(&self, dir: &Path) -> DirFilters {
+        self.enter_from(dir, dir)
+    }
+
+    /// [`DirFilters::enter`] for the receiver: per-directory merge files are
+    /// read in `dir` (the destination), `.gitignore` files in `src_dir`, the
+    /// matching source directory.
+    pub fn enter_from(&self, dir: &Path, src_dir: &Path) -> DirFilters {
+        let git = self.git.as_ref().map(|g| {
+            let above = match g {
+                GitState::Pending => GitNode::parents(src_dir),
+                GitState::Ready(n) => n.clone(),
+            };
+            GitState::Ready(GitNode::push(src_dir, &src_dir.join(".gitignore"), above))
+        });
+        let git_dir = git.as_ref().map(|_| Arc::from(src_dir));
         if self.perdir.is_empty() {
-            return self.clone();
+            return DirFilters {
+                git,
+                git_dir,
+                ..self.clone()
+            };
         }
         let mut perdir: Vec<PerDir> = self.perdir.to_vec();
         let mut i = 0;
@@ -489,24 +594,44 @@ impl DirFilters {
         }
         DirFilters {
             perdir: perdir.into(),
+            git,
+            git_dir,
             ..self.clone()
         }
     }
 
-    /// Is `name` (relative to the transfer root) excluded?
+    /// Is `name` (relative to the transfer root) excluded? The rules decide
+    /// first; when none matches, `--gitignore` does.
     pub fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
-        self.check(&self.top, name, is_dir, false) < 0
+        match self.check(&self.top, name, is_dir, false) {
+            0 => self.git_ignored(name, is_dir),
+            rc => rc < 0,
+        }
     }
 
     /// Like [`DirFilters::excluded`], skipping perishable rules (used when
     /// deciding whether a directory being deleted is really empty).
     pub fn excluded_nonperishable(&self, name: &[u8], is_dir: bool) -> bool {
-        self.check(&self.top, name, is_dir, true) < 0
+        match self.check(&self.top, name, is_dir, true) {
+            0 => self.git_ignored(name, is_dir),
+            rc => rc < 0,
+        }
+    }
+
+    fn git_ignored(&self, name: &[u8], is_dir: bool) -> bool {
+        let (Some(GitState::Ready(node)), Some(dir)) = (&self.git, &self.git_dir) else {
+            return false;
+        };
+        if node.is_none() {
+            return false;
+        }
+        let path = dir.join(std::ffi::OsStr::from_bytes(base_name(name)));
+        GitNode::ignored(node, &path, is_dir)
     }
 
     /// Whether any rule could exclude something here.
     pub fn is_empty(&self) -> bool {
-        self.top.is_empty()
+        self.top.is_empty() && self.git.is_none()
     }
 
     fn check(&self, list: &[Rule], name: &[u8], is_dir: bool, skip_perishable: bool) -> i8 {

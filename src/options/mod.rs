@@ -132,6 +132,8 @@ pub struct Options {
     pub filters: Vec<crate::filter::FilterArg>,
     /// `-C`: add the CVS-ignore rules after the others.
     pub cvs_exclude: bool,
+    /// `--gitignore` (resync's own): exclude what `.gitignore` files ignore.
+    pub gitignore: bool,
     /// `-0`: `*-from` files are NUL-separated.
     pub from0: bool,
     /// `-m`: prune empty directory chains from the file list.
@@ -144,6 +146,10 @@ pub struct Options {
     pub max_delete: Option<i64>,
     /// `--force`: delete non-empty directories in the way of non-directories.
     pub force: bool,
+    /// `-y` count: look for a similar file to use as the delta basis. A
+    /// basis only matters to the delta path; local whole-file copies (the
+    /// default, as in rsync) are unaffected, exactly as with rsync.
+    pub fuzzy: u8,
     /// `--ignore-errors`: delete even after I/O errors.
     pub ignore_errors: bool,
     /// `--files-from=FILE`: the list of names to send, relative to the

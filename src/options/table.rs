@@ -776,12 +776,13 @@ pub static TABLE: &[Opt] = &[
             Ok(())
         },
     ),
-    todo(
+    flag(
         &["--fuzzy", "-y"],
         "find similar file for basis if no dest file",
+        |s| s.o.fuzzy = s.o.fuzzy.saturating_add(1),
     ),
-    todo(&["--no-fuzzy"], ""),
-    todo(&["--no-y"], ""),
+    flag(&["--no-fuzzy"], "", |s| s.o.fuzzy = 0),
+    flag(&["--no-y"], "", |s| s.o.fuzzy = 0),
     value(
         &["--compare-dest"],
         "DIR",
@@ -836,6 +837,12 @@ pub static TABLE: &[Opt] = &[
         "auto-ignore files in the same way CVS does",
         |s| s.o.cvs_exclude = true,
     ),
+    flag(
+        &["--gitignore"],
+        "exclude files git ignores (.gitignore files; resync only)",
+        |s| s.o.gitignore = true,
+    ),
+    flag(&["--no-gitignore"], "", |s| s.o.gitignore = false),
     value(
         &["--filter", "-f"],
         "RULE",
