@@ -180,6 +180,8 @@ const DELETES: &[&str] = &[
     "--delete --exclude=gone_dir",
     "--delete -f:_.rsync-filter",
     "--delete-delay --exclude=*.txt",
+    "--delete -y",
+    "--delete-after -yy",
 ];
 
 /// rsync's `-ai FLAGS src/ dst/` split into arguments.
@@ -330,6 +332,58 @@ pub fn add(v: &mut Vec<Scenario>) {
         ));
     }
 
+    // Bad rules and rule files: rsync's message and exit code, and nothing
+    // deleted or changed before the error.
+    for (name, f) in [
+        ("unknown-rule", "--delete -fx_foo"),
+        ("invalid-modifier", "--delete -f-z_foo"),
+        ("empty-rule", "--delete -f-"),
+        ("clear-trailing", "--delete -f!_x"),
+        ("merge-modifier", "--delete -f.!_merge"),
+        (
+            "missing-exclude-from",
+            "--delete --exclude-from=no-such-file",
+        ),
+        (
+            "missing-include-from",
+            "--delete --include-from=no-such-file",
+        ),
+        ("missing-merge", "--delete -f._no-such-file"),
+        ("missing-dir-merge", "--delete -f:_no-such-file"),
+        ("missing-files-from", "--delete --files-from=no-such-file"),
+    ] {
+        let mut a = args(f);
+        a.extend(["src/".into(), "dst/".into()]);
+        v.push(sc(
+            format!("filter/bad/{name}"),
+            Dest::Prepopulated,
+            &a,
+            rule_files,
+        ));
+    }
+    let mut a = args("--delete --exclude-from=rules");
+    a.extend(["src/".into(), "dst/".into()]);
+    v.push(
+        sc(
+            "filter/bad/unreadable-exclude-from".into(),
+            Dest::Prepopulated,
+            &a,
+            unreadable_rules,
+        )
+        .user(crate::run::User::Nobody),
+    );
+    let mut a = args("--delete -F");
+    a.extend(["src/".into(), "dst/".into()]);
+    v.push(
+        sc(
+            "filter/bad/unreadable-dir-merge".into(),
+            Dest::Prepopulated,
+            &a,
+            unreadable_rsync_filter,
+        )
+        .user(crate::run::User::Nobody),
+    );
+
     for (name, f) in [
         ("plain", "--files-from=files.txt"),
         ("r", "-r --files-from=files.txt"),
@@ -363,4 +417,18 @@ fn unreadable_src_dir(w: &Path) {
     dest_extras(w);
     tree::chown_r(w, crate::run::NOBODY, crate::run::NOBODY);
     tree::chmod(&w.join("src/docs"), 0o000);
+}
+
+/// A rule file the (unprivileged) user cannot read.
+fn unreadable_rules(w: &Path) {
+    rule_files(w);
+    tree::chown_r(w, crate::run::NOBODY, crate::run::NOBODY);
+    tree::chmod(&w.join("rules"), 0o000);
+}
+
+/// A per-directory merge file the user cannot read (rsync skips it).
+fn unreadable_rsync_filter(w: &Path) {
+    rule_files(w);
+    tree::chown_r(w, crate::run::NOBODY, crate::run::NOBODY);
+    tree::chmod(&w.join("src/proj/.rsync-filter"), 0o000);
 }

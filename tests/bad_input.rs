@@ -317,3 +317,110 @@ fn missing_link_dest_warns_and_copies_everything() {
     assert_eq!(fs::read(w.join("dst/d/f")).unwrap(), b"data\n");
     assert_eq!(fs::metadata(w.join("dst/d/f")).unwrap().nlink(), 1);
 }
+
+/// A destination with files only `--delete` would remove, and a snapshot of
+/// it (names, sizes, mtimes) to prove a failed run touched nothing.
+fn delete_fixture(w: &Path) -> Vec<(String, u64, i64, i64)> {
+    fs::create_dir_all(w.join("src/d")).unwrap();
+    fs::write(w.join("src/a.txt"), "new a").unwrap();
+    fs::write(w.join("src/d/b.txt"), "new b").unwrap();
+    fs::create_dir_all(w.join("dst/d/old")).unwrap();
+    fs::write(w.join("dst/a.txt"), "old a, longer").unwrap();
+    fs::write(w.join("dst/extra"), "extra").unwrap();
+    fs::write(w.join("dst/d/old/x"), "x").unwrap();
+    snapshot(&w.join("dst"))
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, u64, i64, i64)> {
+    names(dir)
+        .into_iter()
+        .map(|n| {
+            let m = fs::symlink_metadata(dir.join(&n)).unwrap();
+            (n, m.size(), m.mtime(), m.mtime_nsec())
+        })
+        .collect()
+}
+
+#[test]
+fn malformed_rule_exits_1_before_anything_is_deleted() {
+    let t = tempfile::tempdir().unwrap();
+    let before = delete_fixture(t.path());
+    for (rule, msg) in [
+        ("x foo", "Unknown filter rule: x foo\n"),
+        (
+            "-z foo",
+            "invalid modifier 'z' at position 1 in filter rule: -z foo\n",
+        ),
+        ("! x", "'!' rule has trailing characters: ! x\n"),
+    ] {
+        let out = resync()
+            .args(["-a", "--delete", "--filter", rule, "src/", "dst/"])
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{rule}");
+        let (stdout, stderr) = text(&out);
+        assert_eq!(stdout, "");
+        assert!(stderr.starts_with(msg), "{stderr}");
+        assert!(
+            stderr.contains("syntax or usage error (code 1)"),
+            "{stderr}"
+        );
+        assert_eq!(snapshot(&t.path().join("dst")), before, "{rule}");
+    }
+}
+
+#[test]
+fn unreadable_exclude_file_exits_11_before_anything_is_deleted() {
+    let t = tempfile::tempdir().unwrap();
+    let before = delete_fixture(t.path());
+    let out = resync()
+        .args([
+            "-a",
+            "--delete",
+            "--exclude-from=no-such-rules",
+            "src/",
+            "dst/",
+        ])
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(11));
+    let (_, stderr) = text(&out);
+    assert!(stderr.starts_with(
+        "resync: [client] failed to open exclude file no-such-rules: No such file or directory (2)\n"
+    ), "{stderr}");
+    assert_eq!(snapshot(&t.path().join("dst")), before);
+}
+
+#[test]
+fn missing_files_from_entry_exits_23_and_the_rest_is_copied() {
+    let t = tempfile::tempdir().unwrap();
+    delete_fixture(t.path());
+    fs::write(t.path().join("list"), "a.txt\nnope\nd/b.txt\n").unwrap();
+    let out = resync()
+        .args(["-a", "--files-from=list", "src", "dst/"])
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(23));
+    let (_, stderr) = text(&out);
+    let src = fs::canonicalize(t.path().join("src")).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "resync: [sender] link_stat \"{}/nope\" failed: No such file or directory (2)\n",
+            src.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(t.path().join("dst/a.txt")).unwrap(),
+        "new a"
+    );
+    assert_eq!(
+        fs::read_to_string(t.path().join("dst/d/b.txt")).unwrap(),
+        "new b"
+    );
+    // Without --delete nothing else goes.
+    assert!(t.path().join("dst/extra").exists());
+}
