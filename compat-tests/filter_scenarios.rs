@@ -95,6 +95,10 @@ pub fn files_lists(w: &Path) {
     );
     tree::write(&w.join("files0.txt"), b"proj/util.c\0docs/a.md\0");
     tree::write(&w.join("missing.txt"), b"proj/main.c\nno/such/file\n");
+    tree::write(
+        &w.join("anchored.txt"),
+        b"proj/./build/keep.c\ndocs/./old/\ndeep/l1/./other.c\n.\n",
+    );
 }
 
 /// Flags for rule-selection scenarios (each run with `-ai`).
@@ -229,6 +233,18 @@ pub fn add(v: &mut Vec<Scenario>) {
             rule_files,
         ));
     }
+    // -C also takes $CVSIGNORE (word-split, not perishable).
+    let mut a = args("-C --delete");
+    a.extend(["src/".into(), "dst/".into()]);
+    v.push(
+        sc(
+            "filter/cvsignore-env".into(),
+            Dest::Prepopulated,
+            &a,
+            rule_files,
+        )
+        .env("CVSIGNORE", "*.md  README*\ta1*"),
+    );
     // Rules on a directory operand (names start with `src/`) and on -R paths.
     for f in [
         "--exclude=/src/proj",
@@ -390,6 +406,8 @@ pub fn add(v: &mut Vec<Scenario>) {
         ("no-R", "--no-R --files-from=files.txt"),
         ("from0", "-0 --files-from=files0.txt"),
         ("missing-entry", "--files-from=missing.txt"),
+        ("anchored", "--files-from=anchored.txt"),
+        ("anchored-r", "-r --files-from=anchored.txt"),
         ("delete", "-r --delete --files-from=files.txt"),
         ("exclude", "-r --exclude=*.c --files-from=files.txt"),
     ] {

@@ -468,23 +468,34 @@ fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::OsString>, i
             continue;
         }
         let trailing = line.ends_with(b"/");
-        let mut parts: Vec<&[u8]> = Vec::new();
-        for c in line.split(|&c| c == b'/') {
-            match c {
-                b"" | b"." => {}
-                b".." => {
-                    parts.pop();
+        // A `/./` in the line marks where the path kept at the destination
+        // starts, as in a -R operand.
+        let (prefix, rel) = match line.windows(3).rposition(|w| w == b"/./") {
+            Some(i) => (&line[..i], &line[i + 3..]),
+            None => (&b""[..], line),
+        };
+        let clean = |p: &[u8]| {
+            let mut parts: Vec<&[u8]> = Vec::new();
+            for c in p.split(|&c| c == b'/') {
+                match c {
+                    b"" | b"." => {}
+                    b".." => {
+                        parts.pop();
+                    }
+                    _ => parts.push(c),
                 }
-                _ => parts.push(c),
             }
-        }
-        if parts.is_empty() {
-            continue;
-        }
+            parts.join(&b'/')
+        };
+        let (prefix, rel) = (clean(prefix), clean(rel));
         let mut v = base.to_vec();
+        if !prefix.is_empty() {
+            v.push(b'/');
+            v.extend_from_slice(&prefix);
+        }
         v.extend_from_slice(b"/./");
-        v.extend_from_slice(&parts.join(&b'/'));
-        if trailing {
+        v.extend_from_slice(&rel);
+        if trailing && !rel.is_empty() {
             v.push(b'/');
         }
         out.push(std::ffi::OsString::from_vec(v));
