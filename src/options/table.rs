@@ -1244,7 +1244,18 @@ Those marked * are not supported yet.\n\
     m.push_str(&hidden.join(",\n"));
     m.push('\n');
     m.push_str(
-        ".SH \"EXIT STATUS\"\n\
+        ".SH GITIGNORE\n\
+\\fB\\-\\-gitignore\\fR (not an rsync option) excludes what git would ignore: the\n\
+\\fI.gitignore\\fR file of every directory of the transfer, those of its parent\n\
+directories up to the repository root, and the repository's\n\
+\\fI.git/info/exclude\\fR, with git's rules (the deepest matching file decides,\n\
+\\fB!\\fR re-includes, \\fBdir/\\fR matches directories only).\n\
+Filter rules are checked first, so \\fB\\-\\-include=debug.log\\ \\-\\-gitignore\\fR\n\
+still sends \\fIdebug.log\\fR.\n\
+With \\fB\\-\\-delete\\fR, ignored files in the destination are kept (judged by\n\
+the source's ignore files) unless \\fB\\-\\-delete\\-excluded\\fR is given.\n\
+Git does not ignore \\fI.git\\fR itself; add \\fB\\-\\-exclude=.git/\\fR to leave it out.\n\
+.SH \"EXIT STATUS\"\n\
 .TP\n\
 .B 0\n\
 Success.\n\
