@@ -10,7 +10,7 @@
 //! - the snapshots, their sharing of inodes and the `-i` lines are exactly
 //!   what rsync produces.
 //!
-//! `--delete` (which rsnapshot passes too) is added when resync accepts it.
+//! Like rsnapshot, every run passes `--delete`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -29,20 +29,10 @@ fn have_rsync() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// `--delete` once resync supports it (it is rejected with exit 1 before).
+/// rsnapshot's `--delete`: files removed from the source vanish from the
+/// new snapshot (and only from it).
 fn delete_flag() -> Vec<&'static str> {
-    let probe = tempfile::tempdir().unwrap();
-    let out = Command::new(resync())
-        .args(["-n", "--delete"])
-        .arg(format!("{}/", probe.path().display()))
-        .arg(probe.path().join("x"))
-        .output()
-        .unwrap();
-    if String::from_utf8_lossy(&out.stderr).contains("not supported yet") {
-        Vec::new()
-    } else {
-        vec!["--delete"]
-    }
+    vec!["--delete"]
 }
 
 fn set_mtime(p: &Path, secs: i64, nsec: i64) {
