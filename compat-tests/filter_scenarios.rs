@@ -145,6 +145,9 @@ const FILTERS: &[&str] = &[
     "-m",
     "-m --exclude=*.o",
     "-r --exclude=proj --exclude=.rsync-filter",
+    "-vv -F",
+    "-vv -C --exclude=*.txt",
+    "--debug=FILTER --include=*/ --include=*.c --exclude=*",
 ];
 
 /// Flags for deletion scenarios (each run with `-ai`, into a destination with
@@ -185,6 +188,8 @@ const DELETES: &[&str] = &[
     "--delete -f:_.rsync-filter",
     "--delete-delay --exclude=*.txt",
     "--delete -y",
+    "--delete -vv --exclude=*.o -fP_keep.me",
+    "--delete-after -vv -F",
     "--delete-after -yy",
 ];
 

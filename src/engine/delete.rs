@@ -49,6 +49,10 @@ struct Later {
     keep: Vec<Box<[u8]>>,
     /// The receiver's rules for its contents.
     filt: Option<DirFilters>,
+    /// A top directory of the transfer (rsync's `FLAG_TOP_DIR`).
+    top: bool,
+    /// The matching source directory (for `.gitignore`).
+    src: PathBuf,
 }
 
 /// Deletion state for one transfer.
@@ -57,6 +61,10 @@ pub(super) struct Deleter {
     dry_run: bool,
     ignore_errors: bool,
     force: bool,
+    /// `--debug=filter`: name the rule that protects (or risks) an entry.
+    debug_filter: bool,
+    /// `--debug=del` (`-vv`): a deletion pass names each top directory.
+    info_del2: bool,
     /// `--max-delete`: None is unlimited.
     max: Option<u64>,
     /// Deletions refused by the limit.
@@ -79,6 +87,8 @@ impl Deleter {
             dry_run: opts.dry_run,
             ignore_errors: opts.ignore_errors,
             force: opts.force,
+            debug_filter: opts.debug_level("FILTER") > 0,
+            info_del2: !opts.quiet && opts.debug_level("DEL") > 0,
             max: opts.max_delete.map(|m| m.max(0) as u64),
             skipped: 0,
             warned: false,
@@ -113,6 +123,8 @@ impl Deleter {
         keep: Vec<Box<[u8]>>,
         filt: Option<&DirFilters>,
         io_error: bool,
+        top: bool,
+        src: &Path,
         o: &mut Out,
     ) {
         if io_error && !self.ignore_errors {
@@ -128,6 +140,8 @@ impl Deleter {
                 rel: rel.to_path_buf(),
                 keep,
                 filt: filt.cloned(),
+                top,
+                src: src.to_path_buf(),
             });
             return;
         }
@@ -135,9 +149,42 @@ impl Deleter {
     }
 
     /// The remembered deletions (`--delete-after`, `--delete-delay`).
-    pub(super) fn finish(&mut self, o: &mut Out) {
+    /// `root` is the receiver's rules at the destination root: with
+    /// `--delete-after` each directory's rules are read again, since the
+    /// transfer may have brought new per-directory merge files.
+    pub(super) fn finish(&mut self, root: Option<&DirFilters>, o: &mut Out) {
+        let mut fresh: std::collections::HashMap<PathBuf, DirFilters> =
+            std::collections::HashMap::new();
         for l in std::mem::take(&mut self.later) {
-            self.dir_now(&l.abs, &l.rel, &l.keep, l.filt.as_ref(), o);
+            if l.top && self.when == Delete::After {
+                self.pass_notice(&l.rel, o);
+            }
+            let filt = match (self.when, root, l.filt) {
+                (Delete::After, Some(root), Some(_)) => {
+                    let parent = l
+                        .rel
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .and_then(|p| fresh.get(p))
+                        .unwrap_or(root);
+                    let f = parent.enter_from(&l.abs, &l.src);
+                    fresh.insert(l.rel.clone(), f.clone());
+                    Some(f)
+                }
+                (_, _, f) => f,
+            };
+            self.dir_now(&l.abs, &l.rel, &l.keep, filt.as_ref(), o);
+        }
+    }
+
+    /// `deleting in DIR`: rsync's `-vv` line as a deletion pass reaches a top
+    /// directory.
+    pub(super) fn pass_notice(&self, rel: &Path, o: &mut Out) {
+        if self.info_del2 {
+            o.out.raw(&format!(
+                "deleting in {}",
+                crate::report::escape_name(rel, false)
+            ));
         }
     }
 
@@ -162,9 +209,20 @@ impl Deleter {
         filt: Option<&DirFilters>,
         o: &mut Out,
     ) {
-        let extra = listing(abs, rel, filt, false, |n| {
-            keep.binary_search_by(|k| k.as_ref().cmp(n)).is_ok()
-        });
+        let mut notes = Vec::new();
+        let mut kept = false;
+        let extra = listing_with(
+            abs,
+            rel,
+            filt,
+            false,
+            &|n| keep.binary_search_by(|k| k.as_ref().cmp(n)).is_ok(),
+            &mut kept,
+            self.debug_filter.then_some(&mut notes),
+        );
+        for n in notes {
+            o.out.raw(&n);
+        }
         for (name, meta) in extra.into_iter().rev() {
             let a = abs.join(&name);
             let r = child(rel, &name);
@@ -300,7 +358,19 @@ impl Deleter {
     /// non-perishable rule excludes, deepest first.
     fn contents(&mut self, abs: &Path, rel: &Path, filt: Option<&DirFilters>, o: &mut Out) -> Ret {
         let mut kept = false;
-        let entries = listing_counting(abs, rel, filt, &mut kept);
+        let mut notes = Vec::new();
+        let entries = listing_with(
+            abs,
+            rel,
+            filt,
+            true,
+            &|_| false,
+            &mut kept,
+            self.debug_filter.then_some(&mut notes),
+        );
+        for n in notes {
+            o.out.raw(&n);
+        }
         let mut ret = if kept { Ret::NotEmpty } else { Ret::Success };
         for (name, meta) in entries.into_iter().rev() {
             let a = abs.join(&name);
@@ -336,28 +406,9 @@ fn child(rel: &Path, name: &OsStr) -> PathBuf {
 
 /// The entries of `abs` (not in `keep`, not excluded), in rsync's list
 /// order (files by name, then directories).
-fn listing(
-    abs: &Path,
-    rel: &Path,
-    filt: Option<&DirFilters>,
-    skip_perishable: bool,
-    keep: impl Fn(&[u8]) -> bool,
-) -> Vec<(std::ffi::OsString, Meta)> {
-    let mut kept = false;
-    listing_with(abs, rel, filt, skip_perishable, &keep, &mut kept)
-}
-
-/// [`listing`] for `delete_dir_contents`: perishable rules are ignored and
-/// whether anything was excluded is reported in `kept`.
-fn listing_counting(
-    abs: &Path,
-    rel: &Path,
-    filt: Option<&DirFilters>,
-    kept: &mut bool,
-) -> Vec<(std::ffi::OsString, Meta)> {
-    listing_with(abs, rel, filt, true, &|_| false, kept)
-}
-
+/// The entries of `abs` (not in `keep`, not excluded), in rsync's list
+/// order (files by name, then directories). `kept`: something was excluded;
+/// `notes`: `--debug=filter` lines, when given.
 fn listing_with(
     abs: &Path,
     rel: &Path,
@@ -365,14 +416,19 @@ fn listing_with(
     skip_perishable: bool,
     keep: &dyn Fn(&[u8]) -> bool,
     kept: &mut bool,
+    notes: Option<&mut Vec<String>>,
 ) -> Vec<(std::ffi::OsString, Meta)> {
+    let mut notes = notes;
     let Ok(rd) = std::fs::read_dir(abs) else {
         return Vec::new();
     };
     let mut v = Vec::new();
     for de in rd.flatten() {
         let name = de.file_name();
-        if keep(name.as_bytes()) {
+        // With --debug=filter every entry is judged (rsync's generator lists
+        // the whole directory through its rules); otherwise only extras.
+        let kept_by_source = keep(name.as_bytes());
+        if kept_by_source && notes.is_none() {
             continue;
         }
         let Ok(md) = std::fs::symlink_metadata(de.path()) else {
@@ -383,15 +439,29 @@ fn listing_with(
             let r = child(rel, &name);
             let n = r.as_os_str().as_bytes();
             let is_dir = meta.kind == Kind::Dir;
-            let excluded = if skip_perishable {
-                f.excluded_nonperishable(n, is_dir)
-            } else {
-                f.excluded(n, is_dir)
+            let excluded = match notes.as_deref_mut() {
+                Some(notes) => {
+                    let (excluded, why) = f.explain_with(n, is_dir, skip_perishable);
+                    if let Some(why) = why {
+                        notes.push(format!(
+                            "[generator] {} {} {} because of pattern {why}",
+                            if excluded { "protecting" } else { "risking" },
+                            if is_dir { "directory" } else { "file" },
+                            crate::report::escape_bytes(n, false)
+                        ));
+                    }
+                    excluded
+                }
+                None if skip_perishable => f.excluded_nonperishable(n, is_dir),
+                None => f.excluded(n, is_dir),
             };
             if excluded {
                 *kept = true;
                 continue;
             }
+        }
+        if kept_by_source {
+            continue;
         }
         v.push((name, meta));
     }

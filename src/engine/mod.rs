@@ -131,6 +131,7 @@ pub fn run(opts: Options) -> i32 {
         stdout_format(&opts)
     };
     let mut printer = report::Printer::new(fmt.clone(), &opts, human);
+    let mut header = None;
     if (opts.verbose > 0 || opts.progress) && !opts.quiet {
         // rsync's incremental recursion is off without -r and with the
         // options that need the whole list first.
@@ -142,11 +143,14 @@ pub fn run(opts: Options) -> i32 {
                 opts.delete,
                 crate::options::Delete::Before | crate::options::Delete::After
             );
-        printer.raw(if inc_recurse {
-            "sending incremental file list"
+        if inc_recurse {
+            printer.raw("sending incremental file list");
+        } else if opts.debug_level("FILTER") == 0 || filters.is_none() {
+            printer.raw("building file list ... done");
         } else {
-            "building file list ... done"
-        });
+            // Filter debugging lines come while the list is built.
+            header = Some("building file list ... done");
+        }
     }
     let mut created_root = false;
     if let DestMode::Dir(d) = &mode {
@@ -205,6 +209,10 @@ pub fn run(opts: Options) -> i32 {
         current_umask(),
         basis,
     );
+    let w = match header {
+        Some(h) => w.with_header(h),
+        None => w,
+    };
     let mut w = match &dest_root {
         Some(d) => w.with_delete(filters.as_ref(), d),
         None => w,
@@ -554,9 +562,17 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
         e.print();
         code = merge_code(code, e.code);
     }
+    let mut out = std::io::stdout().lock();
+    for n in std::mem::take(&mut top.notes) {
+        let _ = writeln!(out, "{n}");
+    }
     if opts.prune_empty_dirs {
         let mut errors = Vec::new();
-        scanner.complete(&mut top.nodes, &mut errors);
+        let mut notes = Vec::new();
+        scanner.complete(&mut top.nodes, &mut errors, &mut notes);
+        for n in notes {
+            let _ = writeln!(out, "{n}");
+        }
         for e in &errors {
             e.print();
             code = merge_code(code, e.code);
@@ -567,7 +583,6 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
         });
         walk::prune(&mut top.nodes, recv.as_ref());
     }
-    let mut out = std::io::stdout().lock();
     if let Some(d) = &top.dot {
         let _ = writeln!(
             out,
@@ -601,6 +616,9 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
                 report::list_line(&n.entry, human, opts.eight_bit_output, opts.links)
             );
             let l = scanner.take(n.children);
+            for note in &l.notes {
+                let _ = writeln!(out, "{note}");
+            }
             for e in &l.errors {
                 e.print();
                 *code = merge_code(*code, e.code);

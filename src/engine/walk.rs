@@ -49,6 +49,11 @@ pub(super) struct Walk<'a> {
     io_error: bool,
     /// `-m`: the receiver's rules (which pin directories they exclude).
     prune_filters: Option<DirFilters>,
+    /// The list has a `.` root (a `src/` operand).
+    has_dot: bool,
+    /// rsync's non-incremental header, printed by the walk when filter
+    /// debugging can interleave with it (`building file list ... ` / `done`).
+    header: Option<&'static str>,
 }
 
 impl<'a> Walk<'a> {
@@ -86,7 +91,16 @@ impl<'a> Walk<'a> {
             cur_rf: None,
             io_error: false,
             prune_filters: None,
+            has_dot: false,
+            header: None,
         }
+    }
+
+    /// Print rsync's `building file list ... done` from the walk, once the
+    /// list is built (filter debugging lines go in between).
+    pub(super) fn with_header(mut self, header: &'static str) -> Self {
+        self.header = Some(header);
+        self
     }
 
     /// Turn on deletion (`--delete*`, `--force`) with the receiver's view of
@@ -107,6 +121,13 @@ impl<'a> Walk<'a> {
             self.dest_abs = abs;
         }
         self
+    }
+
+    /// Whether `name` is a top directory of the transfer (the `.` of a
+    /// `src/` operand, or a directory operand itself).
+    fn is_top(&self, name: &Path) -> bool {
+        let b = name.as_os_str().as_encoded_bytes();
+        b == b"." || (!self.has_dot && !b.contains(&b'/'))
     }
 
     /// Report a listing's errors; a sender error (not a vanished file)
@@ -151,6 +172,7 @@ impl<'a> Walk<'a> {
         keep.sort();
         let rel = name.to_path_buf();
         let io = self.io_error;
+        let top = self.is_top(name);
         let del = self.deleter.as_mut().expect("checked above");
         del.in_dir(
             &abs,
@@ -158,6 +180,8 @@ impl<'a> Walk<'a> {
             keep,
             inner.as_ref(),
             io,
+            top,
+            &src_abs(src),
             &mut super::delete::Out {
                 out: &mut self.printer,
                 stats: &mut self.stats,
@@ -172,10 +196,39 @@ impl<'a> Walk<'a> {
         // -H needs every group's size, progress the list's length: both list
         // the whole tree before the first line, as rsync does for them.
         let before = self.opts.delete == crate::options::Delete::Before;
-        if self.opts.hard_links || self.serial || before || self.opts.prune_empty_dirs {
+        self.has_dot = top.dot.is_some();
+        let mut notes = std::mem::take(&mut top.notes);
+        let header = self.header.take();
+        if header.is_none() {
+            for n in notes.drain(..) {
+                self.printer.raw(&n);
+            }
+        }
+        if self.opts.hard_links
+            || self.serial
+            || before
+            || self.opts.prune_empty_dirs
+            || header.is_some()
+        {
             let mut errors = Vec::new();
-            self.scanner.complete(&mut top.nodes, &mut errors);
+            self.scanner
+                .complete(&mut top.nodes, &mut errors, &mut notes);
             self.listing_errors(&errors);
+            match header {
+                Some(h) if !notes.is_empty() => {
+                    self.printer.raw(h.trim_end_matches("done"));
+                    for n in notes.drain(..) {
+                        self.printer.raw(&n);
+                    }
+                    self.printer.raw("done");
+                }
+                Some(h) => self.printer.raw(h),
+                None => {
+                    for n in notes.drain(..) {
+                        self.printer.raw(&n);
+                    }
+                }
+            }
             if self.opts.prune_empty_dirs {
                 let recv = self.prune_filters.take();
                 prune(&mut top.nodes, recv.as_ref());
@@ -245,11 +298,14 @@ impl<'a> Walk<'a> {
         if let Some(d) = self.deleter.as_mut() {
             if d.deferred() {
                 self.applier.settle();
-                d.finish(&mut super::delete::Out {
-                    out: &mut self.printer,
-                    stats: &mut self.stats,
-                    backups: self.applier.backups(),
-                });
+                d.finish(
+                    self.recv.as_ref(),
+                    &mut super::delete::Out {
+                        out: &mut self.printer,
+                        stats: &mut self.stats,
+                        backups: self.applier.backups(),
+                    },
+                );
             }
         }
         let mut outcome = self.applier.finish();
@@ -300,6 +356,9 @@ impl<'a> Walk<'a> {
             }
             let listing = self.scanner.take(n.children);
             self.listing_errors(&listing.errors);
+            for note in &listing.notes {
+                self.printer.raw(note);
+            }
             self.skip_lines(&listing.nodes);
             let dest = self.mode.path_of(&n.entry.name);
             let name = n.entry.name.clone();
@@ -392,6 +451,18 @@ impl<'a> Walk<'a> {
             self.dest_abs.join(name)
         };
         let inner = rf.map(|f| f.enter_from(&abs, &src_abs(src)));
+        if self.is_top(name) {
+            if let Some(d) = self.deleter.as_ref() {
+                d.pass_notice(
+                    name,
+                    &mut super::delete::Out {
+                        out: &mut self.printer,
+                        stats: &mut self.stats,
+                        backups: self.applier.backups(),
+                    },
+                );
+            }
+        }
         if !std::fs::symlink_metadata(&abs).is_ok_and(|m| m.is_dir()) {
             return inner;
         }
@@ -401,6 +472,7 @@ impl<'a> Walk<'a> {
             .collect();
         keep.sort();
         let io = self.io_error;
+        let top = self.is_top(name);
         if let Some(d) = self.deleter.as_mut() {
             d.in_dir(
                 &abs,
@@ -408,6 +480,8 @@ impl<'a> Walk<'a> {
                 keep,
                 inner.as_ref(),
                 io,
+                top,
+                &src_abs(src),
                 &mut super::delete::Out {
                     out: &mut self.printer,
                     stats: &mut self.stats,

@@ -603,18 +603,18 @@ impl DirFilters {
     /// Is `name` (relative to the transfer root) excluded? The rules decide
     /// first; when none matches, `--gitignore` does.
     pub fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
-        match self.check(&self.top, name, is_dir, false) {
-            0 => self.git_ignored(name, is_dir),
-            rc => rc < 0,
+        match self.check(&self.top, name, is_dir, false, ListName::Main) {
+            None => self.git_ignored(name, is_dir),
+            Some((r, _)) => r.flags & flag::INCLUDE == 0,
         }
     }
 
     /// Like [`DirFilters::excluded`], skipping perishable rules (used when
     /// deciding whether a directory being deleted is really empty).
     pub fn excluded_nonperishable(&self, name: &[u8], is_dir: bool) -> bool {
-        match self.check(&self.top, name, is_dir, true) {
-            0 => self.git_ignored(name, is_dir),
-            rc => rc < 0,
+        match self.check(&self.top, name, is_dir, true, ListName::Main) {
+            None => self.git_ignored(name, is_dir),
+            Some((r, _)) => r.flags & flag::INCLUDE == 0,
         }
     }
 
@@ -634,7 +634,16 @@ impl DirFilters {
         self.top.is_empty() && self.git.is_none()
     }
 
-    fn check(&self, list: &[Rule], name: &[u8], is_dir: bool, skip_perishable: bool) -> i8 {
+    /// rsync's `check_filter`: the first rule that matches, and the list it
+    /// is in (for `--debug=filter` lines).
+    fn check<'s>(
+        &'s self,
+        list: &'s [Rule],
+        name: &[u8],
+        is_dir: bool,
+        skip_perishable: bool,
+        from: ListName<'s>,
+    ) -> Option<(&'s Rule, ListName<'s>)> {
         for r in list {
             if skip_perishable && r.flags & flag::PERISHABLE != 0 {
                 continue;
@@ -644,9 +653,15 @@ impl DirFilters {
                 if let Some(p) = self.perdir.iter().find(|p| &*p.key == key) {
                     let mut c = p.chain.as_deref();
                     while let Some(ch) = c {
-                        let rc = self.check(&ch.rules, name, is_dir, skip_perishable);
-                        if rc != 0 {
-                            return rc;
+                        let hit = self.check(
+                            &ch.rules,
+                            name,
+                            is_dir,
+                            skip_perishable,
+                            ListName::PerDir(&p.key),
+                        );
+                        if hit.is_some() {
+                            return hit;
                         }
                         c = ch.next.as_deref();
                     }
@@ -654,18 +669,66 @@ impl DirFilters {
                 continue;
             }
             if r.flags & flag::CVS_IGNORE != 0 {
-                let rc = self.check(&self.cvs, name, is_dir, skip_perishable);
-                if rc != 0 {
-                    return rc;
+                let hit = self.check(&self.cvs, name, is_dir, skip_perishable, ListName::Cvs);
+                if hit.is_some() {
+                    return hit;
                 }
                 continue;
             }
             if r.matches(name, is_dir, &self.abs_root) {
-                return if r.flags & flag::INCLUDE != 0 { 1 } else { -1 };
+                return Some((r, from));
             }
         }
-        0
+        None
     }
+
+    /// The verdict on `name` with the rule that decided it, as rsync's
+    /// `--debug=filter` shows it: `(excluded, "PATTERN[/][ LIST]")`; `None`
+    /// for the reason when no rule matched (`--gitignore` may still exclude).
+    pub fn explain(&self, name: &[u8], is_dir: bool) -> (bool, Option<String>) {
+        self.explain_with(name, is_dir, false)
+    }
+
+    /// [`DirFilters::explain`], optionally skipping perishable rules.
+    pub fn explain_with(
+        &self,
+        name: &[u8],
+        is_dir: bool,
+        skip_perishable: bool,
+    ) -> (bool, Option<String>) {
+        match self.check(&self.top, name, is_dir, skip_perishable, ListName::Main) {
+            Some((r, list)) => {
+                let mut why = match list {
+                    // rsync 3.5 no longer keeps per-directory patterns' text.
+                    ListName::PerDir(_) => "<rule from a file read earlier>".to_string(),
+                    _ => {
+                        let mut p = String::from_utf8_lossy(&r.pattern).into_owned();
+                        if r.flags & flag::DIRECTORY != 0 {
+                            p.push('/');
+                        }
+                        p
+                    }
+                };
+                match list {
+                    ListName::Main => {}
+                    ListName::Cvs => why.push_str(" [global CVS]"),
+                    ListName::PerDir(k) => {
+                        why.push_str(&format!(" [per-dir {}]", String::from_utf8_lossy(k)))
+                    }
+                }
+                (r.flags & flag::INCLUDE == 0, Some(why))
+            }
+            None => (self.git_ignored(name, is_dir), None),
+        }
+    }
+}
+
+/// Which list a matching rule came from (rsync's `debug_type`).
+#[derive(Clone, Copy)]
+enum ListName<'a> {
+    Main,
+    Cvs,
+    PerDir(&'a [u8]),
 }
 
 /// Build the filters with the global CVS list filled in when a `-C` rule

@@ -88,6 +88,9 @@ pub struct Listing {
     /// Errors met while listing, reported when the listing is consumed so that
     /// stderr keeps list order whatever the scan threads did.
     pub errors: Vec<ScanError>,
+    /// `--debug=filter` lines (`[sender] hiding file X because of pattern P`),
+    /// printed to stdout when the listing is consumed.
+    pub notes: Vec<String>,
 }
 
 /// What to list.
@@ -124,6 +127,8 @@ pub struct Top {
     pub nodes: Vec<Node>,
     /// Errors about the operands themselves.
     pub errors: Vec<ScanError>,
+    /// `--debug=filter` lines about the operands and the root's contents.
+    pub notes: Vec<String>,
     /// `--delete-missing-args`: list names of operands that do not exist.
     pub missing: Vec<PathBuf>,
 }
@@ -147,6 +152,8 @@ pub struct Scanner {
     budget: isize,
     /// The sender's filter rules, if any were given.
     filters: Option<Arc<Filters>>,
+    /// `--debug=filter`: say which rule hid or showed an entry.
+    debug_filter: bool,
 }
 
 /// Format an io error as rsync does: `Message (errno)`.
@@ -181,6 +188,7 @@ impl Scanner {
             max_running: 32 * rayon::current_num_threads() as isize,
             budget: budget.min(isize::MAX as usize) as isize,
             filters: filters.filter(|f| !f.is_empty()),
+            debug_filter: opts.debug_level("FILTER") > 0,
         })
     }
 
@@ -192,14 +200,17 @@ impl Scanner {
         let mut dot_children: Vec<Node> = Vec::new();
         let mut top: Vec<Node> = Vec::new();
         let mut missing = Vec::new();
+        let mut notes = Vec::new();
         for src in &opts.sources {
-            let Some((node, is_dot)) = self.operand(src, &mut errors, &mut missing) else {
+            let Some((node, is_dot)) = self.operand(src, &mut errors, &mut missing, &mut notes)
+            else {
                 continue;
             };
             if is_dot {
                 // Contents of a directory: its children join the top level.
                 let listing = self.take(node.children);
                 errors.extend(listing.errors);
+                notes.extend(listing.notes);
                 if dot.is_none() {
                     dot = Some(node.entry);
                 }
@@ -217,6 +228,7 @@ impl Scanner {
             dot,
             nodes,
             errors,
+            notes,
             missing,
         }
     }
@@ -282,7 +294,7 @@ impl Scanner {
             Children::None => Listing::default(),
             Children::Ready(nodes) => Listing {
                 nodes,
-                errors: Vec::new(),
+                ..Default::default()
             },
             Children::Listed(l) => *l,
             Children::Pending(p) => {
@@ -315,7 +327,12 @@ impl Scanner {
 
     /// Resolve every pending listing below `nodes` (for `-H` and progress, which
     /// need the whole list before the first line). Errors are kept in order.
-    pub fn complete(self: &Arc<Self>, nodes: &mut [Node], errors: &mut Vec<ScanError>) {
+    pub fn complete(
+        self: &Arc<Self>,
+        nodes: &mut [Node],
+        errors: &mut Vec<ScanError>,
+        notes: &mut Vec<String>,
+    ) {
         for n in nodes.iter_mut() {
             let children = std::mem::replace(&mut n.children, Children::None);
             n.children = match children {
@@ -323,11 +340,31 @@ impl Scanner {
                 other => {
                     let mut l = self.take(other);
                     errors.append(&mut l.errors);
-                    self.complete(&mut l.nodes, errors);
+                    notes.append(&mut l.notes);
+                    self.complete(&mut l.nodes, errors, notes);
                     Children::Ready(l.nodes)
                 }
             };
         }
+    }
+
+    /// Whether the sender's rules exclude `name`; with `--debug=filter`, the
+    /// rule that decided is noted as rsync prints it.
+    fn excluded(&self, f: &DirFilters, name: &Path, is_dir: bool, notes: &mut Vec<String>) -> bool {
+        let n = name.as_os_str().as_bytes();
+        if !self.debug_filter {
+            return f.excluded(n, is_dir);
+        }
+        let (excluded, why) = f.explain(n, is_dir);
+        if let Some(why) = why {
+            notes.push(format!(
+                "[sender] {} {} {} because of pattern {why}",
+                if excluded { "hiding" } else { "showing" },
+                if is_dir { "directory" } else { "file" },
+                crate::report::escape_bytes(n, self.opts.eight_bit_output)
+            ));
+        }
+        excluded
     }
 
     /// Scan one operand: its node (children pending) and whether it stands for
@@ -337,6 +374,7 @@ impl Scanner {
         src: &OsStr,
         errors: &mut Vec<ScanError>,
         missing: &mut Vec<PathBuf>,
+        notes: &mut Vec<String>,
     ) -> Option<(Node, bool)> {
         let opts = &self.opts;
         let bytes = src.as_bytes();
@@ -416,7 +454,7 @@ impl Scanner {
             (f.root(Side::Sender, &root), abs)
         });
         if let Some((f, _)) = &filt {
-            if !is_dot && f.excluded(name.as_os_str().as_bytes(), meta.kind == Kind::Dir) {
+            if !is_dot && self.excluded(f, &name, meta.kind == Kind::Dir, notes) {
                 return None;
             }
         }
@@ -457,8 +495,8 @@ impl Scanner {
             Err(e) => {
                 errors.push(ScanError::sender("opendir ", dir, " failed", &e));
                 return Listing {
-                    nodes: Vec::new(),
                     errors,
+                    ..Default::default()
                 };
             }
         };
@@ -474,6 +512,7 @@ impl Scanner {
         let mut nodes = Vec::new();
         // The rules for this directory's entries (its own merge files read).
         let filt = req.filt.as_ref().map(|(f, abs)| (f.enter(abs), abs));
+        let mut notes_out = Vec::new();
         // Names are used straight from the getdents buffer (no copy per name).
         while let Some(de) = rd.read() {
             let de = match de {
@@ -521,7 +560,7 @@ impl Scanner {
             };
             let meta = Meta::from_sys(&md);
             if let Some((f, _)) = &filt {
-                if f.excluded(name.as_os_str().as_bytes(), meta.kind == Kind::Dir) {
+                if self.excluded(f, &name, meta.kind == Kind::Dir, &mut notes_out) {
                     continue;
                 }
             }
@@ -531,10 +570,7 @@ impl Scanner {
             if let Some((f, _)) = &filt {
                 // A followed symlink (-L, -k) is checked again as what it became.
                 if entry.meta.kind != meta.kind
-                    && f.excluded(
-                        entry.name.as_os_str().as_bytes(),
-                        entry.meta.kind == Kind::Dir,
-                    )
+                    && self.excluded(f, &entry.name, entry.meta.kind == Kind::Dir, &mut notes_out)
                 {
                     continue;
                 }
@@ -575,7 +611,11 @@ impl Scanner {
             nodes.push(Node { entry, children });
         }
         sort_nodes(&mut nodes);
-        Listing { nodes, errors }
+        Listing {
+            nodes,
+            errors,
+            notes: notes_out,
+        }
     }
 }
 

@@ -100,6 +100,8 @@ pub struct Options {
     /// 0..=4, in order; `progress`/`progress2` are also folded into
     /// `progress`/`progress2` so most of the engine need not look here.
     pub info: Vec<(String, u8)>,
+    /// `--debug=FLAGS` words with their levels, in order.
+    pub debug: Vec<(String, u8)>,
 
     // ---- selection / recursion ---------------------------------------
     /// `-r`.
@@ -283,6 +285,25 @@ pub struct Options {
 }
 
 impl Options {
+    /// rsync's `--debug` level for `word` (upper case): the last explicit
+    /// `--debug` setting, else what the `-v` count implies (`-vv` gives
+    /// `FILTER` 1, `-vvv` 2, as rsync's verbosity table).
+    pub fn debug_level(&self, word: &str) -> u8 {
+        if let Some((_, l)) = self
+            .debug
+            .iter()
+            .rev()
+            .find(|(w, _)| w == word || w == "ALL")
+        {
+            return *l;
+        }
+        match word {
+            "FILTER" => self.verbose.saturating_sub(1).min(2),
+            "DEL" => self.verbose.saturating_sub(1).min(3),
+            _ => 0,
+        }
+    }
+
     /// The level of an `--info` word as given (the last `WORD` or `ALL`).
     pub fn info_level(&self, word: &str) -> Option<u8> {
         self.info

@@ -723,9 +723,12 @@ pub(crate) fn info(st: &mut State, v: &Val) -> Result<(), Stop> {
     Ok(())
 }
 
-/// `--debug=FLAGS`: validated like rsync does, then ignored (debug output only).
-pub(crate) fn debug(_st: &mut State, v: &Val) -> Result<(), Stop> {
-    output_words(v.value.as_bytes(), "--debug", DEBUG_WORDS, DEBUG_LEVELS).map(|_| ())
+/// `--debug=FLAGS`: validated like rsync does and recorded (resync prints
+/// the `filter` messages; the other words have no output yet).
+pub(crate) fn debug(st: &mut State, v: &Val) -> Result<(), Stop> {
+    let words = output_words(v.value.as_bytes(), "--debug", DEBUG_WORDS, DEBUG_LEVELS)?;
+    st.o.debug.extend(words);
+    Ok(())
 }
 
 /// `--chown=USER:GROUP`: like rsync, a non-empty USER turns on `-o` and a
