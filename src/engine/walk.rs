@@ -95,14 +95,15 @@ impl<'a> Walk<'a> {
             Some(dot) => {
                 self.skip_lines(&top.nodes);
                 self.numbered = 1;
-                let id = self.entry(dot, 0, None, true);
+                let mut dot = dot;
+                let id = self.entry(&mut dot, 0, None, true);
                 self.walk(top.nodes, id, true);
             }
             None => self.walk(top.nodes, None, false),
         }
-        for (e, it) in self.planner.finish() {
+        for (mut e, it) in self.planner.finish() {
             let it = self.with_dest(&e, it);
-            self.emit(e, it, 0, None, false);
+            self.emit(&mut e, it, 0, None, false);
         }
     }
 
@@ -128,29 +129,46 @@ impl<'a> Walk<'a> {
 
     /// Walk one listing: non-directories first, then each directory with its
     /// contents. `skips_done` tells whether the skip notices were printed.
-    fn walk(&mut self, nodes: Vec<Node>, parent: Option<DirId>, skips_done: bool) {
+    ///
+    /// Entries are planned where they lie in the listing (an entry is only
+    /// moved out when a worker needs it), and the non-directories are dropped
+    /// before descending, so only directory nodes wait on the recursion.
+    fn walk(&mut self, mut nodes: Vec<Node>, parent: Option<DirId>, skips_done: bool) {
         let base = self.numbered;
         self.numbered += nodes.len();
-        let mut dirs = Vec::new();
-        for (k, n) in nodes.into_iter().enumerate() {
+        let mut dirs = 0;
+        for (k, n) in nodes.iter_mut().enumerate() {
             if n.entry.meta.kind == Kind::Dir {
-                dirs.push((base + k, n));
+                dirs += 1;
             } else {
-                self.entry(n.entry, base + k, parent, skips_done);
+                self.entry(&mut n.entry, base + k, parent, skips_done);
             }
         }
-        for (seq, n) in dirs {
+        if dirs == 0 {
+            return;
+        }
+        let mut seq = base;
+        let mut seqs = Vec::with_capacity(dirs);
+        nodes.retain(|n| {
+            seq += 1;
+            let keep = n.entry.meta.kind == Kind::Dir;
+            if keep {
+                seqs.push(seq - 1);
+            }
+            keep
+        });
+        for (n, seq) in nodes.iter_mut().zip(seqs) {
             if self.applier.stopped() {
                 return;
             }
-            let listing = self.scanner.take(n.children);
+            let children = std::mem::replace(&mut n.children, flist::Children::None);
+            let listing = self.scanner.take(children);
             for e in &listing.errors {
                 e.print();
                 self.code = super::merge_code(self.code, e.code);
             }
             self.skip_lines(&listing.nodes);
-            let dest = self.mode.path_of(&n.entry.name);
-            let id = self.entry(n.entry, seq, parent, skips_done);
+            let id = self.entry(&mut n.entry, seq, parent, skips_done);
             if id.is_some_and(|d| self.applier.failed(d)) {
                 continue;
             }
@@ -158,6 +176,7 @@ impl<'a> Walk<'a> {
                 // The destination is not a directory (and was left alone, as
                 // with --ignore-existing): rsync fails on each child.
                 self.blocked_dir = false;
+                let dest = self.mode.path_of(&n.entry.name);
                 for c in &listing.nodes {
                     crate::report::message(&format!(
                         "[generator] recv_generator: failed to stat \"{}\": Not a directory (20)",
@@ -176,7 +195,7 @@ impl<'a> Walk<'a> {
     /// Plan one entry and pass it (and any hard links it releases) on.
     fn entry(
         &mut self,
-        mut e: Entry,
+        e: &mut Entry,
         seq: usize,
         parent: Option<DirId>,
         skips_done: bool,
@@ -207,21 +226,21 @@ impl<'a> Walk<'a> {
         } else {
             PathBuf::new()
         };
-        let d = self.dest_meta(&e, &dest);
+        let d = self.dest_meta(e, &dest);
         let dx = if (o.xattrs || o.acls) && d.is_some() {
             Some(flist::read_xattrs(&dest, o))
         } else {
             None
         };
-        let planned = self.planner.plan(&e, dest, d, dx);
+        let planned = self.planner.plan(e, dest, d, dx);
         let mut id = None;
         if let Some(it) = planned.own {
-            let it = self.with_dest(&e, it);
+            let it = self.with_dest(e, it);
             id = self.emit(e, it, seq, parent, skips_done);
         }
-        for (o, it) in planned.released {
+        for (mut o, it) in planned.released {
             let it = self.with_dest(&o, it);
-            self.emit(o, it, seq, parent, skips_done);
+            self.emit(&mut o, it, seq, parent, skips_done);
         }
         id
     }
@@ -263,10 +282,11 @@ impl<'a> Walk<'a> {
         m
     }
 
-    /// Print one item's line and hand its work to the applier.
+    /// Print one item's line and hand its work to the applier (which takes
+    /// the entry out of its listing only when a worker has something to do).
     fn emit(
         &mut self,
-        e: Entry,
+        e: &mut Entry,
         it: Item,
         seq: usize,
         parent: Option<DirId>,
@@ -274,11 +294,11 @@ impl<'a> Walk<'a> {
     ) -> Option<DirId> {
         if e.skip {
             if !skips_done {
-                self.printer.skip(&e);
+                self.printer.skip(e);
             }
             return None;
         }
-        if !self.make_way(&e, &it) || !self.readable(&e, &it) {
+        if !self.make_way(e, &it) || !self.readable(e, &it) {
             return None;
         }
         if it.flags.is_new {
@@ -295,7 +315,7 @@ impl<'a> Walk<'a> {
                 }
             }
         }
-        self.printer.item(&e, &it);
+        self.printer.item(e, &it);
         if e.meta.kind == Kind::Dir {
             self.blocked_dir =
                 it.action == Action::Nothing && it.dest_meta.is_some_and(|d| d.kind != Kind::Dir);
@@ -304,16 +324,16 @@ impl<'a> Walk<'a> {
             return None;
         }
         if e.meta.kind == Kind::Dir {
-            return Some(self.applier.dir(&e, &it));
+            return Some(self.applier.dir(e, &it));
         }
         if self.serial {
             self.printer.begin();
-            let r = self.applier.now(&e, &it);
+            let r = self.applier.now(e, &it);
             if it.action == Action::Transfer && r.is_some() {
-                self.printer.progress(seq, &e);
+                self.printer.progress(seq, e);
             }
-        } else {
-            self.applier.push(e, it);
+        } else if it.action != Action::Nothing {
+            self.applier.push(e.take(), it);
         }
         None
     }

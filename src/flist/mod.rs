@@ -171,3 +171,24 @@ pub struct Entry {
     /// without `-l`, a device without `--devices`, a special without `--specials`).
     pub skip: bool,
 }
+
+impl Entry {
+    /// Move the entry out, leaving an empty placeholder (no allocation).
+    ///
+    /// Why: the walk plans entries where they lie in their listing and only
+    /// moves the few that a worker needs; most of a rescan moves nothing.
+    pub fn take(&mut self) -> Entry {
+        let placeholder = Entry {
+            name: PathBuf::new(),
+            src: PathBuf::new(),
+            meta: self.meta,
+            link_target: None,
+            xattrs: None,
+            no_recurse: false,
+            implied: false,
+            dest: DestProbe::Unknown,
+            skip: false,
+        };
+        std::mem::replace(self, placeholder)
+    }
+}

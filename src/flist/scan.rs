@@ -388,14 +388,17 @@ impl Scanner {
 
     /// List one directory: lstat every entry (relative to the open directory),
     /// probe the destination, and sort into rsync's order.
+    ///
+    /// Names are read, stat'ed and checked in the directory's own order (so
+    /// errors come out in the order rsync's readdir loop meets them) into
+    /// compact records; only the sorted index is then turned into nodes, so
+    /// each node is written once, at its final place.
     fn list(&self, req: &Request) -> Listing {
         let opts = &self.opts;
         let mut errors = Vec::new();
         let dir = &req.dir;
-        let opened = crate::sys::meta::open_dir(dir)
-            .and_then(|fd| Ok((rustix::fs::Dir::read_from(&fd)?, fd)));
-        let (mut rd, fd) = match opened {
-            Ok(x) => x,
+        let fd = match crate::sys::meta::open_dir(dir) {
+            Ok(fd) => fd,
             Err(e) => {
                 errors.push(ScanError::sender("opendir ", dir, " failed", &e));
                 return Listing {
@@ -413,91 +416,138 @@ impl Scanner {
             }
         });
         let shallow = !opts.recursive;
-        let mut nodes = Vec::new();
-        // Names are used straight from the getdents buffer (no copy per name).
-        while let Some(de) = rd.read() {
-            let de = match de {
-                Ok(de) => de,
-                Err(e) => {
-                    errors.push(ScanError::new(
-                        format!(
-                            "[sender] readdir(\"{}\"): {}",
-                            crate::report::abs_display(dir),
-                            errno_text(&e.into())
-                        ),
-                        crate::exit::PARTIAL,
-                    ));
-                    break;
-                }
-            };
-            let cname = de.file_name();
+        let slow = opts.xattrs || opts.acls;
+        // Every kept name, back to back; records point into it.
+        let mut names: Vec<u8> = Vec::new();
+        let mut recs: Vec<Rec> = Vec::new();
+        let read = crate::sys::dir::for_each_name(&fd, |cname| {
             let nb = cname.to_bytes();
-            if nb == b"." || nb == b".." {
-                continue;
-            }
             let n = OsStr::from_bytes(nb);
-            let path = join_exact(dir, n);
-            let md = match crate::sys::meta::lstat_at_c(&fd, cname) {
-                Ok(m) => m,
+            let meta = match crate::sys::meta::lstat_at_c(&fd, cname) {
+                Ok(m) => Meta::from_sys(&m),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     errors.push(ScanError::new(
                         format!(
                             "[sender] file has vanished: \"{}\"",
-                            crate::report::abs_display(&path)
+                            crate::report::abs_display(&join_exact(dir, n))
                         ),
                         crate::exit::VANISHED,
                     ));
-                    continue;
+                    return;
                 }
                 Err(e) => {
+                    let path = join_exact(dir, n);
                     errors.push(ScanError::sender("readlink_stat(", &path, ") failed", &e));
-                    continue;
+                    return;
                 }
             };
+            // Symlinks and -X/-A need the paths; everything else is decided
+            // from the metadata alone.
+            let found = if meta.kind == Kind::Symlink || slow {
+                let name = if req.is_dot {
+                    PathBuf::from(n)
+                } else {
+                    join_exact(&req.name, n)
+                };
+                resolve(opts, &mut errors, &name, &join_exact(dir, n), meta)
+            } else {
+                Some(Resolved::plain(opts, meta))
+            };
+            let Some(r) = found else { return };
+            let dest = match (&self.probe, &dest_fd) {
+                (None, _) => DestProbe::Unknown,
+                (Some(_), None) => DestProbe::Missing,
+                (Some(_), Some(dfd)) => match crate::sys::meta::lstat_at_c(dfd, cname) {
+                    Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
+                    Err(_) => DestProbe::Missing,
+                },
+            };
+            let mut recurse = false;
+            if r.meta.kind == Kind::Dir {
+                let other_fs = opts.one_file_system > 0 && r.meta.dev != req.root_dev;
+                if other_fs && opts.one_file_system > 1 {
+                    return;
+                }
+                recurse = !shallow && !other_fs;
+            }
+            recs.push(Rec {
+                off: names.len() as u32,
+                len: nb.len() as u32,
+                recurse,
+                r,
+                dest,
+            });
+            names.extend_from_slice(nb);
+        });
+        if let Err(e) = read {
+            errors.push(ScanError::new(
+                format!(
+                    "[sender] readdir(\"{}\"): {}",
+                    crate::report::abs_display(dir),
+                    errno_text(&e)
+                ),
+                crate::exit::PARTIAL,
+            ));
+        }
+        let name_of = |r: &Rec| &names[r.off as usize..(r.off + r.len) as usize];
+        let mut order: Vec<u32> = (0..recs.len() as u32).collect();
+        order.sort_unstable_by(|&i, &j| {
+            let (a, b) = (&recs[i as usize], &recs[j as usize]);
+            let (da, db) = (a.r.meta.kind == Kind::Dir, b.r.meta.kind == Kind::Dir);
+            da.cmp(&db).then_with(|| {
+                let (x, y) = (name_of(a), name_of(b));
+                if da { cmp_as_dirs(x, y) } else { x.cmp(y) }
+            })
+        });
+        let mut nodes = Vec::with_capacity(recs.len());
+        for i in order {
+            let rec = &mut recs[i as usize];
+            let n = OsStr::from_bytes(&names[rec.off as usize..(rec.off + rec.len) as usize]);
             let name = if req.is_dot {
                 PathBuf::from(n)
             } else {
                 join_exact(&req.name, n)
             };
-            let Some(mut entry) = make_entry(opts, &mut errors, name, path, Meta::from_sys(&md))
-            else {
-                continue;
+            let entry = Entry {
+                name,
+                src: join_exact(dir, n),
+                meta: rec.r.meta,
+                link_target: rec.r.link_target.take(),
+                xattrs: rec.r.xattrs.take(),
+                no_recurse: rec.r.meta.kind == Kind::Dir && !rec.recurse,
+                implied: false,
+                skip: rec.r.skip,
+                dest: rec.dest,
             };
-            if self.probe.is_some() {
-                entry.dest = match &dest_fd {
-                    Some(dfd) => match crate::sys::meta::lstat_at_c(dfd, cname) {
-                        Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
-                        Err(_) => DestProbe::Missing,
+            let children = if rec.recurse {
+                Children::Pending(Arc::new(Pending {
+                    req: Request {
+                        dir: entry.src.clone(),
+                        name: entry.name.clone(),
+                        is_dot: false,
+                        root_dev: req.root_dev,
                     },
-                    None => DestProbe::Missing,
-                };
-            }
-            let mut children = Children::None;
-            if entry.meta.kind == Kind::Dir {
-                let other_fs = opts.one_file_system > 0 && entry.meta.dev != req.root_dev;
-                if other_fs && opts.one_file_system > 1 {
-                    continue;
-                }
-                if shallow || other_fs {
-                    entry.no_recurse = true;
-                } else {
-                    children = Children::Pending(Arc::new(Pending {
-                        req: Request {
-                            dir: entry.src.clone(),
-                            name: entry.name.clone(),
-                            is_dot: false,
-                            root_dev: req.root_dev,
-                        },
-                        state: Mutex::new(State::Idle),
-                        ready: Condvar::new(),
-                    }));
-                }
-            }
+                    state: Mutex::new(State::Idle),
+                    ready: Condvar::new(),
+                }))
+            } else {
+                Children::None
+            };
             nodes.push(Node { entry, children });
         }
-        sort_nodes(&mut nodes);
         Listing { nodes, errors }
     }
+}
+
+/// One listed name before it becomes a node (see [`Scanner::list`]).
+struct Rec {
+    /// The name's bytes in the listing's name buffer.
+    off: u32,
+    len: u32,
+    /// A directory whose contents are listed too.
+    recurse: bool,
+    r: Resolved,
+    dest: DestProbe,
 }
 
 /// Merge `more` into `into`, keeping the first of duplicate names.
@@ -695,6 +745,41 @@ pub fn unsafe_symlink(target: &[u8], name: &Path) -> bool {
     false
 }
 
+/// What the symlink and type options make of one scanned name.
+struct Resolved {
+    /// Its metadata (the referent's, when a symlink is followed).
+    meta: Meta,
+    /// Symlink target (only for symlinks that stay symlinks).
+    link_target: Option<OsString>,
+    /// Extended attributes with `-X`/`-A`.
+    xattrs: Option<Vec<(OsString, Vec<u8>)>>,
+    /// Listed but not transferred (see [`Entry::skip`]).
+    skip: bool,
+}
+
+impl Resolved {
+    /// A name that is not a symlink, without `-X`/`-A`: nothing to read.
+    fn plain(opts: &Options, meta: Meta) -> Resolved {
+        Resolved {
+            meta,
+            link_target: None,
+            xattrs: None,
+            skip: skipped(opts, meta.kind),
+        }
+    }
+}
+
+/// rsync's `skipping non-regular file`: a symlink without `-l`, a device
+/// without `--devices`, a special without `--specials`.
+fn skipped(opts: &Options, kind: Kind) -> bool {
+    match kind {
+        Kind::Symlink => !opts.links,
+        Kind::Device => !opts.devices,
+        Kind::Special => !opts.specials,
+        _ => false,
+    }
+}
+
 /// Build an entry for `path`, applying the symlink options; `None` means skip it.
 fn make_entry(
     opts: &Options,
@@ -703,28 +788,51 @@ fn make_entry(
     path: PathBuf,
     meta: Meta,
 ) -> Option<Entry> {
+    let r = resolve(opts, errors, &name, &path, meta)?;
+    Some(Entry {
+        name,
+        src: path,
+        meta: r.meta,
+        link_target: r.link_target,
+        xattrs: r.xattrs,
+        no_recurse: false,
+        implied: false,
+        skip: r.skip,
+        dest: DestProbe::Unknown,
+    })
+}
+
+/// Apply the symlink options (`-L`, `--copy-unsafe-links`, `--copy-dirlinks`,
+/// `--safe-links`) and read xattrs; `None` means the name is left out.
+fn resolve(
+    opts: &Options,
+    errors: &mut Vec<ScanError>,
+    name: &Path,
+    path: &Path,
+    meta: Meta,
+) -> Option<Resolved> {
     let mut meta = meta;
     let mut link_target = None;
     if meta.kind == Kind::Symlink {
-        let target = match std::fs::read_link(&path) {
+        let target = match std::fs::read_link(path) {
             Ok(t) => t.into_os_string(),
             Err(e) => {
-                errors.push(ScanError::sender("readlink_stat(", &path, ") failed", &e));
+                errors.push(ScanError::sender("readlink_stat(", path, ") failed", &e));
                 return None;
             }
         };
-        let is_unsafe = unsafe_symlink(target.as_bytes(), &name);
+        let is_unsafe = unsafe_symlink(target.as_bytes(), name);
         let follow = opts.copy_links
             || (opts.copy_unsafe_links && is_unsafe)
-            || (opts.copy_dirlinks && std::fs::metadata(&path).is_ok_and(|m| m.is_dir()));
+            || (opts.copy_dirlinks && std::fs::metadata(path).is_ok_and(|m| m.is_dir()));
         if follow {
-            match std::fs::metadata(&path) {
+            match std::fs::metadata(path) {
                 Ok(m) => meta = Meta::from_std(&m),
                 Err(_) => {
                     errors.push(ScanError {
                         message: format!(
                             "symlink has no referent: \"{}\"",
-                            crate::report::abs_display(&path)
+                            crate::report::abs_display(path)
                         ),
                         code: crate::exit::PARTIAL,
                         bare: true,
@@ -736,7 +844,7 @@ fn make_entry(
             if opts.verbose > 0 {
                 crate::report::message_stdout(&format!(
                     "ignoring unsafe symlink \"{}\" -> \"{}\"",
-                    crate::report::abs_display(&path),
+                    crate::report::abs_display(path),
                     String::from_utf8_lossy(target.as_bytes())
                 ));
             }
@@ -746,27 +854,16 @@ fn make_entry(
             link_target = Some(target);
         }
     }
-    let skip_msg = match meta.kind {
-        Kind::Symlink if !opts.links => true,
-        Kind::Device if !opts.devices => true,
-        Kind::Special if !opts.specials => true,
-        _ => false,
-    };
     let xattrs = if opts.xattrs || opts.acls {
-        Some(read_xattrs(&path, opts))
+        Some(read_xattrs(path, opts))
     } else {
         None
     };
-    Some(Entry {
-        name,
-        src: path,
+    Some(Resolved {
         meta,
         link_target,
         xattrs,
-        no_recurse: false,
-        implied: false,
-        skip: skip_msg,
-        dest: DestProbe::Unknown,
+        skip: skipped(opts, meta.kind),
     })
 }
 
