@@ -348,7 +348,7 @@ fn make_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
         if let Err(err) = remove_non_dir_or_empty(&it.dest) {
             ctx.error(format!(
                 "cannot delete non-empty directory: {}: {}",
-                crate::report::escape_name(&e.name, ctx.opts.eight_bit_output),
+                crate::report::escape_name(e.name(), ctx.opts.eight_bit_output),
                 err_text(&err)
             ));
             return false;

@@ -176,12 +176,12 @@ impl<'a> Walk<'a> {
                 // The destination is not a directory (and was left alone, as
                 // with --ignore-existing): rsync fails on each child.
                 self.blocked_dir = false;
-                let dest = self.mode.path_of(&n.entry.name);
+                let dest = self.mode.path_of(n.entry.name());
                 for c in &listing.nodes {
                     crate::report::message(&format!(
                         "[generator] recv_generator: failed to stat \"{}\": Not a directory (20)",
                         crate::report::abs_display(
-                            &dest.join(c.entry.name.file_name().unwrap_or_default())
+                            &dest.join(c.entry.name().file_name().unwrap_or_default())
                         )
                     ));
                     self.code = super::merge_code(self.code, crate::exit::PARTIAL);
@@ -222,7 +222,7 @@ impl<'a> Walk<'a> {
             || (o.hard_links && e.meta.nlink > 1)
             || e.dest == DestProbe::Unknown;
         let dest = if eager {
-            self.mode.path_of(&e.name)
+            self.mode.path_of(e.name())
         } else {
             PathBuf::new()
         };
@@ -249,14 +249,14 @@ impl<'a> Walk<'a> {
     /// without it.
     fn with_dest(&self, e: &Entry, mut it: Item) -> Item {
         if it.dest.as_os_str().is_empty() && it.action != Action::Nothing {
-            it.dest = self.mode.path_of(&e.name);
+            it.dest = self.mode.path_of(e.name());
         }
         it
     }
 
     /// The destination's state as the planner sees it.
     fn dest_meta(&self, e: &Entry, dest: &std::path::Path) -> Option<Meta> {
-        if self.created_root && e.name.as_os_str() == "." {
+        if self.created_root && e.name().as_os_str() == "." {
             // The root was made just now: report it as new, as rsync does.
             return None;
         }
@@ -358,7 +358,7 @@ impl Walk<'_> {
         if !ok {
             crate::report::message(&format!(
                 "[sender] send_files failed to open \"{}\": Permission denied (13)",
-                crate::report::abs_display(&e.src)
+                crate::report::abs_display(e.src())
             ));
             self.code = super::merge_code(self.code, crate::exit::PARTIAL);
         }
@@ -389,7 +389,7 @@ impl Walk<'_> {
         match removed {
             Ok(()) => true,
             Err(_) => {
-                let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);
+                let name = crate::report::escape_name(e.name(), self.opts.eight_bit_output);
                 self.printer
                     .raw(&format!("cannot delete non-empty directory: {name}"));
                 let what = match e.meta.kind {

@@ -9,7 +9,7 @@
 //! has the same aim). Each listing is sorted into rsync's order: non-directories
 //! by name bytes, then directories as if their names ended in `/`.
 
-use super::{DestProbe, Entry, Kind, Meta};
+use super::{DestProbe, Entry, Kind, Meta, Paths, PathsBuf, Span};
 use crate::options::Options;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -368,8 +368,8 @@ impl Scanner {
         if entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && is_dot)) {
             children = Children::Pending(Arc::new(Pending {
                 req: Request {
-                    dir: entry.src.clone(),
-                    name: entry.name.clone(),
+                    dir: entry.src().to_path_buf(),
+                    name: entry.name().to_path_buf(),
                     is_dot,
                     root_dev,
                 },
@@ -417,9 +417,15 @@ impl Scanner {
         });
         let shallow = !opts.recursive;
         let slow = opts.xattrs || opts.acls;
-        // Every kept name, back to back; records point into it.
-        let mut names: Vec<u8> = Vec::new();
-        let mut recs: Vec<Rec> = Vec::new();
+        // Every kept name, back to back; records point into it. The buffers
+        // are the thread's, reused from listing to listing (no regrowth).
+        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let Scratch {
+            names,
+            recs,
+            order,
+            spans,
+        } = &mut scratch;
         let read = crate::sys::dir::for_each_name(&fd, |cname| {
             let nb = cname.to_bytes();
             let n = OsStr::from_bytes(nb);
@@ -490,7 +496,7 @@ impl Scanner {
             ));
         }
         let name_of = |r: &Rec| &names[r.off as usize..(r.off + r.len) as usize];
-        let mut order: Vec<u32> = (0..recs.len() as u32).collect();
+        order.extend(0..recs.len() as u32);
         order.sort_unstable_by(|&i, &j| {
             let (a, b) = (&recs[i as usize], &recs[j as usize]);
             let (da, db) = (a.r.meta.kind == Kind::Dir, b.r.meta.kind == Kind::Dir);
@@ -499,18 +505,27 @@ impl Scanner {
                 if da { cmp_as_dirs(x, y) } else { x.cmp(y) }
             })
         });
-        let mut nodes = Vec::with_capacity(recs.len());
-        for i in order {
-            let rec = &mut recs[i as usize];
-            let n = OsStr::from_bytes(&names[rec.off as usize..(rec.off + rec.len) as usize]);
+        // Both paths of every entry go into one shared buffer, in list order.
+        let (dir_b, name_b) = (dir.as_os_str().as_bytes(), req.name.as_os_str().as_bytes());
+        let mut pb = PathsBuf::with_capacity(
+            2 * names.len() + recs.len() * (dir_b.len() + name_b.len() + 2),
+        );
+        spans.extend(order.iter().map(|&i| {
+            let rec = &recs[i as usize];
+            let n = &names[rec.off as usize..(rec.off + rec.len) as usize];
             let name = if req.is_dot {
-                PathBuf::from(n)
+                pb.push_join(&[n])
             } else {
-                join_exact(&req.name, n)
+                pb.push_join(&[name_b, n])
             };
+            (name, pb.push_join(&[dir_b, n]))
+        }));
+        let shared = pb.freeze();
+        let mut nodes = Vec::with_capacity(recs.len());
+        for (&i, &(name, src)) in order.iter().zip(spans.iter()) {
+            let rec = &mut recs[i as usize];
             let entry = Entry {
-                name,
-                src: join_exact(dir, n),
+                paths: shared.get(name, src),
                 meta: rec.r.meta,
                 link_target: rec.r.link_target.take(),
                 xattrs: rec.r.xattrs.take(),
@@ -522,8 +537,8 @@ impl Scanner {
             let children = if rec.recurse {
                 Children::Pending(Arc::new(Pending {
                     req: Request {
-                        dir: entry.src.clone(),
-                        name: entry.name.clone(),
+                        dir: entry.src().to_path_buf(),
+                        name: entry.name().to_path_buf(),
                         is_dot: false,
                         root_dev: req.root_dev,
                     },
@@ -535,8 +550,34 @@ impl Scanner {
             };
             nodes.push(Node { entry, children });
         }
+        spans.clear();
+        names.clear();
+        recs.clear();
+        order.clear();
+        // A huge directory does not pin its buffers for the rest of the run.
+        recs.shrink_to(SCRATCH_KEEP);
+        order.shrink_to(SCRATCH_KEEP);
+        spans.shrink_to(SCRATCH_KEEP);
+        names.shrink_to(SCRATCH_KEEP * 32);
+        SCRATCH.with(|s| *s.borrow_mut() = scratch);
         Listing { nodes, errors }
     }
+}
+
+/// Records [`Scanner::list`] keeps per thread between listings.
+const SCRATCH_KEEP: usize = 4096;
+
+/// Per-thread buffers of [`Scanner::list`].
+#[derive(Default)]
+struct Scratch {
+    names: Vec<u8>,
+    recs: Vec<Rec>,
+    order: Vec<u32>,
+    spans: Vec<(Span, Span)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 /// One listed name before it becomes a node (see [`Scanner::list`]).
@@ -553,7 +594,7 @@ struct Rec {
 /// Merge `more` into `into`, keeping the first of duplicate names.
 fn merge(into: &mut Vec<Node>, more: Vec<Node>) {
     for n in more {
-        match into.iter_mut().find(|x| x.entry.name == n.entry.name) {
+        match into.iter_mut().find(|x| x.entry.name() == n.entry.name()) {
             None => into.push(n),
             Some(x) => {
                 // -R: implied parents of several operands merge; a directory
@@ -586,7 +627,7 @@ fn sort_nodes(nodes: &mut Vec<Node>) {
         let (a, b) = (&nodes[i as usize].entry, &nodes[j as usize].entry);
         let (da, db) = (a.meta.kind == Kind::Dir, b.meta.kind == Kind::Dir);
         da.cmp(&db).then_with(|| {
-            let (x, y) = (base(&a.name), base(&b.name));
+            let (x, y) = (base(a.name()), base(b.name()));
             if da { cmp_as_dirs(x, y) } else { x.cmp(y) }
         })
     });
@@ -669,8 +710,7 @@ fn wrap_implied(opts: &Options, operand: &[u8], rel: &Path, node: Node) -> Node 
         let xattrs = (opts.xattrs || opts.acls).then(|| read_xattrs(&src, opts));
         node = Node {
             entry: Entry {
-                name,
-                src,
+                paths: Paths::new(&name, &src),
                 meta,
                 link_target: None,
                 xattrs,
@@ -790,8 +830,7 @@ fn make_entry(
 ) -> Option<Entry> {
     let r = resolve(opts, errors, &name, &path, meta)?;
     Some(Entry {
-        name,
-        src: path,
+        paths: Paths::new(&name, &path),
         meta: r.meta,
         link_target: r.link_target,
         xattrs: r.xattrs,

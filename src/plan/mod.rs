@@ -232,7 +232,7 @@ impl<'a> Planner<'a> {
             seq: self.seq,
             to: LinkTo {
                 dest: item.dest.clone(),
-                name: e.name.clone(),
+                name: e.name().to_path_buf(),
             },
             dest_meta: item.dest_meta,
             action: item.action.clone(),
@@ -485,7 +485,7 @@ fn plan_dir(
         }
         other => {
             // The transfer root is created even with --existing, as rsync does.
-            if (opts.existing && other.is_none() && e.name.as_os_str() != ".")
+            if (opts.existing && other.is_none() && e.name().as_os_str() != ".")
                 || (opts.ignore_existing && other.is_some())
             {
                 return;
@@ -520,7 +520,7 @@ fn plan_file(
                 return;
             }
             let mut f = ItemFlags::default();
-            let unchanged = quick::unchanged(&e.meta, &d, &e.src, &item.dest, opts);
+            let unchanged = quick::unchanged(&e.meta, &d, e.src(), &item.dest, opts);
             // --append only ever adds to a shorter file; others are left alone.
             if !unchanged && opts.append != crate::options::Append::No && d.size >= e.meta.size {
                 return;

@@ -69,7 +69,7 @@ impl<'a> Printer<'a> {
         let _ = writeln!(
             self.out,
             "skipping non-regular file \"{}\"",
-            escape_name(&e.name, self.opts.eight_bit_output)
+            escape_name(e.name(), self.opts.eight_bit_output)
         );
     }
 
@@ -83,7 +83,7 @@ impl<'a> Printer<'a> {
                 let _ = writeln!(
                     self.out,
                     "{} is uptodate",
-                    escape_name(&e.name, self.opts.eight_bit_output)
+                    escape_name(e.name(), self.opts.eight_bit_output)
                 );
             }
             return;
