@@ -446,19 +446,25 @@ fn attrs_differ(f: &ItemFlags) -> bool {
 }
 
 /// rsync's `maybe_log_item` / receiver logging rules for whether a line is printed.
+///
+/// That is: a transfer; a significant change that is local or to a directory;
+/// another significant change when itemizing or at name level 2; an
+/// insignificant one when itemizing at `-ii` or name level 2. The cheap tests
+/// come first: a rescan asks this for every unchanged entry.
 fn should_log(kind: Kind, f: &ItemFlags, opts: &Options) -> bool {
-    let itemizing =
-        opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|s| s.contains("%i"));
-    let significant = f.significant();
     if f.transfer {
         return true;
     }
-    let see_item = itemizing && (significant || opts.itemize > 1 || opts.name_level() > 1);
-    let local_change = f.local_change && significant;
-    see_item
-        || local_change
-        || (kind == Kind::Dir && significant)
-        || (opts.name_level() > 1 && significant)
+    let significant = f.significant();
+    if significant && (f.local_change || kind == Kind::Dir) {
+        return true;
+    }
+    let itemizing =
+        || opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|s| s.contains("%i"));
+    if significant {
+        return itemizing() || opts.name_level() > 1;
+    }
+    itemizing() && (opts.itemize > 1 || opts.name_level() > 1)
 }
 
 fn size_excluded(e: &Entry, opts: &Options) -> bool {
