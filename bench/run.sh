@@ -12,6 +12,8 @@
 #   BENCH_RESULTS=path       where to prepend the report (default bench/RESULTS.md; "-" = don't write)
 #   BENCH_TIMEOUT=secs       per-run timeout (default 3600)
 #   BENCH_DISK_SLEEP=secs    pause after `sync` before each on-disk run (default 2)
+#   BENCH_DISK=fresh-ext4|dir  initial-disk target: a new loop-mounted ext4 per run (default) or bench/out/dst
+#   BENCH_DISK_GB=n          size of the sparse ext4 image for fresh-ext4 (default 8)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,7 +29,7 @@ die() { log "ERROR: $*"; exit 2; }
 # Record the exact command before anything changes the environment.
 CMDLINE=""
 for v in RESYNC BENCH_CORPUS BENCH_QUICK BENCH_REPEAT BENCH_WARMUP BENCH_SCENARIOS \
-         BENCH_CONTESTANTS BENCH_RESULTS BENCH_TIMEOUT BENCH_DISK_SLEEP; do
+         BENCH_CONTESTANTS BENCH_RESULTS BENCH_TIMEOUT BENCH_DISK_SLEEP BENCH_DISK BENCH_DISK_GB; do
     if [[ -n "${!v+x}" ]]; then CMDLINE+="$v=${!v} "; fi
 done
 CMDLINE+="bench/run.sh${*:+ $*}"
@@ -37,6 +39,12 @@ flock -n 9 || die "another bench/run.sh is running (lock $LOCK)"
 
 cleanup() {
     rm -rf -- "$SHM" "$OUT/dst" 2>/dev/null || true
+    if mountpoint -q "$OUT/mnt" 2>/dev/null; then
+        dev=$(findmnt -n -o SOURCE "$OUT/mnt")
+        umount "$OUT/mnt" || true
+        [[ $dev == /dev/loop* ]] && losetup -d "$dev" 2>/dev/null || true
+    fi
+    rm -f -- "$OUT/disk.img"
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
@@ -75,7 +83,12 @@ export BENCH_RESYNC=$CANDIDATE
 MACHINE=$(
     echo "- Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
     echo "- Memory at start (\`free -g\`): $(free -g | awk '/^Mem:/ {print "total " $2 " GiB, used " $3 ", free " $4 ", buff/cache " $6 ", available " $7}')"
-    echo "- Filesystems: tmpfs runs in \`/dev/shm\` ($(stat -f -c %T /dev/shm)), disk runs in \`bench/out\` ($(df --output=fstype "$HERE" | tail -1) on $(df --output=source "$HERE" | tail -1), options $(awk -v m="$(df --output=target "$HERE" | tail -1)" '$2 == m {print $4}' /proc/mounts | head -1)); sources staged in tmpfs"
+    if [[ ${BENCH_DISK:-fresh-ext4} == fresh-ext4 ]]; then
+        disk="a new ext4 per run (\`mkfs.ext4\` defaults, with journal, ${BENCH_DISK_GB:-8} GiB sparse image in \`bench/out\` on a direct-I/O loop device) on $(df --output=fstype "$HERE" | tail -1) $(df --output=source "$HERE" | tail -1)"
+    else
+        disk="\`bench/out\` ($(df --output=fstype "$HERE" | tail -1) on $(df --output=source "$HERE" | tail -1), options $(awk -v m="$(df --output=target "$HERE" | tail -1)" '$2 == m {print $4}' /proc/mounts | head -1))"
+    fi
+    echo "- Filesystems: tmpfs runs in \`/dev/shm\` ($(stat -f -c %T /dev/shm)), disk runs on $disk; sources staged in tmpfs"
     echo "- $(rsync --version | head -1 | tr -s ' '); $(cp --version | head -1)"
 )
 

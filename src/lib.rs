@@ -16,5 +16,8 @@ pub mod sys;
 
 /// Run one transfer described by `opts`; returns rsync's exit code.
 pub fn run(opts: options::Options) -> i32 {
+    // Before any thread starts (see reserve_fds): the scanner keeps up to
+    // 2 x 256 directory descriptors open.
+    sys::meta::reserve_fds(1024);
     engine::run(opts)
 }

@@ -97,13 +97,13 @@ fn is_fatal(e: &io::Error) -> bool {
 /// Transfer one regular file; returns the bytes written, or None on error.
 pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) -> Option<u64> {
     let opts = &ctx.opts;
-    let opened = open_source(opts.open_noatime, &e.src, cache);
+    let opened = open_source(opts.open_noatime, e.src(), cache);
     let src = match opened {
         Ok(f) => f,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             crate::report::message(&format!(
                 "[sender] file has vanished: \"{}\"",
-                crate::report::abs_display(&e.src)
+                crate::report::abs_display(e.src())
             ));
             ctx.raise(crate::exit::VANISHED);
             return None;
@@ -111,7 +111,7 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) ->
         Err(err) => {
             ctx.error(format!(
                 "[sender] send_files failed to open \"{}\": {}",
-                crate::report::abs_display(&e.src),
+                crate::report::abs_display(e.src()),
                 err_text(&err)
             ));
             return None;
@@ -255,7 +255,7 @@ fn whole(
         ctx.error(format!(
             "[receiver] rename \"{}\" -> \"{}\": {}",
             crate::report::abs_display(&tmp_path),
-            crate::report::escape_name(&e.name, opts.eight_bit_output),
+            crate::report::escape_name(e.name(), opts.eight_bit_output),
             err_text(&err)
         ));
         return None;
@@ -390,7 +390,7 @@ fn append(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64> 
     if ctx.opts.append == Append::Verify && !same_bytes(src, &it.dest, len) {
         crate::report::message_bare(&format!(
             "WARNING: {} failed verification -- update retained (will try again).",
-            crate::report::escape_name(&e.name, ctx.opts.eight_bit_output)
+            crate::report::escape_name(e.name(), ctx.opts.eight_bit_output)
         ));
         ctx.redo(e, it);
         return whole(ctx, e, it, src, len, None);
@@ -501,7 +501,7 @@ fn clear_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
         if let Err(err) = super::remove_non_dir_or_empty(&it.dest) {
             ctx.error(format!(
                 "cannot delete non-empty directory: {}: {}",
-                crate::report::escape_name(&e.name, ctx.opts.eight_bit_output),
+                crate::report::escape_name(e.name(), ctx.opts.eight_bit_output),
                 err_text(&err)
             ));
             return false;
@@ -516,7 +516,7 @@ fn finish_rename(ctx: &Ctx, e: &Entry, tmp: &Path, dest: &Path) -> bool {
         ctx.error(format!(
             "[receiver] rename \"{}\" -> \"{}\": {}",
             crate::report::abs_display(tmp),
-            crate::report::escape_name(&e.name, ctx.opts.eight_bit_output),
+            crate::report::escape_name(e.name(), ctx.opts.eight_bit_output),
             err_text(&err)
         ));
         return false;

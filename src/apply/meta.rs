@@ -148,7 +148,7 @@ fn sync_xattrs_path(ctx: &Ctx, p: &Path, want: &[(OsString, Vec<u8>)], is_link: 
 /// The path rsync shows for an item in messages: the transfer root is
 /// `DEST/.`.
 pub(crate) fn shown(e: &Entry, it: &Item) -> String {
-    if e.name.as_os_str() == "." {
+    if e.name().as_os_str() == "." {
         let s = it.dest.as_os_str().as_encoded_bytes();
         let mut end = s.len();
         while end > 1 && s[end - 1] == b'/' {

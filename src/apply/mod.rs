@@ -90,8 +90,8 @@ impl Ctx {
     /// its item is done, unless it changed since it was listed; messages and
     /// exit code as rsync's sender.
     pub fn remove_source(&self, e: &Entry) {
-        let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);
-        match std::fs::symlink_metadata(&e.src) {
+        let name = crate::report::escape_name(e.name(), self.opts.eight_bit_output);
+        match std::fs::symlink_metadata(e.src()) {
             Ok(m) => {
                 use std::os::unix::fs::MetadataExt;
                 if m.size() != e.meta.size
@@ -107,7 +107,7 @@ impl Ctx {
             }
             Err(err) => return self.source_remove_failed(&name, "re-lstat", &err),
         }
-        match std::fs::remove_file(&e.src) {
+        match std::fs::remove_file(e.src()) {
             Ok(()) => {
                 if remove_info(&self.opts) {
                     self.notes.push(format!("sender removed {name}"));
@@ -485,7 +485,7 @@ fn make_dir(ctx: &Ctx, e: &Entry, it: &Item) -> bool {
         if let Err(err) = remove_non_dir_or_empty(&it.dest) {
             ctx.error(format!(
                 "cannot delete non-empty directory: {}: {}",
-                crate::report::escape_name(&e.name, ctx.opts.eight_bit_output),
+                crate::report::escape_name(e.name(), ctx.opts.eight_bit_output),
                 err_text(&err)
             ));
             return false;

@@ -167,7 +167,7 @@ impl<'a> Walk<'a> {
         }
         let mut keep: Vec<Box<[u8]>> = nodes
             .iter()
-            .map(|n| base_bytes(&n.entry.name).into())
+            .map(|n| base_bytes(n.entry.name()).into())
             .collect();
         keep.sort();
         let rel = name.to_path_buf();
@@ -269,9 +269,10 @@ impl<'a> Walk<'a> {
             Some(dot) => {
                 self.skip_lines(&top.nodes);
                 self.numbered = 1;
-                let dot_name = dot.name.clone();
-                let dot_src = dot.src.clone();
-                let id = self.entry(dot, 0, None, true);
+                let mut dot = dot;
+                let dot_name = dot.name().to_path_buf();
+                let dot_src = dot.src().to_path_buf();
+                let id = self.entry(&mut dot, 0, None, true);
                 let rf = if self.blocked_dir {
                     None
                 } else {
@@ -287,9 +288,9 @@ impl<'a> Walk<'a> {
             }
             None => self.walk(top.nodes, None, false, root_rf),
         }
-        for (e, it) in self.planner.finish() {
+        for (mut e, it) in self.planner.finish() {
             let it = self.with_dest(&e, it);
-            self.emit(e, it, 0, None, false);
+            self.emit(&mut e, it, 0, None, false);
         }
     }
 
@@ -332,40 +333,58 @@ impl<'a> Walk<'a> {
 
     /// Walk one listing: non-directories first, then each directory with its
     /// contents. `skips_done` tells whether the skip notices were printed.
+    ///
+    /// Entries are planned where they lie in the listing (an entry is only
+    /// moved out when a worker needs it), and the non-directories are dropped
+    /// before descending, so only directory nodes wait on the recursion.
     fn walk(
         &mut self,
-        nodes: Vec<Node>,
+        mut nodes: Vec<Node>,
         parent: Option<DirId>,
         skips_done: bool,
         rf: Option<DirFilters>,
     ) {
         let base = self.numbered;
         self.numbered += nodes.len();
-        let mut dirs = Vec::new();
+        let mut dirs = 0;
         self.cur_rf = rf.clone();
-        for (k, n) in nodes.into_iter().enumerate() {
+        for (k, n) in nodes.iter_mut().enumerate() {
             if n.entry.meta.kind == Kind::Dir {
-                dirs.push((base + k, n));
+                dirs += 1;
             } else {
-                self.entry(n.entry, base + k, parent, skips_done);
+                self.entry(&mut n.entry, base + k, parent, skips_done);
             }
         }
-        for (seq, n) in dirs {
+        if dirs == 0 {
+            return;
+        }
+        let mut seq = base;
+        let mut seqs = Vec::with_capacity(dirs);
+        nodes.retain(|n| {
+            seq += 1;
+            let keep = n.entry.meta.kind == Kind::Dir;
+            if keep {
+                seqs.push(seq - 1);
+            }
+            keep
+        });
+        for (n, seq) in nodes.iter_mut().zip(seqs) {
             if self.applier.stopped() {
                 return;
             }
-            let listing = self.scanner.take(n.children);
+            let children = std::mem::replace(&mut n.children, flist::Children::None);
+            let listing = self.scanner.take(children);
             self.listing_errors(&listing.errors);
             for note in &listing.notes {
                 self.printer.raw(note);
             }
             self.skip_lines(&listing.nodes);
-            let dest = self.mode.path_of(&n.entry.name);
-            let name = n.entry.name.clone();
-            let src = n.entry.src.clone();
+            let dest = self.mode.path_of(n.entry.name());
+            let name = n.entry.name().to_path_buf();
+            let src = n.entry.src().to_path_buf();
             let recurse = !n.entry.no_recurse;
             self.cur_rf = rf.clone();
-            let id = self.entry(n.entry, seq, parent, skips_done);
+            let id = self.entry(&mut n.entry, seq, parent, skips_done);
             if id.is_some_and(|d| self.applier.failed(d)) {
                 continue;
             }
@@ -386,7 +405,7 @@ impl<'a> Walk<'a> {
                     crate::report::message(&format!(
                         "[generator] recv_generator: failed to stat \"{}\": Not a directory (20)",
                         crate::report::abs_display(
-                            &dest.join(c.entry.name.file_name().unwrap_or_default())
+                            &dest.join(c.entry.name().file_name().unwrap_or_default())
                         )
                     ));
                     self.code = super::merge_code(self.code, crate::exit::PARTIAL);
@@ -413,7 +432,7 @@ impl<'a> Walk<'a> {
     fn delete_before(&mut self, top: &mut flist::Top) {
         let rf = self.recv.clone();
         if let Some(dot) = &mut top.dot {
-            let inner = self.before_dir(&dot.name, &dot.src, &top.nodes, rf.as_ref());
+            let inner = self.before_dir(dot.name(), dot.src(), &top.nodes, rf.as_ref());
             restat(&mut dot.dest, &self.dest_abs);
             self.before_walk(&mut top.nodes, inner.as_ref());
         } else {
@@ -426,14 +445,16 @@ impl<'a> Walk<'a> {
             if n.entry.meta.kind != Kind::Dir || n.entry.no_recurse {
                 continue;
             }
+            let name = n.entry.name().to_path_buf();
+            let src = n.entry.src().to_path_buf();
             let mut empty = Vec::new();
             let children = match &mut n.children {
                 flist::Children::Ready(c) => c,
                 _ => &mut empty,
             };
-            let inner = self.before_dir(&n.entry.name, &n.entry.src, children, rf);
+            let inner = self.before_dir(&name, &src, children, rf);
             // Deleting changed the directory's times: plan it as it is now.
-            restat(&mut n.entry.dest, &self.dest_abs.join(&n.entry.name));
+            restat(&mut n.entry.dest, &self.dest_abs.join(&name));
             self.before_walk(children, inner.as_ref());
         }
     }
@@ -468,7 +489,7 @@ impl<'a> Walk<'a> {
         }
         let mut keep: Vec<Box<[u8]>> = nodes
             .iter()
-            .map(|n| base_bytes(&n.entry.name).into())
+            .map(|n| base_bytes(n.entry.name()).into())
             .collect();
         keep.sort();
         let io = self.io_error;
@@ -495,7 +516,7 @@ impl<'a> Walk<'a> {
     /// Plan one entry and pass it (and any hard links it releases) on.
     fn entry(
         &mut self,
-        mut e: Entry,
+        e: &mut Entry,
         seq: usize,
         parent: Option<DirId>,
         skips_done: bool,
@@ -522,25 +543,25 @@ impl<'a> Walk<'a> {
             || (o.hard_links && e.meta.nlink > 1)
             || e.dest == DestProbe::Unknown;
         let dest = if eager {
-            self.mode.path_of(&e.name)
+            self.mode.path_of(e.name())
         } else {
             PathBuf::new()
         };
-        let d = self.dest_meta(&e, &dest);
+        let d = self.dest_meta(e, &dest);
         let dx = if (o.xattrs || o.acls) && d.is_some() {
             Some(flist::read_xattrs(&dest, o))
         } else {
             None
         };
-        let planned = self.planner.plan(&e, dest, d, dx);
+        let planned = self.planner.plan(e, dest, d, dx);
         let mut id = None;
         if let Some(it) = planned.own {
-            let it = self.with_dest(&e, it);
+            let it = self.with_dest(e, it);
             id = self.emit(e, it, seq, parent, skips_done);
         }
-        for (o, it) in planned.released {
+        for (mut o, it) in planned.released {
             let it = self.with_dest(&o, it);
-            self.emit(o, it, seq, parent, skips_done);
+            self.emit(&mut o, it, seq, parent, skips_done);
         }
         id
     }
@@ -549,14 +570,14 @@ impl<'a> Walk<'a> {
     /// without it.
     fn with_dest(&self, e: &Entry, mut it: Item) -> Item {
         if it.dest.as_os_str().is_empty() && it.action != Action::Nothing {
-            it.dest = self.mode.path_of(&e.name);
+            it.dest = self.mode.path_of(e.name());
         }
         it
     }
 
     /// The destination's state as the planner sees it.
     fn dest_meta(&self, e: &Entry, dest: &std::path::Path) -> Option<Meta> {
-        if self.created_root && e.name.as_os_str() == "." {
+        if self.created_root && e.name().as_os_str() == "." {
             // The root was made just now: report it as new, as rsync does.
             return None;
         }
@@ -582,10 +603,11 @@ impl<'a> Walk<'a> {
         m
     }
 
-    /// Print one item's line and hand its work to the applier.
+    /// Print one item's line and hand its work to the applier (which takes
+    /// the entry out of its listing only when a worker has something to do).
     fn emit(
         &mut self,
-        e: Entry,
+        e: &mut Entry,
         it: Item,
         seq: usize,
         parent: Option<DirId>,
@@ -593,11 +615,11 @@ impl<'a> Walk<'a> {
     ) -> Option<DirId> {
         if e.skip {
             if !skips_done {
-                self.printer.skip(&e);
+                self.printer.skip(e);
             }
             return None;
         }
-        if !self.make_way(&e, &it) || !self.readable(&e, &it) {
+        if !self.make_way(e, &it) || !self.readable(e, &it) {
             return None;
         }
         if it.flags.is_new {
@@ -614,7 +636,7 @@ impl<'a> Walk<'a> {
                 }
             }
         }
-        self.printer.item(&e, &it);
+        self.printer.item(e, &it);
         if e.meta.kind == Kind::Dir {
             self.blocked_dir =
                 it.action == Action::Nothing && it.dest_meta.is_some_and(|d| d.kind != Kind::Dir);
@@ -624,17 +646,17 @@ impl<'a> Walk<'a> {
             return None;
         }
         if e.meta.kind == Kind::Dir {
-            return Some(self.applier.dir(&e, &it));
+            return Some(self.applier.dir(e, &it));
         }
-        self.applier.source_done(&e, &it);
+        self.applier.source_done(e, &it);
         if self.serial {
             self.printer.begin();
-            let r = self.applier.now(&e, &it);
+            let r = self.applier.now(e, &it);
             if it.action == Action::Transfer && r.is_some() {
-                self.printer.progress(seq, &e);
+                self.printer.progress(seq, e);
             }
-        } else {
-            self.applier.push(e, it);
+        } else if it.action != Action::Nothing {
+            self.applier.push(e.take(), it);
         }
         None
     }
@@ -691,7 +713,7 @@ impl Walk<'_> {
         if !ok {
             crate::report::message(&format!(
                 "[sender] send_files failed to open \"{}\": Permission denied (13)",
-                crate::report::abs_display(&e.src)
+                crate::report::abs_display(e.src())
             ));
             self.code = super::merge_code(self.code, crate::exit::PARTIAL);
         }
@@ -721,7 +743,7 @@ impl Walk<'_> {
             let abs = std::path::absolute(&it.dest).unwrap_or_else(|_| it.dest.clone());
             if d.make_room(
                 &abs,
-                &e.name,
+                e.name(),
                 rf.as_ref(),
                 &mut super::delete::Out {
                     out: &mut self.printer,
@@ -731,7 +753,7 @@ impl Walk<'_> {
             ) {
                 return true;
             }
-            let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);
+            let name = crate::report::escape_name(e.name(), self.opts.eight_bit_output);
             crate::report::message_bare(&format!(
                 "could not make way for new {}: {name}",
                 kind_word(e.meta.kind)
@@ -747,7 +769,7 @@ impl Walk<'_> {
         match removed {
             Ok(()) => true,
             Err(_) => {
-                let name = crate::report::escape_name(&e.name, self.opts.eight_bit_output);
+                let name = crate::report::escape_name(e.name(), self.opts.eight_bit_output);
                 self.printer
                     .raw(&format!("cannot delete non-empty directory: {name}"));
                 crate::report::message_bare(&format!(
@@ -815,7 +837,7 @@ pub(super) fn prune(nodes: &mut Vec<Node>, recv: Option<&DirFilters>) {
             return true;
         }
         let pinned =
-            recv.is_some_and(|f| f.excluded(n.entry.name.as_os_str().as_encoded_bytes(), true));
+            recv.is_some_and(|f| f.excluded(n.entry.name().as_os_str().as_encoded_bytes(), true));
         match &mut n.children {
             flist::Children::Ready(c) => {
                 prune(c, recv);

@@ -9,7 +9,7 @@
 //! has the same aim). Each listing is sorted into rsync's order: non-directories
 //! by name bytes, then directories as if their names ended in `/`.
 
-use super::{DestProbe, Entry, Kind, Meta};
+use super::{DestProbe, Entry, Kind, Meta, Paths, PathsBuf, Span};
 use crate::filter::{DirFilters, Filters, Side};
 use crate::options::Options;
 use std::ffi::{OsStr, OsString};
@@ -99,9 +99,47 @@ struct Request {
     name: PathBuf,
     is_dot: bool,
     root_dev: u64,
+    /// The parent listing's descriptors to open this one relative to (taken
+    /// when the listing starts, so they close once every sibling started).
+    parent: Mutex<Option<Arc<DirFds>>>,
     /// Filter rules in force in the parent (the directory's own per-directory
     /// merge files are read when it is listed), with its absolute path.
     filt: Option<(DirFilters, PathBuf)>,
+}
+
+/// A listed directory's descriptors (source, and destination if it exists),
+/// kept open for its subdirectories' listings: opening one name below them
+/// instead of walking each whole path again saves a quarter of a rescan's
+/// name lookups.
+struct DirFds {
+    src: std::os::fd::OwnedFd,
+    dest: Option<std::os::fd::OwnedFd>,
+}
+
+/// How many [`DirFds`] may be open at once (two descriptors each, well under
+/// the usual limit of 1024); listings beyond it open by path. The linux tree
+/// needs ~170 at the prefetch budget.
+const SHARED_DIRS_MAX: usize = 256;
+
+/// [`DirFds`] open now.
+static SHARED_DIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl DirFds {
+    /// Keep `src` and `dest` open for the subdirectories, unless
+    /// [`SHARED_DIRS_MAX`] are open already (then they close now).
+    fn share(src: std::os::fd::OwnedFd, dest: Option<std::os::fd::OwnedFd>) -> Option<Arc<DirFds>> {
+        if SHARED_DIRS.fetch_add(1, Ordering::Relaxed) >= SHARED_DIRS_MAX {
+            SHARED_DIRS.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Arc::new(DirFds { src, dest }))
+    }
+}
+
+impl Drop for DirFds {
+    fn drop(&mut self) {
+        SHARED_DIRS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 enum State {
@@ -275,6 +313,29 @@ impl Scanner {
         }
     }
 
+    /// Run the next queued listing on this thread, if the budget allows;
+    /// false when there was nothing to do.
+    fn help(self: &Arc<Self>) -> bool {
+        if self.in_flight.load(Ordering::Relaxed) >= self.budget {
+            return false;
+        }
+        loop {
+            let Some(p) = self.queue.lock().unwrap().pop_front() else {
+                return false;
+            };
+            {
+                let mut st = p.state.lock().unwrap();
+                if !matches!(*st, State::Idle) {
+                    continue;
+                }
+                *st = State::Running;
+            }
+            self.running.fetch_add(1, Ordering::Relaxed);
+            self.run(&p);
+            return true;
+        }
+    }
+
     fn run(self: &Arc<Self>, p: &Arc<Pending>) {
         let listing = self.list(&p.req);
         self.in_flight
@@ -297,26 +358,34 @@ impl Scanner {
                 ..Default::default()
             },
             Children::Listed(l) => *l,
-            Children::Pending(p) => {
+            Children::Pending(p) => loop {
                 let mut st = p.state.lock().unwrap();
-                loop {
-                    match std::mem::replace(&mut *st, State::Taken) {
-                        State::Idle => {
-                            drop(st);
-                            let l = self.list(&p.req);
-                            self.in_flight
-                                .fetch_add(l.nodes.len() as isize, Ordering::Relaxed);
-                            break l;
+                match std::mem::replace(&mut *st, State::Taken) {
+                    State::Idle => {
+                        drop(st);
+                        let l = self.list(&p.req);
+                        self.in_flight
+                            .fetch_add(l.nodes.len() as isize, Ordering::Relaxed);
+                        break l;
+                    }
+                    State::Running => {
+                        *st = State::Running;
+                        drop(st);
+                        // Another thread is on it: list a queued directory
+                        // here rather than sleep (that thread may not even
+                        // be running on a busy machine).
+                        if self.help() {
+                            continue;
                         }
-                        State::Running => {
-                            *st = State::Running;
+                        let mut st = p.state.lock().unwrap();
+                        while matches!(*st, State::Running) {
                             st = p.ready.wait(st).unwrap();
                         }
-                        State::Done(l) => break l,
-                        State::Taken => break Listing::default(),
                     }
+                    State::Done(l) => break l,
+                    State::Taken => break Listing::default(),
                 }
-            }
+            },
         };
         self.in_flight
             .fetch_sub(listing.nodes.len() as isize, Ordering::Relaxed);
@@ -463,10 +532,11 @@ impl Scanner {
         if entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && (is_dot || trailing))) {
             children = Children::Pending(Arc::new(Pending {
                 req: Request {
-                    dir: entry.src.clone(),
-                    name: entry.name.clone(),
+                    dir: entry.src().to_path_buf(),
+                    name: entry.name().to_path_buf(),
                     is_dot,
                     root_dev,
+                    parent: Mutex::new(None),
                     filt,
                 },
                 state: Mutex::new(State::Idle),
@@ -484,14 +554,23 @@ impl Scanner {
 
     /// List one directory: lstat every entry (relative to the open directory),
     /// probe the destination, and sort into rsync's order.
+    ///
+    /// Names are read, stat'ed and checked in the directory's own order (so
+    /// errors come out in the order rsync's readdir loop meets them) into
+    /// compact records; only the sorted index is then turned into nodes, so
+    /// each node is written once, at its final place.
     fn list(&self, req: &Request) -> Listing {
         let opts = &self.opts;
         let mut errors = Vec::new();
         let dir = &req.dir;
-        let opened = crate::sys::meta::open_dir(dir)
-            .and_then(|fd| Ok((rustix::fs::Dir::read_from(&fd)?, fd)));
-        let (mut rd, fd) = match opened {
-            Ok(x) => x,
+        let parent = req.parent.lock().unwrap().take();
+        let base_name = OsStr::from_bytes(base(dir));
+        let opened = match &parent {
+            Some(p) => crate::sys::meta::open_dir_at(&p.src, base_name, true),
+            None => crate::sys::meta::open_dir(dir),
+        };
+        let fd = match opened {
+            Ok(fd) => fd,
             Err(e) => {
                 errors.push(ScanError::sender("opendir ", dir, " failed", &e));
                 return Listing {
@@ -504,113 +583,195 @@ impl Scanner {
         let dest_fd = self.probe.as_ref().and_then(|root| {
             if req.name.as_os_str() == "." {
                 root.try_clone().ok()
+            } else if let Some(p) = &parent {
+                // The parent's destination was opened without passing a
+                // symlink (unless -K), so one more name with O_NOFOLLOW is
+                // as safe as resolving the whole path beneath the root.
+                let d = p.dest.as_ref()?;
+                crate::sys::meta::open_dir_at(d, base_name, opts.keep_dirlinks).ok()
             } else {
                 crate::sys::meta::open_dir_beneath(root, &req.name, opts.keep_dirlinks).ok()
             }
         });
+        drop(parent);
         let shallow = !opts.recursive;
-        let mut nodes = Vec::new();
+        let slow = opts.xattrs || opts.acls;
         // The rules for this directory's entries (its own merge files read).
         let filt = req.filt.as_ref().map(|(f, abs)| (f.enter(abs), abs));
         let mut notes_out = Vec::new();
-        // Names are used straight from the getdents buffer (no copy per name).
-        while let Some(de) = rd.read() {
-            let de = match de {
-                Ok(de) => de,
-                Err(e) => {
-                    errors.push(ScanError::new(
-                        format!(
-                            "[sender] readdir(\"{}\"): {}",
-                            crate::report::abs_display(dir),
-                            errno_text(&e.into())
-                        ),
-                        crate::exit::PARTIAL,
-                    ));
-                    break;
-                }
-            };
-            let cname = de.file_name();
-            let nb = cname.to_bytes();
-            if nb == b"." || nb == b".." {
-                continue;
+        let list_name = |n: &OsStr| {
+            if req.is_dot {
+                PathBuf::from(n)
+            } else {
+                join_exact(&req.name, n)
             }
+        };
+        // Every kept name, back to back; records point into it. The buffers
+        // are the thread's, reused from listing to listing (no regrowth).
+        let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let Scratch {
+            names,
+            recs,
+            order,
+            spans,
+        } = &mut scratch;
+        let read = crate::sys::dir::for_each_name(&fd, |cname| {
+            let nb = cname.to_bytes();
             let n = OsStr::from_bytes(nb);
-            let path = join_exact(dir, n);
-            let md = match crate::sys::meta::lstat_at_c(&fd, cname) {
-                Ok(m) => m,
+            let meta = match crate::sys::meta::lstat_at_c(&fd, cname) {
+                Ok(m) => Meta::from_sys(&m),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     errors.push(ScanError::new(
                         format!(
                             "[sender] file has vanished: \"{}\"",
-                            crate::report::abs_display(&path)
+                            crate::report::abs_display(&join_exact(dir, n))
                         ),
                         crate::exit::VANISHED,
                     ));
-                    continue;
+                    return;
                 }
                 Err(e) => {
+                    let path = join_exact(dir, n);
                     errors.push(ScanError::sender("readlink_stat(", &path, ") failed", &e));
-                    continue;
+                    return;
                 }
             };
-            let name = if req.is_dot {
-                PathBuf::from(n)
-            } else {
-                join_exact(&req.name, n)
-            };
-            let meta = Meta::from_sys(&md);
             if let Some((f, _)) = &filt {
-                if self.excluded(f, &name, meta.kind == Kind::Dir, &mut notes_out) {
-                    continue;
+                if self.excluded(f, &list_name(n), meta.kind == Kind::Dir, &mut notes_out) {
+                    return;
                 }
             }
-            let Some(mut entry) = make_entry(opts, &mut errors, name, path, meta) else {
-                continue;
+            // Symlinks and -X/-A need the paths; everything else is decided
+            // from the metadata alone.
+            let found = if meta.kind == Kind::Symlink || slow {
+                resolve(opts, &mut errors, &list_name(n), &join_exact(dir, n), meta)
+            } else {
+                Some(Resolved::plain(opts, meta))
             };
+            let Some(r) = found else { return };
             if let Some((f, _)) = &filt {
                 // A followed symlink (-L, -k) is checked again as what it became.
-                if entry.meta.kind != meta.kind
-                    && self.excluded(f, &entry.name, entry.meta.kind == Kind::Dir, &mut notes_out)
+                if r.meta.kind != meta.kind
+                    && self.excluded(f, &list_name(n), r.meta.kind == Kind::Dir, &mut notes_out)
                 {
-                    continue;
+                    return;
                 }
             }
-            if self.probe.is_some() {
-                entry.dest = match &dest_fd {
-                    Some(dfd) => match crate::sys::meta::lstat_at_c(dfd, cname) {
-                        Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
-                        Err(_) => DestProbe::Missing,
-                    },
-                    None => DestProbe::Missing,
-                };
-            }
-            let mut children = Children::None;
-            if entry.meta.kind == Kind::Dir {
-                let other_fs = opts.one_file_system > 0 && entry.meta.dev != req.root_dev;
+            let dest = match (&self.probe, &dest_fd) {
+                (None, _) => DestProbe::Unknown,
+                (Some(_), None) => DestProbe::Missing,
+                (Some(_), Some(dfd)) => match crate::sys::meta::lstat_at_c(dfd, cname) {
+                    Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
+                    Err(_) => DestProbe::Missing,
+                },
+            };
+            let mut recurse = false;
+            if r.meta.kind == Kind::Dir {
+                let other_fs = opts.one_file_system > 0 && r.meta.dev != req.root_dev;
                 if other_fs && opts.one_file_system > 1 {
-                    continue;
+                    return;
                 }
-                if shallow || other_fs {
-                    entry.no_recurse = true;
-                } else {
-                    children = Children::Pending(Arc::new(Pending {
-                        req: Request {
-                            dir: entry.src.clone(),
-                            name: entry.name.clone(),
-                            is_dot: false,
-                            root_dev: req.root_dev,
-                            filt: filt
-                                .as_ref()
-                                .map(|(f, abs)| (f.clone(), join_exact(abs, n))),
-                        },
-                        state: Mutex::new(State::Idle),
-                        ready: Condvar::new(),
-                    }));
-                }
+                recurse = !shallow && !other_fs;
             }
+            recs.push(Rec {
+                off: names.len() as u32,
+                len: nb.len() as u32,
+                recurse,
+                r,
+                dest,
+            });
+            names.extend_from_slice(nb);
+        });
+        if let Err(e) = read {
+            errors.push(ScanError::new(
+                format!(
+                    "[sender] readdir(\"{}\"): {}",
+                    crate::report::abs_display(dir),
+                    errno_text(&e)
+                ),
+                crate::exit::PARTIAL,
+            ));
+        }
+        let name_of = |r: &Rec| &names[r.off as usize..(r.off + r.len) as usize];
+        // Sorted by a key that decides almost every comparison with one
+        // integer compare; names equal in their first 8 bytes fall back to
+        // comparing the bytes.
+        order.extend(recs.iter().enumerate().map(|(i, r)| {
+            let dir = r.r.meta.kind == Kind::Dir;
+            (dir, sort_prefix(name_of(r), dir), i as u32)
+        }));
+        order.sort_unstable_by(|a, b| {
+            (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| {
+                let (x, y) = (name_of(&recs[a.2 as usize]), name_of(&recs[b.2 as usize]));
+                if a.0 { cmp_as_dirs(x, y) } else { x.cmp(y) }
+            })
+        });
+        // Both paths of every entry go into one shared buffer, in list order.
+        let (dir_b, name_b) = (dir.as_os_str().as_bytes(), req.name.as_os_str().as_bytes());
+        let mut pb = PathsBuf::with_capacity(
+            2 * names.len() + recs.len() * (dir_b.len() + name_b.len() + 2),
+        );
+        spans.extend(order.iter().map(|&(_, _, i)| {
+            let rec = &recs[i as usize];
+            let n = &names[rec.off as usize..(rec.off + rec.len) as usize];
+            let name = if req.is_dot {
+                pb.push_join(&[n])
+            } else {
+                pb.push_join(&[name_b, n])
+            };
+            (name, pb.push_join(&[dir_b, n]))
+        }));
+        let shared = pb.freeze();
+        // Subdirectories open relative to this listing's descriptors while
+        // few enough are kept open.
+        let fds = if recs.iter().any(|r| r.recurse) {
+            DirFds::share(fd, dest_fd)
+        } else {
+            None
+        };
+        let mut nodes = Vec::with_capacity(recs.len());
+        for (&(_, _, i), &(name, src)) in order.iter().zip(spans.iter()) {
+            let rec = &mut recs[i as usize];
+            let entry = Entry {
+                paths: shared.get(name, src),
+                meta: rec.r.meta,
+                link_target: rec.r.link_target.take(),
+                xattrs: rec.r.xattrs.take(),
+                no_recurse: rec.r.meta.kind == Kind::Dir && !rec.recurse,
+                implied: false,
+                skip: rec.r.skip,
+                dest: rec.dest,
+            };
+            let children = if rec.recurse {
+                Children::Pending(Arc::new(Pending {
+                    req: Request {
+                        dir: entry.src().to_path_buf(),
+                        name: entry.name().to_path_buf(),
+                        is_dot: false,
+                        root_dev: req.root_dev,
+                        parent: Mutex::new(fds.clone()),
+                        filt: filt.as_ref().map(|(f, abs)| {
+                            (f.clone(), abs.join(OsStr::from_bytes(base(entry.src()))))
+                        }),
+                    },
+                    state: Mutex::new(State::Idle),
+                    ready: Condvar::new(),
+                }))
+            } else {
+                Children::None
+            };
             nodes.push(Node { entry, children });
         }
-        sort_nodes(&mut nodes);
+        spans.clear();
+        names.clear();
+        recs.clear();
+        order.clear();
+        // A huge directory does not pin its buffers for the rest of the run.
+        recs.shrink_to(SCRATCH_KEEP);
+        order.shrink_to(SCRATCH_KEEP);
+        spans.shrink_to(SCRATCH_KEEP);
+        names.shrink_to(SCRATCH_KEEP * 32);
+        SCRATCH.with(|s| *s.borrow_mut() = scratch);
         Listing {
             nodes,
             errors,
@@ -651,10 +812,38 @@ fn absolute(p: &Path) -> PathBuf {
     out
 }
 
+/// Records [`Scanner::list`] keeps per thread between listings.
+const SCRATCH_KEEP: usize = 4096;
+
+/// Per-thread buffers of [`Scanner::list`].
+#[derive(Default)]
+struct Scratch {
+    names: Vec<u8>,
+    recs: Vec<Rec>,
+    /// (is a directory, [`sort_prefix`], record index).
+    order: Vec<(bool, u64, u32)>,
+    spans: Vec<(Span, Span)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// One listed name before it becomes a node (see [`Scanner::list`]).
+struct Rec {
+    /// The name's bytes in the listing's name buffer.
+    off: u32,
+    len: u32,
+    /// A directory whose contents are listed too.
+    recurse: bool,
+    r: Resolved,
+    dest: DestProbe,
+}
+
 /// Merge `more` into `into`, keeping the first of duplicate names.
 fn merge(into: &mut Vec<Node>, more: Vec<Node>) {
     for n in more {
-        match into.iter_mut().find(|x| x.entry.name == n.entry.name) {
+        match into.iter_mut().find(|x| x.entry.name() == n.entry.name()) {
             None => into.push(n),
             Some(x) => {
                 // -R: implied parents of several operands merge; a directory
@@ -687,7 +876,7 @@ fn sort_nodes(nodes: &mut Vec<Node>) {
         let (a, b) = (&nodes[i as usize].entry, &nodes[j as usize].entry);
         let (da, db) = (a.meta.kind == Kind::Dir, b.meta.kind == Kind::Dir);
         da.cmp(&db).then_with(|| {
-            let (x, y) = (base(&a.name), base(&b.name));
+            let (x, y) = (base(a.name()), base(b.name()));
             if da { cmp_as_dirs(x, y) } else { x.cmp(y) }
         })
     });
@@ -700,6 +889,20 @@ fn sort_nodes(nodes: &mut Vec<Node>) {
             .into_iter()
             .map(|i| slots[i as usize].take().expect("each index once")),
     );
+}
+
+/// The first 8 bytes of `name` (followed by `/` for a directory, as rsync
+/// compares them), zero-padded, as a big-endian number: ordering these
+/// orders the names, except for names that agree in all 8 bytes (names hold
+/// no NUL, so a shorter name sorts first as it should).
+fn sort_prefix(name: &[u8], dir: bool) -> u64 {
+    let mut k = [0u8; 8];
+    let n = name.len().min(8);
+    k[..n].copy_from_slice(&name[..n]);
+    if dir && n < 8 {
+        k[n] = b'/';
+    }
+    u64::from_be_bytes(k)
 }
 
 /// Compare two names as if each ended in `/` (rsync sorts directories so).
@@ -770,8 +973,7 @@ fn wrap_implied(opts: &Options, operand: &[u8], rel: &Path, node: Node) -> Node 
         let xattrs = (opts.xattrs || opts.acls).then(|| read_xattrs(&src, opts));
         node = Node {
             entry: Entry {
-                name,
-                src,
+                paths: Paths::new(&name, &src),
                 meta,
                 link_target: None,
                 xattrs,
@@ -846,6 +1048,41 @@ pub fn unsafe_symlink(target: &[u8], name: &Path) -> bool {
     false
 }
 
+/// What the symlink and type options make of one scanned name.
+struct Resolved {
+    /// Its metadata (the referent's, when a symlink is followed).
+    meta: Meta,
+    /// Symlink target (only for symlinks that stay symlinks).
+    link_target: Option<OsString>,
+    /// Extended attributes with `-X`/`-A`.
+    xattrs: Option<Vec<(OsString, Vec<u8>)>>,
+    /// Listed but not transferred (see [`Entry::skip`]).
+    skip: bool,
+}
+
+impl Resolved {
+    /// A name that is not a symlink, without `-X`/`-A`: nothing to read.
+    fn plain(opts: &Options, meta: Meta) -> Resolved {
+        Resolved {
+            meta,
+            link_target: None,
+            xattrs: None,
+            skip: skipped(opts, meta.kind),
+        }
+    }
+}
+
+/// rsync's `skipping non-regular file`: a symlink without `-l`, a device
+/// without `--devices`, a special without `--specials`.
+fn skipped(opts: &Options, kind: Kind) -> bool {
+    match kind {
+        Kind::Symlink => !opts.links,
+        Kind::Device => !opts.devices,
+        Kind::Special => !opts.specials,
+        _ => false,
+    }
+}
+
 /// Build an entry for `path`, applying the symlink options; `None` means skip it.
 fn make_entry(
     opts: &Options,
@@ -854,28 +1091,50 @@ fn make_entry(
     path: PathBuf,
     meta: Meta,
 ) -> Option<Entry> {
+    let r = resolve(opts, errors, &name, &path, meta)?;
+    Some(Entry {
+        paths: Paths::new(&name, &path),
+        meta: r.meta,
+        link_target: r.link_target,
+        xattrs: r.xattrs,
+        no_recurse: false,
+        implied: false,
+        skip: r.skip,
+        dest: DestProbe::Unknown,
+    })
+}
+
+/// Apply the symlink options (`-L`, `--copy-unsafe-links`, `--copy-dirlinks`,
+/// `--safe-links`) and read xattrs; `None` means the name is left out.
+fn resolve(
+    opts: &Options,
+    errors: &mut Vec<ScanError>,
+    name: &Path,
+    path: &Path,
+    meta: Meta,
+) -> Option<Resolved> {
     let mut meta = meta;
     let mut link_target = None;
     if meta.kind == Kind::Symlink {
-        let target = match std::fs::read_link(&path) {
+        let target = match std::fs::read_link(path) {
             Ok(t) => t.into_os_string(),
             Err(e) => {
-                errors.push(ScanError::sender("readlink_stat(", &path, ") failed", &e));
+                errors.push(ScanError::sender("readlink_stat(", path, ") failed", &e));
                 return None;
             }
         };
-        let is_unsafe = unsafe_symlink(target.as_bytes(), &name);
+        let is_unsafe = unsafe_symlink(target.as_bytes(), name);
         let follow = opts.copy_links
             || (opts.copy_unsafe_links && is_unsafe)
-            || (opts.copy_dirlinks && std::fs::metadata(&path).is_ok_and(|m| m.is_dir()));
+            || (opts.copy_dirlinks && std::fs::metadata(path).is_ok_and(|m| m.is_dir()));
         if follow {
-            match std::fs::metadata(&path) {
+            match std::fs::metadata(path) {
                 Ok(m) => meta = Meta::from_std(&m),
                 Err(_) => {
                     errors.push(ScanError {
                         message: format!(
                             "symlink has no referent: \"{}\"",
-                            crate::report::abs_display(&path)
+                            crate::report::abs_display(path)
                         ),
                         code: crate::exit::PARTIAL,
                         bare: true,
@@ -887,7 +1146,7 @@ fn make_entry(
             if opts.verbose > 0 {
                 crate::report::message_stdout(&format!(
                     "ignoring unsafe symlink \"{}\" -> \"{}\"",
-                    crate::report::abs_display(&path),
+                    crate::report::abs_display(path),
                     String::from_utf8_lossy(target.as_bytes())
                 ));
             }
@@ -897,27 +1156,16 @@ fn make_entry(
             link_target = Some(target);
         }
     }
-    let skip_msg = match meta.kind {
-        Kind::Symlink if !opts.links => true,
-        Kind::Device if !opts.devices => true,
-        Kind::Special if !opts.specials => true,
-        _ => false,
-    };
     let xattrs = if opts.xattrs || opts.acls {
-        Some(read_xattrs(&path, opts))
+        Some(read_xattrs(path, opts))
     } else {
         None
     };
-    Some(Entry {
-        name,
-        src: path,
+    Some(Resolved {
         meta,
         link_target,
         xattrs,
-        no_recurse: false,
-        implied: false,
-        skip: skip_msg,
-        dest: DestProbe::Unknown,
+        skip: skipped(opts, meta.kind),
     })
 }
 
@@ -967,4 +1215,56 @@ pub fn read_xattrs(path: &Path, opts: &Options) -> Vec<(OsString, Vec<u8>)> {
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keyed sort of `Scanner::list` orders exactly as rsync's comparison.
+    #[test]
+    fn sort_prefix_orders_as_rsync() {
+        let mut names: Vec<(bool, Vec<u8>)> = Vec::new();
+        let parts: [&[u8]; 9] = [
+            b"a",
+            b"a-",
+            b"a.",
+            b"a0",
+            b"abcdefg",
+            b"abcdefgh",
+            b"x",
+            b"\xff",
+            b".",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..3000 {
+            let mut n = Vec::new();
+            for _ in 0..1 + seed % 4 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                n.extend_from_slice(parts[(seed >> 33) as usize % parts.len()]);
+            }
+            names.push(((seed >> 20) & 1 == 1, n));
+        }
+        let reference = |a: &(bool, Vec<u8>), b: &(bool, Vec<u8>)| {
+            a.0.cmp(&b.0).then_with(|| {
+                if a.0 {
+                    cmp_as_dirs(&a.1, &b.1)
+                } else {
+                    a.1.cmp(&b.1)
+                }
+            })
+        };
+        let keyed = |a: &(bool, Vec<u8>), b: &(bool, Vec<u8>)| {
+            (a.0, sort_prefix(&a.1, a.0))
+                .cmp(&(b.0, sort_prefix(&b.1, b.0)))
+                .then_with(|| reference(a, b))
+        };
+        for a in names.iter().take(300) {
+            for b in &names {
+                assert_eq!(keyed(a, b), reference(a, b), "{a:?} {b:?}");
+            }
+        }
+    }
 }

@@ -185,10 +185,10 @@ impl<'a> Planner<'a> {
         let opts = self.opts;
         let mut best: Option<Found> = None;
         for dir in &self.basis {
-            let path = if e.name.as_os_str() == "." {
+            let path = if e.name().as_os_str() == "." {
                 dir.clone()
             } else {
-                dir.join(&e.name)
+                dir.join(e.name())
             };
             let Ok(m) = std::fs::symlink_metadata(&path) else {
                 continue;
@@ -212,7 +212,7 @@ impl<'a> Planner<'a> {
                 dx: None,
             };
             let same_data = match e.meta.kind {
-                Kind::File => quick::unchanged(&e.meta, &m, &e.src, &found.path, opts),
+                Kind::File => quick::unchanged(&e.meta, &m, e.src(), &found.path, opts),
                 Kind::Dir => true,
                 Kind::Symlink => {
                     std::fs::read_link(&found.path)
@@ -258,7 +258,7 @@ impl<'a> Planner<'a> {
             return;
         }
         for dir in &self.basis {
-            let p = dir.join(&e.name);
+            let p = dir.join(e.name());
             let Ok(m) = std::fs::symlink_metadata(&p) else {
                 continue;
             };
@@ -269,7 +269,7 @@ impl<'a> Planner<'a> {
                 }
                 true
             } else {
-                if m.kind != Kind::File || !quick::unchanged(&e.meta, &m, &e.src, &p, opts) {
+                if m.kind != Kind::File || !quick::unchanged(&e.meta, &m, e.src(), &p, opts) {
                     continue;
                 }
                 unchanged_attrs(e, &m, item.mode, opts, None)
@@ -339,7 +339,7 @@ impl<'a> Planner<'a> {
             {
                 return false;
             }
-        } else if (opts.existing && d.is_none() && e.name.as_os_str() != ".")
+        } else if (opts.existing && d.is_none() && e.name().as_os_str() != ".")
             || (opts.ignore_existing && d.is_some())
         {
             return false;
@@ -546,7 +546,7 @@ impl<'a> Planner<'a> {
             seq: self.seq,
             to: LinkTo {
                 dest: item.dest.clone(),
-                name: e.name.clone(),
+                name: e.name().to_path_buf(),
             },
             dest_meta: item.dest_meta,
             action: item.action.clone(),
@@ -811,19 +811,25 @@ fn attrs_differ(f: &ItemFlags) -> bool {
 }
 
 /// rsync's `maybe_log_item` / receiver logging rules for whether a line is printed.
+///
+/// That is: a transfer; a significant change that is local or to a directory;
+/// another significant change when itemizing or at name level 2; an
+/// insignificant one when itemizing at `-ii` or name level 2. The cheap tests
+/// come first: a rescan asks this for every unchanged entry.
 fn should_log(kind: Kind, f: &ItemFlags, opts: &Options) -> bool {
-    let itemizing =
-        opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|s| s.contains("%i"));
-    let significant = f.significant();
     if f.transfer {
         return true;
     }
-    let see_item = itemizing && (significant || opts.itemize > 1 || opts.name_level() > 1);
-    let local_change = f.local_change && significant;
-    see_item
-        || local_change
-        || (kind == Kind::Dir && significant)
-        || (opts.name_level() > 1 && significant)
+    let significant = f.significant();
+    if significant && (f.local_change || kind == Kind::Dir) {
+        return true;
+    }
+    let itemizing =
+        || opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|s| s.contains("%i"));
+    if significant {
+        return itemizing() || opts.name_level() > 1;
+    }
+    itemizing() && (opts.itemize > 1 || opts.name_level() > 1)
 }
 
 fn size_excluded(e: &Entry, opts: &Options) -> bool {
@@ -850,7 +856,7 @@ fn plan_dir(
         }
         other => {
             // The transfer root is created even with --existing, as rsync does.
-            if (opts.existing && other.is_none() && e.name.as_os_str() != ".")
+            if (opts.existing && other.is_none() && e.name().as_os_str() != ".")
                 || (opts.ignore_existing && other.is_some())
             {
                 return;
@@ -885,7 +891,7 @@ fn plan_file(
                 return;
             }
             let mut f = ItemFlags::default();
-            let unchanged = quick::unchanged(&e.meta, &d, &e.src, &item.dest, opts);
+            let unchanged = quick::unchanged(&e.meta, &d, e.src(), &item.dest, opts);
             // --append only ever adds to a shorter file; others are left alone.
             if !unchanged && opts.append != crate::options::Append::No && d.size >= e.meta.size {
                 return;

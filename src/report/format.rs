@@ -63,14 +63,14 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
         let val: String = match code {
             b'%' => "%".into(),
             b'n' => {
-                let mut s = escape_name(&e.name, c.eight_bit);
+                let mut s = escape_name(e.name(), c.eight_bit);
                 if e.meta.kind == Kind::Dir && !s.ends_with('/') {
                     s.push('/');
                 }
                 s
             }
-            b'f' if e.name.as_os_str() == "." => {
-                let s = e.src.as_os_str().as_encoded_bytes();
+            b'f' if e.name().as_os_str() == "." => {
+                let s = e.src().as_os_str().as_encoded_bytes();
                 let mut end = s.len();
                 while end > 1 && s[end - 1] == b'/' {
                     end -= 1;
@@ -80,7 +80,7 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
                 super::escape_bytes(&v, c.eight_bit)
             }
             b'f' => {
-                let s = e.src.as_os_str().as_encoded_bytes();
+                let s = e.src().as_os_str().as_encoded_bytes();
                 let s = if s.ends_with(b"/") && s.len() > 1 {
                     &s[..s.len() - 1]
                 } else {

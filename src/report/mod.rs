@@ -195,7 +195,7 @@ pub fn escape_name(p: &Path, eight_bit: bool) -> String {
 
 /// The name as `-v` prints it: directories get a trailing `/`.
 pub fn display_name(e: &Entry, eight_bit: bool) -> String {
-    let mut s = escape_name(&e.name, eight_bit);
+    let mut s = escape_name(e.name(), eight_bit);
     if e.meta.kind == Kind::Dir && !s.ends_with('/') {
         s.push('/');
     }
@@ -336,7 +336,7 @@ pub fn list_line(e: &Entry, human: u8, eight_bit: bool, links: bool) -> String {
         perm_string(e.meta.mode),
         size,
         time_string(e.meta.mtime),
-        escape_name(&e.name, eight_bit)
+        escape_name(e.name(), eight_bit)
     );
     if let Some(t) = e.link_target.as_ref().filter(|_| links) {
         line.push_str(" -> ");

@@ -106,7 +106,7 @@ impl<'a> Printer<'a> {
         let _ = writeln!(
             self.out,
             "skipping non-regular file \"{}\"",
-            escape_name(&e.name, self.opts.eight_bit_output)
+            escape_name(e.name(), self.opts.eight_bit_output)
         );
     }
 
@@ -126,7 +126,7 @@ impl<'a> Printer<'a> {
             let _ = writeln!(
                 self.out,
                 "{}{slash} is uptodate",
-                escape_name(&e.name, self.opts.eight_bit_output)
+                escape_name(e.name(), self.opts.eight_bit_output)
             );
         }
         if !it.log {
@@ -165,8 +165,7 @@ impl<'a> Printer<'a> {
             _ => "deleting %n",
         };
         let entry = Entry {
-            name: name.to_path_buf(),
-            src: name.to_path_buf(),
+            paths: crate::flist::Paths::new(name, name),
             meta: crate::flist::Meta { size: 0, ..*meta },
             link_target: None,
             xattrs: None,

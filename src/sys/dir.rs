@@ -1,88 +1,80 @@
-//! Fast directory listing that keeps what `getdents64` already tells us.
+//! Directory listing straight from `getdents64` on a descriptor the caller keeps.
 //!
-//! Why: the scanner wants names, the `d_type` hint and the inode number (to
-//! sort the apply phase by inode) without a `stat` per entry. `std::fs::read_dir`
-//! hides `DT_UNKNOWN` behind an implicit `lstat`, so we read with rustix's
-//! `Dir` and report an unknown type as `None` instead.
+//! Why: the scanner stats every name of a directory relative to the descriptor
+//! it listed it with. rustix's `Dir::read_from` would first duplicate that
+//! descriptor (`fcntl` + `openat(".")` + `close`: three syscalls per
+//! directory), and `std::fs::read_dir` allocates a `DirEntry` per name. Here
+//! the names are handed out straight from one reused 32 KiB buffer, so most
+//! directories take two `getdents64` calls (the entries, then end of
+//! directory).
 
-use std::ffi::{OsStr, OsString};
+use std::cell::RefCell;
+use std::ffi::CStr;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
 
-use rustix::fs::{Dir, FileType, Mode, OFlags};
+use rustix::fs::RawDir;
 
-/// Entry type as reported by the directory itself (`d_type`).
-///
-/// Why: lets the scanner skip `lstat` for types whose metadata it does not
-/// need, and decide recursion early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FileTypeHint {
-    /// Regular file.
-    File,
-    /// Directory.
-    Dir,
-    /// Symbolic link.
-    Symlink,
-    /// Character device.
-    CharDevice,
-    /// Block device.
-    BlockDevice,
-    /// Named pipe.
-    Fifo,
-    /// Unix socket.
-    Socket,
+/// Bytes of `getdents64` output read per call (~800 typical entries).
+const BUF_BYTES: usize = 32 * 1024;
+
+thread_local! {
+    /// One listing buffer per thread, reused for every directory.
+    static BUF: RefCell<Vec<MaybeUninit<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-impl FileTypeHint {
-    fn from_rustix(t: FileType) -> Option<FileTypeHint> {
-        Some(match t {
-            FileType::RegularFile => FileTypeHint::File,
-            FileType::Directory => FileTypeHint::Dir,
-            FileType::Symlink => FileTypeHint::Symlink,
-            FileType::CharacterDevice => FileTypeHint::CharDevice,
-            FileType::BlockDevice => FileTypeHint::BlockDevice,
-            FileType::Fifo => FileTypeHint::Fifo,
-            FileType::Socket => FileTypeHint::Socket,
-            _ => return None,
-        })
+/// Calls `f` with every name in the open directory `dir` except `.` and `..`,
+/// in the order the filesystem returns them (unsorted).
+///
+/// Why: see the module docs (no descriptor duplication, no allocation per
+/// name). Fallback: none needed; a `getdents64` error is returned after `f`
+/// has seen the names read before it, as `readdir` callers expect.
+pub fn for_each_name(dir: &OwnedFd, mut f: impl FnMut(&CStr)) -> io::Result<()> {
+    // Taken out of the thread-local so a nested call (there is none today)
+    // would get a fresh buffer instead of a RefCell panic.
+    let mut buf = BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if buf.len() < BUF_BYTES {
+        buf.resize(BUF_BYTES, MaybeUninit::uninit());
     }
-}
-
-/// Lists `path` (without `.` and `..`, unsorted): each entry's name, its
-/// `d_type` hint (`None` when the filesystem says `DT_UNKNOWN`), and inode.
-///
-/// Why: one `open` + `getdents64` batch per directory; see module docs.
-/// Fallback: filesystems without `d_type` yield `None` hints and the caller
-/// `lstat`s those entries.
-pub fn read_dir_names(path: &Path) -> io::Result<Vec<(OsString, Option<FileTypeHint>, u64)>> {
-    let fd = rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut dir = Dir::new(fd)?;
-    let mut out = Vec::new();
-    while let Some(entry) = dir.read() {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
+    let mut rd = RawDir::new(dir, &mut buf);
+    let mut result = Ok(());
+    while let Some(entry) = rd.next() {
+        match entry {
+            Ok(e) => {
+                let name = e.file_name();
+                let b = name.to_bytes();
+                if b != b"." && b != b".." {
+                    f(name);
+                }
+            }
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
         }
-        out.push((
-            OsStr::from_bytes(name).to_os_string(),
-            FileTypeHint::from_rustix(entry.file_type()),
-            entry.ino(),
-        ));
     }
-    Ok(out)
+    BUF.with(|b| *b.borrow_mut() = buf);
+    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sys::testutil::tempdir_in;
-    use std::os::unix::fs::MetadataExt;
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    fn names(dir: &Path) -> io::Result<Vec<OsString>> {
+        let fd = crate::sys::meta::open_dir(dir)?;
+        let mut v = Vec::new();
+        for_each_name(&fd, |n| {
+            v.push(OsStr::from_bytes(n.to_bytes()).to_os_string())
+        })?;
+        v.sort();
+        Ok(v)
+    }
 
     fn check(dir: &Path) {
         std::fs::write(dir.join("file"), b"x").unwrap();
@@ -91,28 +83,22 @@ mod tests {
         crate::sys::meta::mknod(&dir.join("fifo"), libc::S_IFIFO | 0o600, 0).unwrap();
         let weird = OsStr::from_bytes(b"n\xffame");
         std::fs::write(dir.join(weird), b"").unwrap();
-        let mut v = read_dir_names(dir).unwrap();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        let names: Vec<_> = v.iter().map(|e| e.0.clone()).collect();
         let mut expect: Vec<OsString> = ["fifo", "file", "link", "sub"].map(OsString::from).into();
         expect.push(weird.to_os_string());
         expect.sort();
-        assert_eq!(names, expect);
-        for (name, hint, ino) in &v {
-            let md = std::fs::symlink_metadata(dir.join(name)).unwrap();
-            assert_eq!(*ino, md.ino(), "{name:?}");
-            if let Some(h) = hint {
-                let expect = match name.to_str() {
-                    Some("sub") => FileTypeHint::Dir,
-                    Some("link") => FileTypeHint::Symlink,
-                    Some("fifo") => FileTypeHint::Fifo,
-                    _ => FileTypeHint::File,
-                };
-                assert_eq!(*h, expect, "{name:?}");
-            }
+        assert_eq!(names(dir).unwrap(), expect);
+        assert!(names(&dir.join("sub")).unwrap().is_empty());
+        // More names than one buffer holds: every one comes back exactly once.
+        let big = dir.join("big");
+        std::fs::create_dir(&big).unwrap();
+        let mut want: Vec<OsString> = (0..3000)
+            .map(|i| OsString::from(format!("{i:0>40}")))
+            .collect();
+        for n in &want {
+            std::fs::write(big.join(n), b"").unwrap();
         }
-        assert!(read_dir_names(&dir.join("file")).is_err());
-        assert!(read_dir_names(&dir.join("sub")).unwrap().is_empty());
+        want.sort();
+        assert_eq!(names(&big).unwrap(), want);
     }
 
     #[test]
