@@ -193,6 +193,11 @@ fn data_path() {
 }
 
 #[test]
+fn delta() {
+    run_group("delta");
+}
+
+#[test]
 fn output() {
     run_group("output");
 }
