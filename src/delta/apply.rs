@@ -19,6 +19,10 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// The block size assumed for extent sharing (remaps need offsets aligned to
+/// the filesystem block, 4 KiB on common xfs and btrfs setups).
+const REMAP_BLOCK: u64 = 4096;
+
 /// How the output file was built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApplyMethod {
@@ -68,12 +72,27 @@ pub fn apply(
         match *op {
             Op::Copy { offset, len } => {
                 if !(cloned && offset == pos) {
-                    if in_kernel && copy_file_range_at(basis, offset, out, pos, len)?.is_none() {
-                        hints.no_copy_range.store(true, Relaxed);
-                        in_kernel = false;
-                    }
-                    if !in_kernel {
-                        copy_read_write(basis, offset, out, pos, len)?;
+                    // The kernel remaps (shares) only block-aligned ranges:
+                    // when source and target are equally misaligned (data
+                    // shifted by whole blocks), copy the head first so the
+                    // rest starts aligned on both sides.
+                    let head = if (pos - offset) % REMAP_BLOCK == 0 {
+                        ((REMAP_BLOCK - pos % REMAP_BLOCK) % REMAP_BLOCK).min(len)
+                    } else {
+                        0
+                    };
+                    for (o, p, n) in [(offset, pos, head), (offset + head, pos + head, len - head)]
+                    {
+                        if n == 0 {
+                            continue;
+                        }
+                        if in_kernel && copy_file_range_at(basis, o, out, p, n)?.is_none() {
+                            hints.no_copy_range.store(true, Relaxed);
+                            in_kernel = false;
+                        }
+                        if !in_kernel {
+                            copy_read_write(basis, o, out, p, n)?;
+                        }
                     }
                 }
                 pos += len;
