@@ -248,6 +248,7 @@ fn scenario_ids_are_consistent() {
         "delete",
         "files-from",
         "backup",
+        "delta",
         "refdirs",
     ];
     let all = scenarios::all();

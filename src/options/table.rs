@@ -1330,8 +1330,13 @@ mod tests {
             .split_whitespace()
             .map(|n| format!("--{n}"))
             .collect();
+        // resync's own options (documented as such in --help and the man page).
+        let ours = ["--gitignore", "--no-gitignore"];
         for n in names.iter().filter(|n| n.starts_with("--")) {
-            assert!(rsync.contains(*n), "{n} is not an rsync option");
+            assert!(
+                rsync.contains(*n) || ours.contains(n),
+                "{n} is not an rsync option"
+            );
         }
     }
 
