@@ -10,6 +10,7 @@ command -v setfacl >/dev/null 2>&1 || need+=(acl)
 command -v setfattr >/dev/null 2>&1 || need+=(attr)
 command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
 command -v git >/dev/null 2>&1 || need+=(git)
+command -v filefrag >/dev/null 2>&1 || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -193,6 +193,11 @@ fn data_path() {
 }
 
 #[test]
+fn delta() {
+    run_group("delta");
+}
+
+#[test]
 fn output() {
     run_group("output");
 }
@@ -243,6 +248,7 @@ fn scenario_ids_are_consistent() {
         "delete",
         "files-from",
         "backup",
+        "delta",
         "refdirs",
     ];
     let all = scenarios::all();

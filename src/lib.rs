@@ -5,6 +5,7 @@
 //! parallel, sorted by source inode) → `report`.
 
 pub mod apply;
+pub mod delta;
 mod engine;
 pub mod exit;
 pub mod filter;

@@ -21,7 +21,9 @@ fn create_temp(ctx: &Ctx, dest: &Path, mode: u32) -> io::Result<(File, PathBuf)>
     let mut attempt = 0;
     loop {
         let p = temp_path(&dir, name, attempt);
+        // Read-write: the delta path reads the file back to verify it.
         match OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(mode)
@@ -50,7 +52,7 @@ fn create_temp_at(
         match rustix::fs::openat(
             dir,
             tmp_name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
             Mode::from_raw_mode(mode),
         ) {
             Ok(fd) => return Ok((File::from(fd), p)),
@@ -129,7 +131,10 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) ->
     if opts.inplace && exists {
         return inplace(ctx, e, it, &src, len);
     }
-    whole(ctx, e, it, &src, len, Some(cache))
+    // --no-W: the old destination file is the delta basis. With -S the
+    // whole-file path keeps making holes of zero runs, as it always did.
+    let delta = opts.whole_file == Some(false) && exists && !opts.sparse;
+    whole_or_delta(ctx, e, it, &src, len, Some(cache), delta)
 }
 
 /// Open a source file for reading, relative to its cached directory when
@@ -167,6 +172,56 @@ fn whole(
     src: &File,
     len: u64,
     cache: Option<&mut DirCache>,
+) -> Option<u64> {
+    whole_or_delta(ctx, e, it, src, len, cache, false)
+}
+
+/// Fill the temp file `tmp` by a delta transfer against the destination file
+/// (`--no-W`); returns the bytes matched from it. A basis that cannot be
+/// opened means a whole-file copy, as rsync sends the whole file when it has
+/// no basis.
+fn fill_by_delta(
+    ctx: &Ctx,
+    it: &Item,
+    src: &File,
+    tmp: &File,
+    len: u64,
+    dfd: Option<&std::os::fd::OwnedFd>,
+    copy_opts: &crate::sys::copy::CopyOptions,
+) -> io::Result<u64> {
+    use rustix::fs::{Mode, OFlags};
+    let opened = match (dfd, it.dest.file_name()) {
+        (Some(d), Some(name)) => {
+            rustix::fs::openat(d, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .map(File::from)
+                .map_err(io::Error::from)
+        }
+        _ => File::open(&it.dest),
+    };
+    // Hints per (basis device, temp file device): --temp-dir may put the temp
+    // file on another filesystem, where no clone is possible.
+    use std::os::unix::fs::MetadataExt;
+    let basis_dev = it.dest_meta.map_or(0, |d| d.dev);
+    let hints = ctx.hints((basis_dev, tmp.metadata()?.dev()));
+    match opened {
+        Ok(basis) => Ok(crate::delta::sync_file(src, len, &basis, tmp, &hints)?.matched),
+        Err(_) => {
+            crate::sys::copy::copy_file_data_hinted(src, tmp, len, copy_opts, &hints)?;
+            Ok(0)
+        }
+    }
+}
+
+/// [`whole`], or with `delta` a delta transfer against the destination file,
+/// into the same temp file, renamed into place the same way.
+fn whole_or_delta(
+    ctx: &Ctx,
+    e: &Entry,
+    it: &Item,
+    src: &File,
+    len: u64,
+    cache: Option<&mut DirCache>,
+    delta: bool,
 ) -> Option<u64> {
     let opts = &ctx.opts;
     // Beside the destination, with plain renames: work relative to the
@@ -208,8 +263,16 @@ fn whole(
         sparse: opts.sparse,
         preallocate: opts.preallocate,
     };
-    let hints = ctx.hints((e.meta.dev, it.dest_meta.map_or(0, |d| d.dev)));
-    if let Err(err) = crate::sys::copy::copy_file_data_hinted(src, &tmp, len, &copy_opts, &hints) {
+    let filled = if delta {
+        fill_by_delta(ctx, it, src, &tmp, len, dfd, &copy_opts).map(|matched| {
+            ctx.matched
+                .fetch_add(matched, std::sync::atomic::Ordering::Relaxed);
+        })
+    } else {
+        let hints = ctx.hints((e.meta.dev, it.dest_meta.map_or(0, |d| d.dev)));
+        crate::sys::copy::copy_file_data_hinted(src, &tmp, len, &copy_opts, &hints).map(|_| ())
+    };
+    if let Err(err) = filled {
         keep_partial(ctx, &tmp_path, &it.dest);
         write_failed(ctx, &it.dest, &err);
         return None;

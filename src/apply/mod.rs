@@ -24,6 +24,9 @@ use std::sync::{Arc, Condvar, Mutex};
 pub struct Outcome {
     /// Bytes of file data written.
     pub literal: u64,
+    /// Bytes that delta transfers (`--no-W`) took from the basis file instead
+    /// of the source: rsync's "Matched data".
+    pub matched: u64,
     /// Highest-priority exit code class met (0, 11, 23, 24).
     pub code: i32,
     /// Items sent a second time, for their redo-phase lines.
@@ -34,6 +37,8 @@ pub struct Outcome {
 pub(crate) struct Ctx {
     pub opts: Options,
     literal: AtomicU64,
+    /// Bytes delta transfers took from their basis ([`Outcome::matched`]).
+    matched: AtomicU64,
     code: Mutex<i32>,
     fatal: AtomicBool,
     /// `--temp-dir`, resolved against the destination root when relative.
@@ -237,6 +242,7 @@ impl Applier {
             ctx: Arc::new(Ctx {
                 opts: opts.clone(),
                 literal: AtomicU64::new(0),
+                matched: AtomicU64::new(0),
                 code: Mutex::new(0),
                 fatal: AtomicBool::new(false),
                 temp_dir,
@@ -423,6 +429,7 @@ impl Applier {
         let code = *ctx.code.lock().unwrap();
         Outcome {
             literal: ctx.literal.load(Ordering::Relaxed),
+            matched: ctx.matched.load(Ordering::Relaxed),
             code,
             redone: std::mem::take(&mut *ctx.redone.lock().unwrap()),
         }

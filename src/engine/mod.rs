@@ -190,7 +190,11 @@ pub fn run(opts: Options) -> i32 {
     }
     let basis = basis_dirs(&opts, &root);
     if opts.verbose > 1 && !opts.quiet {
-        printer.raw("delta-transmission disabled for local transfer or --whole-file");
+        printer.raw(if opts.whole_file == Some(false) {
+            "delta-transmission enabled"
+        } else {
+            "delta-transmission disabled for local transfer or --whole-file"
+        });
     }
     let flist_time = start.elapsed().as_secs_f64();
     let chown = resolve_chown(&opts);
@@ -225,10 +229,13 @@ pub fn run(opts: Options) -> i32 {
         flist_time,
         ..stats_core
     };
+    // --no-W: what delta transfers took from their basis files is matched
+    // data, the rest of the transferred files literal.
+    stats.matched = if opts.dry_run { 0 } else { outcome.matched };
     stats.literal = if opts.dry_run {
         0
     } else {
-        stats.transferred_size
+        stats.transferred_size.saturating_sub(stats.matched)
     };
     // A model of the protocol bytes rsync would count for the same work.
     stats.bytes_sent = stats.literal + 40 * stats.files.total() + 60;

@@ -12,6 +12,7 @@
 pub mod copy;
 pub mod dir;
 pub mod meta;
+pub mod mmap;
 pub mod time;
 pub mod xattr;
 
