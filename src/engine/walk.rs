@@ -156,39 +156,58 @@ impl<'a> Walk<'a> {
         if del.when_is_off() {
             return None;
         }
-        let abs = if name.as_os_str() == "." {
-            self.dest_abs.clone()
-        } else {
-            self.dest_abs.join(name)
-        };
+        let abs = self.dest_dir(name);
         let inner = rf.map(|f| f.enter_from(&abs, &src_abs(src)));
         if !del.during_walk() {
             return inner;
         }
+        self.delete_listed(&abs, name, src, nodes, inner.as_ref());
+        inner
+    }
+
+    /// The destination directory of list directory `name`, absolute.
+    fn dest_dir(&self, name: &Path) -> PathBuf {
+        if name.as_os_str() == "." {
+            self.dest_abs.clone()
+        } else {
+            self.dest_abs.join(name)
+        }
+    }
+
+    /// Hand directory `name` (at `abs`, source `src`) to the deleter with the
+    /// names its source listing `nodes` has; `inner`: the receiver's rules
+    /// for its contents.
+    fn delete_listed(
+        &mut self,
+        abs: &Path,
+        name: &Path,
+        src: &Path,
+        nodes: &[Node],
+        inner: Option<&DirFilters>,
+    ) {
         let mut keep: Vec<Box<[u8]>> = nodes
             .iter()
             .map(|n| base_bytes(n.entry.name()).into())
             .collect();
         keep.sort();
-        let rel = name.to_path_buf();
         let io = self.io_error;
         let top = self.is_top(name);
-        let del = self.deleter.as_mut().expect("checked above");
-        del.in_dir(
-            &abs,
-            &rel,
-            keep,
-            inner.as_ref(),
-            io,
-            top,
-            &src_abs(src),
-            &mut super::delete::Out {
-                out: &mut self.printer,
-                stats: &mut self.stats,
-                backups: self.applier.backups(),
-            },
-        );
-        inner
+        if let Some(d) = self.deleter.as_mut() {
+            d.in_dir(
+                abs,
+                name,
+                keep,
+                inner,
+                io,
+                top,
+                &src_abs(src),
+                &mut super::delete::Out {
+                    out: &mut self.printer,
+                    stats: &mut self.stats,
+                    backups: self.applier.backups(),
+                },
+            );
+        }
     }
 
     /// Walk everything below the operands.
@@ -466,11 +485,7 @@ impl<'a> Walk<'a> {
         nodes: &[Node],
         rf: Option<&DirFilters>,
     ) -> Option<DirFilters> {
-        let abs = if name.as_os_str() == "." {
-            self.dest_abs.clone()
-        } else {
-            self.dest_abs.join(name)
-        };
+        let abs = self.dest_dir(name);
         let inner = rf.map(|f| f.enter_from(&abs, &src_abs(src)));
         if self.is_top(name) {
             if let Some(d) = self.deleter.as_ref() {
@@ -487,29 +502,7 @@ impl<'a> Walk<'a> {
         if !std::fs::symlink_metadata(&abs).is_ok_and(|m| m.is_dir()) {
             return inner;
         }
-        let mut keep: Vec<Box<[u8]>> = nodes
-            .iter()
-            .map(|n| base_bytes(n.entry.name()).into())
-            .collect();
-        keep.sort();
-        let io = self.io_error;
-        let top = self.is_top(name);
-        if let Some(d) = self.deleter.as_mut() {
-            d.in_dir(
-                &abs,
-                name,
-                keep,
-                inner.as_ref(),
-                io,
-                top,
-                &src_abs(src),
-                &mut super::delete::Out {
-                    out: &mut self.printer,
-                    stats: &mut self.stats,
-                    backups: self.applier.backups(),
-                },
-            );
-        }
+        self.delete_listed(&abs, name, src, nodes, inner.as_ref());
         inner
     }
 

@@ -754,7 +754,7 @@ fn base_name(p: &[u8]) -> &[u8] {
 
 /// Lexically clean a path (`.` and `..` components), as rsync's
 /// `clean_fname(CFN_COLLAPSE_DOT_DOT_DIRS)` does.
-fn clean(p: &Path) -> PathBuf {
+pub(crate) fn clean(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

@@ -798,18 +798,7 @@ fn missing_name(opts: &Options, bytes: &[u8]) -> PathBuf {
 /// `p` made absolute and lexically clean (rsync matches absolute-path rules
 /// against its working directory, which is absolute).
 fn absolute(p: &Path) -> PathBuf {
-    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
+    crate::filter::clean(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
 }
 
 /// Records [`Scanner::list`] keeps per thread between listings.
