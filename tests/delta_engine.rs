@@ -7,8 +7,11 @@
 use resync::delta::apply::ApplyMethod;
 use resync::sys::copy::CopyHints;
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+mod common;
+use common::Xfs;
 
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -104,53 +107,6 @@ fn inplace_no_w_rewrites_in_place() {
     resync(d.path(), &["-a", "--no-W", "--inplace"]);
     assert!(fs::read(d.path().join("dst/f")).unwrap() == new);
     assert_eq!(fs::metadata(d.path().join("dst/f")).unwrap().ino(), ino);
-}
-
-/// Loop-mounted XFS with reflink=1; unmounted (lazily) on drop.
-struct Xfs {
-    dir: tempfile::TempDir,
-}
-
-impl Xfs {
-    fn mount() -> Option<Xfs> {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipping: loop mounts need root");
-            return None;
-        }
-        if Command::new("mkfs.xfs").arg("-V").output().is_err() {
-            eprintln!("skipping: mkfs.xfs missing (test.sh installs xfsprogs)");
-            return None;
-        }
-        let dir = tempfile::tempdir_in("/tmp").unwrap();
-        let img = dir.path().join("img");
-        File::create(&img).unwrap().set_len(300 << 20).unwrap();
-        let mkfs = Command::new("mkfs.xfs")
-            .args(["-q", "-m", "reflink=1"])
-            .arg(&img)
-            .status()
-            .unwrap();
-        assert!(mkfs.success());
-        let mnt = dir.path().join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        let mount = Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&img)
-            .arg(&mnt)
-            .status()
-            .unwrap();
-        assert!(mount.success(), "loop mount failed although we are root");
-        Some(Xfs { dir })
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-}
-
-impl Drop for Xfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-    }
 }
 
 /// The file's extents per `filefrag -v`: (first byte, end byte, shared).

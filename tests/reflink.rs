@@ -5,55 +5,11 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// Loop-mounted XFS with reflink=1; unmounted (lazily) on drop.
-struct Xfs {
-    dir: tempfile::TempDir,
-}
-
-impl Xfs {
-    fn mount() -> Option<Xfs> {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipping: loop mounts need root");
-            return None;
-        }
-        if Command::new("mkfs.xfs").arg("-V").output().is_err() {
-            eprintln!("skipping: mkfs.xfs missing (test.sh installs xfsprogs)");
-            return None;
-        }
-        let dir = tempfile::tempdir_in("/tmp").unwrap();
-        let img = dir.path().join("img");
-        fs::File::create(&img).unwrap().set_len(300 << 20).unwrap();
-        let mkfs = Command::new("mkfs.xfs")
-            .args(["-q", "-m", "reflink=1"])
-            .arg(&img)
-            .status()
-            .unwrap();
-        assert!(mkfs.success());
-        let mnt = dir.path().join("mnt");
-        fs::create_dir(&mnt).unwrap();
-        let mount = Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&img)
-            .arg(&mnt)
-            .status()
-            .unwrap();
-        assert!(mount.success(), "loop mount failed although we are root");
-        Some(Xfs { dir })
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-}
-
-impl Drop for Xfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-    }
-}
+mod common;
+use common::Xfs;
 
 /// `filefrag -v` marks extents that are shared with another file.
 fn shared_extents(p: &Path) -> bool {

@@ -320,6 +320,18 @@ impl Filters {
             }
             Err(_) => return Ok(()),
         };
+        self.parse_data(list, &data, t, dir)
+    }
+
+    /// Parse a rule file's contents: lines (or NUL-separated records with
+    /// `-0`, or words for `w`/`C` rules); `;` and `#` lines are comments.
+    fn parse_data(
+        &self,
+        list: &mut Vec<Rule>,
+        data: &[u8],
+        t: Template,
+        dir: Option<&mut PerDirParse>,
+    ) -> Result<(), RuleError> {
         let word_split = t.flags & flag::WORD_SPLIT != 0;
         let mut dir = dir;
         let from0 = self.from0;
@@ -362,10 +374,10 @@ impl Filters {
             flags: r.flags & !(flag::MERGE_FILE | flag::PERDIR_MERGE | flag::EXCLUDE_SELF),
             old_prefixes: false,
         };
-        if std::fs::symlink_metadata(file).is_err() {
-            return None;
-        }
-        self.parse_file(local, file, t, Some(&mut d), false).ok()?;
+        // One read per directory and merge file: a missing or unreadable
+        // file is skipped, as rsync skips it.
+        let data = std::fs::read(file).ok()?;
+        self.parse_data(local, &data, t, Some(&mut d)).ok()?;
         nested.append(&mut d.nested);
         Some(d.cleared)
     }
@@ -481,12 +493,12 @@ impl GitNode {
 
     /// `dir/.gitignore` stacked on `next` (unchanged when there is none).
     fn push(dir: &Path, file: &Path, next: Option<Arc<GitNode>>) -> Option<Arc<GitNode>> {
-        if !file.is_file() {
+        let mut b = ignore::gitignore::GitignoreBuilder::new(dir);
+        // A missing file adds nothing (one open attempt, no stat first); a
+        // bad line is skipped, as git skips it.
+        if b.add(file).is_some_and(|e| e.io_error().is_some()) {
             return next;
         }
-        let mut b = ignore::gitignore::GitignoreBuilder::new(dir);
-        // A bad line is skipped, as git skips it.
-        let _ = b.add(file);
         match b.build() {
             Ok(matcher) if !matcher.is_empty() => Some(Arc::new(GitNode { matcher, next })),
             _ => next,
