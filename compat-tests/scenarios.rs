@@ -529,6 +529,115 @@ fn quick_check(v: &mut Vec<Scenario>) {
     );
 }
 
+/// After stamping, for `-c`: `file1.txt` keeps its content with an mtime
+/// 100 s older (sent by the plain quick check, only touched by `-c -t`), and
+/// `same_size/s1.txt` (already other content, same size and mtime) joins it.
+fn checksum_mtimes(w: &Path) {
+    let (s, ns) = tree::mtime_for(b"file1.txt", 42);
+    tree::set_mtime(&w.join("dst/file1.txt"), s - 100, ns);
+}
+/// `-c` where neither side can be read (as nobody): rsync's sums of both are
+/// zero, so the pair compares equal and nothing is sent.
+fn unreadable_both(w: &Path) {
+    tree::chmod(&w.join("src/file1.txt"), 0o000);
+    tree::chmod(&w.join("dst/file1.txt"), 0o000);
+}
+/// `-c`: a destination whose content differs from the source at the same size
+/// and mtime in a big file (`large/big.bin`, one byte in the middle) too.
+fn checksum_big(w: &Path) {
+    let p = w.join("dst/large/big.bin");
+    let mut b = std::fs::read(w.join("src/large/big.bin")).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0xff;
+    tree::write(&p, &b);
+}
+
+/// `-c/--checksum` (the scan hashes same-sized pairs in parallel): which
+/// files are sent, itemize `c`, the time-only updates, `--stats`, `-n`,
+/// `--delete`, the options it meets in the quick check, reference
+/// directories, symlinks followed, unreadable files.
+fn checksum(v: &mut Vec<Scenario>) {
+    use Tree::{Basic as B, Large as G, Links as L};
+    for flags in [
+        "-ac",
+        "-aci",
+        "-acii",
+        "-acv",
+        "-acvv",
+        "-ac --stats",
+        "-aci --delete",
+        "-acin --delete",
+        "-acn --stats",
+        "-rci",
+        "-rcti",
+        "-aci --size-only",
+        "-aciI",
+        "-aciI --size-only",
+        "-aci -u",
+        "-aci --existing",
+        "-aci --ignore-existing",
+        "-aci --max-size=250",
+        "-aci --modify-window=1",
+        "-aci --inplace",
+        "-aci --no-W",
+        "-aci -b",
+    ] {
+        v.push(
+            sd(
+                &format!("quick-check/checksum/{}", slug(flags)),
+                B,
+                Prepopulated,
+                flags,
+            )
+            .after_stamp(checksum_mtimes),
+        );
+    }
+    for flags in ["-aci", "-ac --stats", "-acni"] {
+        v.push(
+            sd(
+                &format!("quick-check/checksum/large/{}", slug(flags)),
+                G,
+                Prepopulated,
+                flags,
+            )
+            .setup(checksum_big),
+        );
+    }
+    for flags in ["-aciL", "-aci --copy-unsafe-links", "-aci"] {
+        v.push(sd(
+            &format!("quick-check/checksum/links/{}", slug(flags)),
+            L,
+            Prepopulated,
+            flags,
+        ));
+    }
+    for t in ["link", "compare", "copy"] {
+        for flags in ["-aci", "-acv --stats"] {
+            let f = format!("{flags} --{t}-dest=../prev");
+            v.push(
+                sd(
+                    &format!("quick-check/checksum/{t}-dest/{}", slug(flags)),
+                    B,
+                    Absent,
+                    &f,
+                )
+                .setup(make_prev)
+                .after_stamp(prev_mtimes),
+            );
+        }
+    }
+    v.push(
+        sd("quick-check/checksum/nobody/unreadable-src", B, Prepopulated, "-aci")
+            .user(User::Nobody)
+            .setup(unreadable_file),
+    );
+    v.push(
+        sd("quick-check/checksum/nobody/unreadable-both", B, Prepopulated, "-aci")
+            .user(User::Nobody)
+            .setup(unreadable_both),
+    );
+}
+
 fn data_path(v: &mut Vec<Scenario>) {
     use Tree::Large as G;
     for flags in [
@@ -1186,6 +1295,7 @@ pub fn all() -> Vec<Scenario> {
     links(&mut v);
     metadata(&mut v);
     quick_check(&mut v);
+    checksum(&mut v);
     data_path(&mut v);
     delta(&mut v);
     output(&mut v);

@@ -529,7 +529,7 @@ impl<'a> Walk<'a> {
         // up front where planning reads it, and later for items with work.
         let o = self.opts;
         let eager = e.meta.kind != Kind::File
-            || o.checksum
+            || (o.checksum && e.sums.is_none())
             || o.xattrs
             || o.acls
             || o.keep_dirlinks

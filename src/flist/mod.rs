@@ -6,6 +6,7 @@
 //! non-directory children sorted by name bytes, then each child directory
 //! (sorted as if its name ended in `/`) recursively.
 
+pub mod checksum;
 mod scan;
 
 pub(crate) use scan::errno_text;
@@ -169,6 +170,9 @@ pub struct Entry {
     /// Listed but not transferred: rsync's `skipping non-regular file` (a symlink
     /// without `-l`, a device without `--devices`, a special without `--specials`).
     pub skip: bool,
+    /// `-c`: both sides' sums, when the scan hashed them (regular files of
+    /// the same size on both sides); boxed so entries without stay small.
+    pub sums: Option<Box<checksum::Checked>>,
 }
 
 impl Entry {
@@ -197,6 +201,7 @@ impl Entry {
             implied: false,
             dest: DestProbe::Unknown,
             skip: false,
+            sums: None,
         };
         std::mem::replace(self, placeholder)
     }

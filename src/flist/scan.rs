@@ -9,6 +9,7 @@
 //! has the same aim). Each listing is sorted into rsync's order: non-directories
 //! by name bytes, then directories as if their names ended in `/`.
 
+use super::checksum::{self, Checked, KnownSums};
 use super::{DestProbe, Entry, Kind, Meta, Paths, PathsBuf, Span};
 use crate::filter::{DirFilters, Filters, Side};
 use crate::options::Options;
@@ -192,6 +193,10 @@ pub struct Scanner {
     filters: Option<Arc<Filters>>,
     /// `--debug=filter`: say which rule hid or showed an entry.
     debug_filter: bool,
+    /// `-c`: the listing tasks hash same-sized pairs (see [`Scanner::hash_pairs`]).
+    checksum: bool,
+    /// Destination hashes a cache already knows (see [`KnownSums`]).
+    known: Option<Arc<dyn KnownSums>>,
 }
 
 /// Format an io error as rsync does: `Message (errno)`.
@@ -227,7 +232,80 @@ impl Scanner {
             budget: budget.min(isize::MAX as usize) as isize,
             filters: filters.filter(|f| !f.is_empty()),
             debug_filter: opts.debug_level("FILTER") > 0,
+            checksum: checksum_in_scan(opts),
+            known: None,
         })
+    }
+
+    /// Use `known` for destination hashes under `-c` (before the scan starts).
+    ///
+    /// Why: a destination cache (the manifest) that recorded a file's hash
+    /// saves `-c` reading it again.
+    pub fn with_known_sums(mut self: Arc<Self>, known: Arc<dyn KnownSums>) -> Arc<Self> {
+        Arc::get_mut(&mut self)
+            .expect("known sums are set before the scan starts")
+            .known = Some(known);
+        self
+    }
+
+    /// `-c`: hash the records of one listing whose source and destination
+    /// are regular files of the same size, in parallel, and keep both sums
+    /// on the record. `names` holds the records' names; `src`/`dest` are the
+    /// listed directories.
+    ///
+    /// Why here: the listing tasks run ahead of the walk on every core, and
+    /// both directories are open, so each file costs one `openat` per side;
+    /// rayon spreads the files of one directory (and each large file, see
+    /// [`crate::delta::hash::hash_listed`]) over the threads.
+    fn hash_pairs(
+        &self,
+        recs: &mut [Rec],
+        names: &[u8],
+        src: &std::os::fd::OwnedFd,
+        dest: &std::os::fd::OwnedFd,
+        list_name: &(dyn Fn(&OsStr) -> PathBuf + Sync),
+    ) {
+        use rayon::prelude::*;
+        let known = self.known.as_deref();
+        let mut pairs: Vec<(&mut Rec, Meta)> = recs
+            .iter_mut()
+            .filter_map(|rec| {
+                let DestProbe::Found(d) = rec.dest else {
+                    return None;
+                };
+                let m = &rec.r.meta;
+                let pair = m.kind == Kind::File && !rec.r.skip && d.kind == Kind::File;
+                (pair && d.size == m.size).then_some((rec, d))
+            })
+            .collect();
+        let one = |(rec, d): &mut (&mut Rec, Meta)| {
+            let nb = &names[rec.off as usize..(rec.off + rec.len) as usize];
+            let Ok(cname) = std::ffi::CString::new(nb) else {
+                return;
+            };
+            let len = d.size;
+            // The source is a regular file or a symlink followed to one
+            // (-L, --copy-unsafe-links): read what it points to.
+            let s = || checksum::sum_at(src, &cname, len, true);
+            let t = || {
+                let n = || list_name(OsStr::from_bytes(nb));
+                checksum::dest_sum(known, dest, &cname, n, d)
+            };
+            let (s, t) = if len < SUM_JOIN_MIN {
+                (s(), t())
+            } else {
+                rayon::join(s, t)
+            };
+            rec.sums = Some(Box::new(Checked { src: s, dest: t }));
+        };
+        // On the walk's own thread (a listing it runs inline) the pairs are
+        // hashed here: rayon would queue them behind the prefetch listings
+        // and the walk would wait for all of those first.
+        if rayon::current_thread_index().is_some() {
+            pairs.par_iter_mut().for_each(one);
+        } else {
+            pairs.iter_mut().for_each(one);
+        }
     }
 
     /// Scan every operand; directories' contents are left pending.
@@ -679,9 +757,13 @@ impl Scanner {
                 recurse,
                 r,
                 dest,
+                sums: None,
             });
             names.extend_from_slice(nb);
         });
+        if let (true, Some(dfd)) = (self.checksum, &dest_fd) {
+            self.hash_pairs(recs, names, &fd, dfd, &list_name);
+        }
         if let Err(e) = read {
             errors.push(ScanError::new(
                 format!(
@@ -741,6 +823,7 @@ impl Scanner {
                 implied: false,
                 skip: rec.r.skip,
                 dest: rec.dest,
+                sums: rec.sums.take(),
             };
             let children = if rec.recurse {
                 Children::Pending(Arc::new(Pending {
@@ -801,6 +884,11 @@ fn absolute(p: &Path) -> PathBuf {
     crate::filter::clean(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
 }
 
+/// Pairs from this size up hash their two sides on two rayon tasks; below
+/// it, splitting costs more than it gains (the files of a directory are
+/// spread over the threads anyway).
+const SUM_JOIN_MIN: u64 = 256 * 1024;
+
 /// Records [`Scanner::list`] keeps per thread between listings.
 const SCRATCH_KEEP: usize = 4096;
 
@@ -827,6 +915,8 @@ struct Rec {
     recurse: bool,
     r: Resolved,
     dest: DestProbe,
+    /// `-c`: both sides' sums (see [`Scanner::hash_pairs`]).
+    sums: Option<Box<Checked>>,
 }
 
 /// Merge `more` into `into`, keeping the first of duplicate names.
@@ -970,6 +1060,7 @@ fn wrap_implied(opts: &Options, operand: &[u8], rel: &Path, node: Node) -> Node 
                 implied: true,
                 skip: false,
                 dest: DestProbe::Unknown,
+                sums: None,
             },
             children: Children::Ready(vec![node]),
         };
@@ -1061,6 +1152,13 @@ impl Resolved {
     }
 }
 
+/// Whether the scan hashes pairs for `-c` (which wins over `-I` and
+/// `--size-only`, as in rsync's quick check): not with `--ignore-existing`,
+/// which never looks at existing files' data.
+fn checksum_in_scan(opts: &Options) -> bool {
+    opts.checksum && !opts.ignore_existing
+}
+
 /// rsync's `skipping non-regular file`: a symlink without `-l`, a device
 /// without `--devices`, a special without `--specials`.
 fn skipped(opts: &Options, kind: Kind) -> bool {
@@ -1090,6 +1188,7 @@ fn make_entry(
         implied: false,
         skip: r.skip,
         dest: DestProbe::Unknown,
+        sums: None,
     })
 }
 

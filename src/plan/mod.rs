@@ -184,6 +184,7 @@ impl<'a> Planner<'a> {
     fn find_basis(&self, e: &Entry, mode: u32, exact_only: bool) -> Option<Found> {
         let opts = self.opts;
         let mut best: Option<Found> = None;
+        let src_sum = std::cell::OnceCell::new();
         for dir in &self.basis {
             let path = if e.name().as_os_str() == "." {
                 dir.clone()
@@ -212,7 +213,9 @@ impl<'a> Planner<'a> {
                 dx: None,
             };
             let same_data = match e.meta.kind {
-                Kind::File => quick::unchanged(&e.meta, &m, e.src(), &found.path, opts),
+                Kind::File => quick::unchanged(&e.meta, &m, opts, || {
+                    quick::same_as_other(e, &src_sum, &found.path)
+                }),
                 Kind::Dir => true,
                 Kind::Symlink => {
                     std::fs::read_link(&found.path)
@@ -257,6 +260,7 @@ impl<'a> Planner<'a> {
         if item.action != Action::HardLink || item.dest_meta.is_some() {
             return;
         }
+        let src_sum = std::cell::OnceCell::new();
         for dir in &self.basis {
             let p = dir.join(e.name());
             let Ok(m) = std::fs::symlink_metadata(&p) else {
@@ -269,7 +273,8 @@ impl<'a> Planner<'a> {
                 }
                 true
             } else {
-                if m.kind != Kind::File || !quick::unchanged(&e.meta, &m, e.src(), &p, opts) {
+                let same = || quick::same_as_other(e, &src_sum, &p);
+                if m.kind != Kind::File || !quick::unchanged(&e.meta, &m, opts, same) {
                     continue;
                 }
                 unchanged_attrs(e, &m, item.mode, opts, None)
@@ -891,7 +896,8 @@ fn plan_file(
                 return;
             }
             let mut f = ItemFlags::default();
-            let unchanged = quick::unchanged(&e.meta, &d, e.src(), &item.dest, opts);
+            let unchanged =
+                quick::unchanged(&e.meta, &d, opts, || quick::same_as_dest(e, &item.dest));
             // --append only ever adds to a shorter file; others are left alone.
             if !unchanged && opts.append != crate::options::Append::No && d.size >= e.meta.size {
                 return;

@@ -1,8 +1,9 @@
 //! rsync's quick check: is a destination file already up to date?
 
-use crate::flist::Meta;
+use crate::flist::checksum::{self, Sum};
+use crate::flist::{Entry, Meta};
 use crate::options::Options;
-use std::io::Read;
+use std::cell::OnceCell;
 use std::path::Path;
 
 /// rsync's `same_time`: with `--modify-window=N` (N ≥ 0, default 0) times within N
@@ -23,51 +24,47 @@ pub fn cmp_time(s1: i64, ns1: u32, s2: i64, ns2: u32, opts: &Options) -> i32 {
     if (s1, ns1) > (s2, ns2) { 1 } else { -1 }
 }
 
-/// True when the destination file can be left alone (data-wise).
-pub fn unchanged(src: &Meta, dst: &Meta, src_path: &Path, dst_path: &Path, opts: &Options) -> bool {
-    // --size-only wins over --ignore-times, as in rsync.
-    if opts.ignore_times && !opts.size_only {
-        return false;
-    }
+/// True when the destination file can be left alone (data-wise);
+/// `same_data` is `-c`'s content comparison, only asked for when the sizes
+/// match (a size mismatch needs no hash, as in rsync).
+pub fn unchanged(src: &Meta, dst: &Meta, opts: &Options, same_data: impl FnOnce() -> bool) -> bool {
+    // rsync's quick_check_ok order: size, then -c, then --size-only, and
+    // only then --ignore-times (so -c and --size-only both win over -I).
     if src.size != dst.size {
         return false;
     }
     if opts.checksum {
-        return same_content(src_path, dst_path).unwrap_or(false);
+        return same_data();
     }
     if opts.size_only {
         return true;
     }
+    if opts.ignore_times {
+        return false;
+    }
     same_time(src.mtime, src.mtime_nsec, dst.mtime, dst.mtime_nsec, opts)
 }
 
-/// Compare two files' bytes (the `-c` check for a local transfer, where reading
-/// both sides once is cheaper than hashing both).
-fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
-    let mut fa = std::fs::File::open(a)?;
-    let mut fb = std::fs::File::open(b)?;
-    let mut ba = vec![0u8; 256 * 1024];
-    let mut bb = vec![0u8; 256 * 1024];
-    loop {
-        let na = read_full(&mut fa, &mut ba)?;
-        let nb = read_full(&mut fb, &mut bb)?;
-        if na != nb || ba[..na] != bb[..nb] {
-            return Ok(false);
-        }
-        if na == 0 {
-            return Ok(true);
+/// `-c` for the pair the scan may have hashed: the entry's own sums when
+/// the scan hashed them, else both files read now (`dest` never through a
+/// symlink).
+pub fn same_as_dest(e: &Entry, dest: &Path) -> bool {
+    match &e.sums {
+        Some(c) => c.same(),
+        None => {
+            let len = e.meta.size;
+            checksum::sum_path(e.src(), len, true) == checksum::sum_path(dest, len, false)
         }
     }
 }
 
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        let r = f.read(&mut buf[n..])?;
-        if r == 0 {
-            break;
-        }
-        n += r;
-    }
-    Ok(n)
+/// `-c` against a file other than the destination (a reference directory's):
+/// the source's sum is taken from the scan or computed once into `src_sum`.
+pub fn same_as_other(e: &Entry, src_sum: &OnceCell<Sum>, other: &Path) -> bool {
+    let len = e.meta.size;
+    let s = src_sum.get_or_init(|| match &e.sums {
+        Some(c) => c.src,
+        None => checksum::sum_path(e.src(), len, true),
+    });
+    *s == checksum::sum_path(other, len, false)
 }

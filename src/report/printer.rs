@@ -129,6 +129,15 @@ impl<'a> Printer<'a> {
                 escape_name(e.name(), self.opts.eight_bit_output)
             );
         }
+        if vv && !it.log && it.exact_time {
+            // -c found the data equal and only the nanoseconds of the mtime
+            // are set: rsync's set_file_attrs reports the file as updated.
+            let _ = writeln!(
+                self.out,
+                "{}",
+                escape_name(e.name(), self.opts.eight_bit_output)
+            );
+        }
         if !it.log {
             return;
         }
@@ -173,6 +182,7 @@ impl<'a> Printer<'a> {
             implied: false,
             skip: false,
             dest: crate::flist::DestProbe::Unknown,
+            sums: None,
         };
         let item = Item {
             action: Action::Nothing,

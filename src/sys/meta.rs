@@ -234,6 +234,46 @@ pub fn open_noatime(path: &Path) -> io::Result<File> {
     }
 }
 
+/// Opens `name` in the open directory `dir` read-only for hashing: `O_NOATIME`
+/// (dropped when the kernel refuses it, as in [`open_noatime`]), `O_NONBLOCK`
+/// so a name swapped for a fifo cannot hang the open, `O_NOFOLLOW` unless
+/// `follow`; anything but a regular file is refused (`EINVAL`).
+///
+/// Why: `-c` hashes every same-sized pair from the scanner's listing tasks,
+/// which already hold both directories open; opening one name below them
+/// skips a whole-path walk per file, and the destination side never follows a
+/// symlink put there since the listing. `dir` may be [`CWD`] for a path.
+pub fn open_file_at<P: rustix::path::Arg + Copy>(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: P,
+    follow: bool,
+) -> io::Result<File> {
+    use rustix::fs::OFlags;
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOATIME;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Err(e) if e == rustix::io::Errno::PERM || e == rustix::io::Errno::INVAL => {
+            rustix::fs::openat(dir, name, flags - OFlags::NOATIME, Mode::empty())?
+        }
+        r => r?,
+    };
+    let f = File::from(fd);
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(f)
+}
+
+/// [`open_file_at`] for a path (relative to the working directory).
+///
+/// Why: entries the scan could not hash (operands, reference directories)
+/// are hashed by path, with the same flags and checks.
+pub fn open_file(path: &Path, follow: bool) -> io::Result<File> {
+    open_file_at(CWD, path, follow)
+}
+
 /// Runs a `get*_r` style lookup, growing the buffer on `ERANGE`.
 /// `call` returns the errno-style result and whether an entry was found.
 fn with_growing_buf<T>(mut call: impl FnMut(&mut [u8]) -> (i32, Option<T>)) -> Option<T> {
