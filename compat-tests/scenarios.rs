@@ -627,14 +627,24 @@ fn checksum(v: &mut Vec<Scenario>) {
         }
     }
     v.push(
-        sd("quick-check/checksum/nobody/unreadable-src", B, Prepopulated, "-aci")
-            .user(User::Nobody)
-            .setup(unreadable_file),
+        sd(
+            "quick-check/checksum/nobody/unreadable-src",
+            B,
+            Prepopulated,
+            "-aci",
+        )
+        .user(User::Nobody)
+        .setup(unreadable_file),
     );
     v.push(
-        sd("quick-check/checksum/nobody/unreadable-both", B, Prepopulated, "-aci")
-            .user(User::Nobody)
-            .setup(unreadable_both),
+        sd(
+            "quick-check/checksum/nobody/unreadable-both",
+            B,
+            Prepopulated,
+            "-aci",
+        )
+        .user(User::Nobody)
+        .setup(unreadable_both),
     );
 }
 

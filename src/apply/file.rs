@@ -131,9 +131,19 @@ pub(crate) fn transfer(ctx: &Ctx, e: &Entry, it: &Item, cache: &mut DirCache) ->
     if opts.inplace && exists {
         return inplace(ctx, e, it, &src, len);
     }
-    // --no-W: the old destination file is the delta basis. With -S the
-    // whole-file path keeps making holes of zero runs, as it always did.
-    let delta = opts.whole_file == Some(false) && exists && !opts.sparse;
+    // --no-W: the old destination file is the delta basis; a file the
+    // destination lacks (or that replaces a non-file) looks for its content
+    // elsewhere in the destination. With -S the whole-file path keeps making
+    // holes of zero runs, as it always did.
+    let delta = if opts.whole_file != Some(false) || opts.sparse {
+        Delta::No
+    } else if exists {
+        Delta::Dest
+    } else if ctx.reuse.is_some() {
+        Delta::Reuse
+    } else {
+        Delta::No
+    };
     whole_or_delta(ctx, e, it, &src, len, Some(cache), delta)
 }
 
@@ -173,13 +183,26 @@ fn whole(
     len: u64,
     cache: Option<&mut DirCache>,
 ) -> Option<u64> {
-    whole_or_delta(ctx, e, it, src, len, cache, false)
+    whole_or_delta(ctx, e, it, src, len, cache, Delta::No)
+}
+
+/// Where a transfer finds its delta basis, if it sends a delta.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delta {
+    /// A whole-file copy.
+    No,
+    /// The destination file it replaces (`--no-W`).
+    Dest,
+    /// Content found elsewhere in the destination ([`crate::delta::reuse`]).
+    Reuse,
 }
 
 /// Fill the temp file `tmp` by a delta transfer against the destination file
-/// (`--no-W`); returns the bytes matched from it. A basis that cannot be
+/// or, for [`Delta::Reuse`], the best candidate found elsewhere (`--no-W`);
+/// returns the bytes matched from it. A basis that cannot be
 /// opened means a whole-file copy, as rsync sends the whole file when it has
 /// no basis.
+#[allow(clippy::too_many_arguments)]
 fn fill_by_delta(
     ctx: &Ctx,
     it: &Item,
@@ -188,8 +211,22 @@ fn fill_by_delta(
     len: u64,
     dfd: Option<&std::os::fd::OwnedFd>,
     copy_opts: &crate::sys::copy::CopyOptions,
+    delta: Delta,
 ) -> io::Result<u64> {
     use rustix::fs::{Mode, OFlags};
+    use std::os::unix::fs::MetadataExt;
+    if delta == Delta::Reuse {
+        let name = it.dest.file_name().unwrap_or_default();
+        let found = ctx.reuse.as_ref().and_then(|r| r.basis_for(name, src, len));
+        let hints = ctx.hints((found.as_ref().map_or(0, |f| f.dev), tmp.metadata()?.dev()));
+        return match found {
+            Some(f) => Ok(crate::delta::sync_file(src, len, &f.file, tmp, &hints)?.matched),
+            None => {
+                crate::sys::copy::copy_file_data_hinted(src, tmp, len, copy_opts, &hints)?;
+                Ok(0)
+            }
+        };
+    }
     let opened = match (dfd, it.dest.file_name()) {
         (Some(d), Some(name)) => {
             rustix::fs::openat(d, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
@@ -200,7 +237,6 @@ fn fill_by_delta(
     };
     // Hints per (basis device, temp file device): --temp-dir may put the temp
     // file on another filesystem, where no clone is possible.
-    use std::os::unix::fs::MetadataExt;
     let basis_dev = it.dest_meta.map_or(0, |d| d.dev);
     let hints = ctx.hints((basis_dev, tmp.metadata()?.dev()));
     match opened {
@@ -212,8 +248,9 @@ fn fill_by_delta(
     }
 }
 
-/// [`whole`], or with `delta` a delta transfer against the destination file,
-/// into the same temp file, renamed into place the same way.
+/// [`whole`], or with `delta` a delta transfer (against the destination file
+/// or reused content), into the same temp file, renamed into place the same
+/// way.
 fn whole_or_delta(
     ctx: &Ctx,
     e: &Entry,
@@ -221,7 +258,7 @@ fn whole_or_delta(
     src: &File,
     len: u64,
     cache: Option<&mut DirCache>,
-    delta: bool,
+    delta: Delta,
 ) -> Option<u64> {
     let opts = &ctx.opts;
     // Beside the destination, with plain renames: work relative to the
@@ -263,8 +300,8 @@ fn whole_or_delta(
         sparse: opts.sparse,
         preallocate: opts.preallocate,
     };
-    let filled = if delta {
-        fill_by_delta(ctx, it, src, &tmp, len, dfd, &copy_opts).map(|matched| {
+    let filled = if delta != Delta::No {
+        fill_by_delta(ctx, it, src, &tmp, len, dfd, &copy_opts, delta).map(|matched| {
             ctx.matched
                 .fetch_add(matched, std::sync::atomic::Ordering::Relaxed);
         })

@@ -61,6 +61,9 @@ pub(crate) struct Ctx {
     /// Work items handed to tasks and not finished yet.
     in_flight: Mutex<usize>,
     drained: Condvar,
+    /// `--no-W`: where a file the destination lacks finds a basis elsewhere
+    /// in the destination (see [`crate::delta::reuse`]).
+    pub reuse: Option<Arc<crate::delta::reuse::Reuse>>,
 }
 
 impl Ctx {
@@ -254,6 +257,7 @@ impl Applier {
                 redone: Mutex::new(Vec::new()),
                 backups,
                 notes,
+                reuse: None,
             }),
             batch: Vec::new(),
             batch_bytes: 0,
@@ -261,6 +265,32 @@ impl Applier {
             dirs: Vec::new(),
             cache: DirCache::default(),
         }
+    }
+
+    /// Look for delta bases across the destination below `root` (content
+    /// reuse) when this run sends deltas (`--no-W` without `-S`,
+    /// `--inplace` or `--append`, not a dry run).
+    pub fn with_reuse(mut self, root: Option<&Path>) -> Applier {
+        let Some(root) = root else { return self };
+        let o = &self.ctx.opts;
+        let on = o.whole_file == Some(false)
+            && !o.sparse
+            && !o.inplace
+            && o.append == crate::options::Append::No
+            && !o.dry_run;
+        if on {
+            let reuse = Arc::new(crate::delta::reuse::Reuse::new(root));
+            Arc::get_mut(&mut self.ctx)
+                .expect("set before any work is queued")
+                .reuse = Some(reuse);
+        }
+        self
+    }
+
+    /// The content-reuse candidates (for the deleter, which adds the files
+    /// it removes).
+    pub fn reuse(&self) -> Option<Arc<crate::delta::reuse::Reuse>> {
+        self.ctx.reuse.clone()
     }
 
     /// True once a fatal error (disk full) stopped the transfer.

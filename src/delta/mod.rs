@@ -11,8 +11,10 @@
 //!   the encoder that looks the sender's chunks up in the basis signature;
 //! - [`apply`]: rebuilding the file into a fresh temp file (clone + patch on
 //!   reflink filesystems, `copy_file_range` + writes elsewhere);
-//! - [`hash`]: whole-file BLAKE3, used to verify the result (and by
-//!   `-c/--checksum` later).
+//! - [`hash`]: whole-file BLAKE3, used to verify the result and by
+//!   `-c/--checksum`;
+//! - [`reuse`]: a basis from elsewhere in the destination for a file it
+//!   lacks (renamed or moved content).
 //!
 //! [`sync_file`] strings them together for a local `--no-whole-file`
 //! transfer, where one process plays both sides.
@@ -21,6 +23,7 @@ pub mod apply;
 pub mod chunk;
 pub mod hash;
 pub mod ops;
+pub mod reuse;
 pub mod sig;
 
 use crate::sys::copy::{CopyHints, CopyOptions, copy_file_data_hinted};

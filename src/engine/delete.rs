@@ -74,6 +74,9 @@ pub(super) struct Deleter {
     later: Vec<Later>,
     /// Exit code class of failures (23).
     pub(super) code: i32,
+    /// `--no-W`: regular files deleted are kept open as delta bases for
+    /// files moved away from them (see [`crate::delta::reuse`]).
+    pub(super) reuse: Option<std::sync::Arc<crate::delta::reuse::Reuse>>,
 }
 
 impl Deleter {
@@ -94,6 +97,7 @@ impl Deleter {
             warned: false,
             later: Vec::new(),
             code: 0,
+            reuse: None,
         })
     }
 
@@ -326,6 +330,9 @@ impl Deleter {
                 Err(_) => return Ret::Failure,
             }
         } else {
+            if let (Some(r), Kind::File) = (&self.reuse, meta.kind) {
+                r.keep_deleted(abs, meta.size);
+            }
             ("unlink", std::fs::remove_file(abs))
         };
         match res {

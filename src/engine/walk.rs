@@ -69,7 +69,9 @@ impl<'a> Walk<'a> {
         umask: u32,
         basis: Vec<PathBuf>,
     ) -> Self {
-        let backups = crate::apply::backup::Backups::new(opts, &mode.root(), printer.notes());
+        let root = mode.root();
+        let to_dir = matches!(mode, DestMode::Dir(_));
+        let backups = crate::apply::backup::Backups::new(opts, &root, printer.notes());
         let notes = printer.notes();
         Walk {
             opts,
@@ -77,7 +79,10 @@ impl<'a> Walk<'a> {
             mode,
             printer,
             planner: Planner::new(opts, umask, basis),
-            applier: Applier::new(opts, temp_dir, umask, backups, notes),
+            // Content reuse searches a destination directory (not the
+            // directory a single destination file happens to be in).
+            applier: Applier::new(opts, temp_dir, umask, backups, notes)
+                .with_reuse(to_dir.then_some(root.as_path())),
             chown,
             created_root,
             serial: (opts.progress || opts.progress2) && !opts.quiet,
@@ -107,6 +112,9 @@ impl<'a> Walk<'a> {
     /// the filter rules; `dest_root` is the destination directory.
     pub(super) fn with_delete(mut self, filters: Option<&Arc<Filters>>, dest_root: &Path) -> Self {
         self.deleter = Deleter::new(self.opts);
+        if let Some(d) = self.deleter.as_mut() {
+            d.reuse = self.applier.reuse();
+        }
         if self.opts.prune_empty_dirs {
             let abs = std::path::absolute(dest_root).unwrap_or_else(|_| dest_root.to_path_buf());
             self.prune_filters = filters
