@@ -220,6 +220,52 @@ class FreshExt4:
             os.remove(self.img)
 
 
+# Every scenario, in the order they run (see bench/README.md).
+SCENARIOS = ["initial-tmpfs", "initial-disk", "noop-tmpfs", "update-1pct-tmpfs",
+             "checksum-noop-tmpfs", "delta-1g-tmpfs"]
+
+# Extra flags per scenario, the same for resync and rsync.
+SCENARIO_FLAGS = {
+    "checksum-noop-tmpfs": ["-c"],
+    "delta-1g-tmpfs": ["--no-whole-file", "--stats"],
+}
+
+
+def make_delta_files(w):
+    """The 1 GiB delta scenario's files (seeded): w/old, the basis, and
+    w/src/big.bin = 4 KiB of new bytes + old with 256 runs of 41,943 bytes
+    (1% of the file) rewritten at random offsets."""
+    import random
+    n = 1 << 30
+    rng = random.Random(42)
+    old = bytearray(b"".join(rng.randbytes(1 << 24) for _ in range(n >> 24)))
+    with open(os.path.join(w, "old"), "wb") as f:
+        f.write(old)
+    run = n // 100 // 256
+    for _ in range(256):
+        at = rng.randrange(0, n - run)
+        old[at:at + run] = rng.randbytes(run)
+    os.makedirs(os.path.join(w, "src"), exist_ok=True)
+    with open(os.path.join(w, "src", "big.bin"), "wb") as f:
+        f.write(rng.randbytes(4096))
+        f.write(old)
+    # In the past, so the quick check sends the file.
+    t = 978307200  # 2001-01-01
+    os.utime(os.path.join(w, "old"), (t, t))
+
+
+def literal_bytes(logfile):
+    """The `Literal data:` figure of a --stats run's log, or None."""
+    try:
+        with open(logfile, errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Literal data:"):
+                    return int(line.split(":")[1].split()[0].replace(",", ""))
+    except OSError:
+        pass
+    return None
+
+
 class Runner:
     def __init__(self):
         self.candidate = os.environ["BENCH_RESYNC"]
@@ -233,19 +279,20 @@ class Runner:
         if self.disk_mode not in ("fresh-ext4", "dir"):
             raise SystemExit(f"BENCH_DISK must be fresh-ext4 or dir, not {self.disk_mode}")
         self.fresh_fs = FreshExt4(self.out, int(os.environ.get("BENCH_DISK_GB", "8")) << 30)
-        self.scenarios = env_list("BENCH_SCENARIOS", "initial-tmpfs,initial-disk,noop-tmpfs,update-1pct-tmpfs")
+        self.scenarios = env_list("BENCH_SCENARIOS", ",".join(SCENARIOS))
         self.contestants = env_list("BENCH_CONTESTANTS", "resync,rsync,cp")
         self.logdir = os.path.join(self.out, "logs")
         os.makedirs(self.logdir, exist_ok=True)
         self.results = []  # dicts
         self.failures = []
         self.src_manifests = {}
+        self.delta_size = 0  # bytes of the delta scenario's source file
 
-    def cmd(self, who, src, dst):
+    def cmd(self, who, src, dst, flags=()):
         if who == "resync":
-            return [self.candidate, "-a", src + "/", dst + "/"]
+            return [self.candidate, "-a", *flags, src + "/", dst + "/"]
         if who == "rsync":
-            return ["rsync", "-a", src + "/", dst + "/"]
+            return ["rsync", "-a", *flags, src + "/", dst + "/"]
         if who == "cp":
             return ["cp", "-a", src, dst]  # dst does not exist: cp creates it as a copy of src
         raise ValueError(who)
@@ -297,7 +344,7 @@ class Runner:
             time.sleep(self.disk_sleep)
         tag = f"{scen}.{corpus}.{who}.{'warmup' if rnd < 0 else rnd}"
         logfile = os.path.join(self.logdir, tag + ".log")
-        argv = self.cmd(who, src, dst)
+        argv = self.cmd(who, src, dst, SCENARIO_FLAGS.get(scen, ()))
         rc, wall, rss = self.timed(argv, logfile)
         if on_disk:
             sync_disk()  # untimed: flush so the next run starts from a clean disk state
@@ -318,7 +365,8 @@ class Runner:
             status = "FAILED"
         log(f"{tag}: {status} {wall:.3f}s rss={rss}KiB" + ("" if rnd >= 0 else " (warm-up, not counted)"))
         rec = dict(scenario=scen, corpus=corpus, contestant=who, round=rnd, rc=rc, wall=wall,
-                   rss_kib=rss, status=status, problems=problems, argv=argv)
+                   rss_kib=rss, status=status, problems=problems, argv=argv,
+                   literal=literal_bytes(logfile) if "--stats" in argv else None)
         self.results.append(rec)
         if status != "ok":
             self.failures.append(rec)
@@ -339,7 +387,7 @@ class Runner:
         elif scen == "initial-disk":
             dst, s, on_disk = disk_dst, src, True
             prepare = lambda: rmtree(dst)
-        elif scen == "noop-tmpfs":
+        elif scen in ("noop-tmpfs", "checksum-noop-tmpfs"):
             dst, s, on_disk = shm_dst, src, False
             state = {"ready": False}
 
@@ -356,6 +404,15 @@ class Runner:
             def prepare():
                 rmtree(dst)
                 subprocess.run(["cp", "-a", src, dst], check=True)
+        elif scen == "delta-1g-tmpfs":
+            # src = the edited 1 GiB file; dst = a fresh copy of the old one per run
+            dst, s, on_disk = shm_dst, src, False
+
+            def prepare():
+                rmtree(dst)
+                os.makedirs(dst)
+                subprocess.run(["cp", "-p", os.path.join(edited, "old"), os.path.join(dst, "big.bin")],
+                               check=True)
         else:
             raise SystemExit(f"unknown scenario {scen}")
         log(f"== scenario {scen} / corpus {corpus}: {', '.join(who_all)}")
@@ -363,7 +420,7 @@ class Runner:
         for rnd in rounds:
             for who in who_all:
                 st = self.one_run(scen, corpus, who, rnd, s, dst, prepare, on_disk)
-                if scen == "noop-tmpfs" and st != "ok":
+                if scen in ("noop-tmpfs", "checksum-noop-tmpfs") and st != "ok":
                     state["ready"] = False
         rmtree(dst)
         if on_disk:
@@ -378,7 +435,8 @@ class Runner:
             if "update-1pct-tmpfs" in self.scenarios:
                 self.src_manifest(edited)
             for scen in self.scenarios:
-                self.scenario(scen, name, src, edited)
+                if scen != "delta-1g-tmpfs":
+                    self.scenario(scen, name, src, edited)
             # a candidate must never modify its source
             for s in (src, edited):
                 if s in self.src_manifests:
@@ -389,6 +447,19 @@ class Runner:
                         self.failures.append(rec)
                         log(f"SOURCE {s} WAS MODIFIED: {probs[:3]}")
             self.src_manifests.clear()
+        if "delta-1g-tmpfs" in self.scenarios:
+            # Not per corpus: one generated 1 GiB file (kept in tmpfs for the scenario).
+            w = os.path.join(self.shm, "delta")
+            rmtree(w)
+            os.makedirs(w)
+            t0 = time.perf_counter()
+            make_delta_files(w)
+            log(f"delta files made in {time.perf_counter() - t0:.1f}s")
+            src = os.path.join(w, "src")
+            self.delta_size = os.path.getsize(os.path.join(src, "big.bin"))
+            self.src_manifest(src)
+            self.scenario("delta-1g-tmpfs", "1gib-file", src, w)
+            rmtree(w)
         with open(os.path.join(self.out, "last-run.json"), "w") as fh:
             json.dump(self.results, fh, indent=1)
         return self.report()
@@ -453,6 +524,30 @@ class Runner:
         out.append("| scenario | corpus | resync | rsync | cp |")
         out.append("|---|---|---|---|---|")
         out += detail
+        lit = [r for r in self.results if r.get("literal") is not None and r["round"] >= 0
+               and r["status"] == "ok"]
+        if lit:
+            out.append("")
+            out.append("Literal data (`--stats`) of the delta scenarios, median over the timed runs:")
+            out.append("")
+            out.append("| scenario | corpus | resync literal bytes | rsync literal bytes | resync % of source | rsync % of source |")
+            out.append("|---|---|---|---|---|---|")
+            for scen, corpus in keys:
+                vals = {}
+                for who in ("resync", "rsync"):
+                    v = [r["literal"] for r in lit if (r["scenario"], r["corpus"], r["contestant"]) == (scen, corpus, who)]
+                    vals[who] = int(statistics.median(v)) if v else None
+                if all(v is None for v in vals.values()):
+                    continue
+                size = self.delta_size
+
+                def num(v):
+                    return f"{v:,}" if v is not None else "–"
+
+                def pct(v):
+                    return f"{100 * v / size:.2f}%" if v is not None and size else "–"
+                out.append(f"| {scen} | {corpus} | {num(vals['resync'])} | {num(vals['rsync'])} | "
+                           f"{pct(vals['resync'])} | {pct(vals['rsync'])} |")
         if self.failures:
             out.append("")
             out.append(f"**{len(self.failures)} FAILED run(s)** (exit code or verification):")
