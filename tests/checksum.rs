@@ -74,7 +74,11 @@ fn verdicts_over_many_directories_and_a_large_file() {
     want.sort();
 
     let out = run(d.path(), &["-aci"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut got: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

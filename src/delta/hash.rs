@@ -39,13 +39,27 @@ pub fn hash_file(file: &File) -> io::Result<blake3::Hash> {
 
 /// Blocks of a large file read (and hashed on rayon) at a time by
 /// [`hash_listed`]: big enough that `update_rayon` spreads each one over all
-/// cores, small enough to stay in the last-level cache's neighbourhood.
+/// cores.
 const READ_BLOCK: usize = 8 << 20;
 
+/// Files from this size up are hashed in [`READ_BLOCK`]s on rayon; smaller
+/// ones stream through a [`STREAM_BLOCK`] buffer on one thread (the files
+/// of a tree are hashed in parallel anyway).
+const RAYON_LISTED_MIN: u64 = 16 << 20;
+
+/// [`hash_listed`]'s read size for files below [`RAYON_LISTED_MIN`]: the
+/// buffer stays in the core's L2 cache between the kernel's copy and the
+/// hashing (a 1 MiB buffer made the copy ~3× dearer per byte).
+const STREAM_BLOCK: usize = 128 << 10;
+
 thread_local! {
-    /// [`hash_listed`]'s buffer for files below [`RAYON_MIN`], reused from
-    /// file to file (the linux tree hashes 84k files of 14 KiB on average).
-    static SMALL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// [`hash_listed`]'s [`STREAM_BLOCK`] buffer, reused from file to file
+    /// (the linux tree hashes 84k files of 14 KiB on average).
+    static STREAM: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The [`READ_BLOCK`] buffer for large files, taken while in use (a
+    /// rayon task stolen meanwhile finds it empty and makes its own), so it
+    /// is not allocated (and zeroed) again for each file.
+    static BLOCK: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// BLAKE3 of the first `len` bytes of `file`, read with `pread`; when the
@@ -53,37 +67,50 @@ thread_local! {
 ///
 /// Why: this is `-c/--checksum`'s hash. rsync hashes exactly the size it
 /// listed, and a file that shrinks under its reader reads as zeros there; a
-/// mapping would raise `SIGBUS` instead, so `-c` reads (a copy from the page
-/// cache costs a fraction of the hashing). Files from [`RAYON_MIN`] up are
-/// hashed block by block with `update_rayon`.
+/// mapping would raise `SIGBUS` instead, so `-c` reads. Files from
+/// [`RAYON_LISTED_MIN`] up are hashed block by block with `update_rayon`.
 pub fn hash_listed(file: &File, len: u64) -> io::Result<blake3::Hash> {
-    if len < RAYON_MIN as u64 {
-        return SMALL.with(|b| {
-            let mut buf = b.borrow_mut();
-            if buf.len() < len as usize {
-                // Grown once per thread, never cleared: only what was read
-                // (and zeros past a short read) is hashed.
-                buf.resize(RAYON_MIN, 0);
-            }
+    if len >= RAYON_LISTED_MIN {
+        let mut buf = BLOCK.with(|b| b.take());
+        buf.resize(READ_BLOCK, 0);
+        let r = hash_blocks(file, len, &mut buf, true);
+        BLOCK.with(|b| b.set(buf));
+        return r;
+    }
+    STREAM.with(|b| {
+        let mut buf = b.borrow_mut();
+        if buf.len() < STREAM_BLOCK {
+            buf.resize(STREAM_BLOCK, 0);
+        }
+        if len <= STREAM_BLOCK as u64 {
             let buf = &mut buf[..len as usize];
             let got = read_at_most(file, buf, 0)?;
             buf[got..].fill(0);
-            Ok(blake3::hash(buf))
-        });
-    }
+            return Ok(blake3::hash(buf));
+        }
+        hash_blocks(file, len, &mut buf, false)
+    })
+}
+
+/// Hash `len` bytes of `file` read through `buf` (zeros past its end), each
+/// block with `update_rayon` when `rayon`.
+fn hash_blocks(file: &File, len: u64, buf: &mut [u8], rayon: bool) -> io::Result<blake3::Hash> {
     let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; READ_BLOCK];
     let mut off = 0u64;
     let mut eof = false;
     while off < len {
-        let want = (len - off).min(READ_BLOCK as u64) as usize;
+        let want = (len - off).min(buf.len() as u64) as usize;
         let b = &mut buf[..want];
         let got = if eof { 0 } else { read_at_most(file, b, off)? };
         if got < want {
             eof = true;
             b[got..].fill(0);
         }
-        h.update_rayon(b);
+        if rayon {
+            h.update_rayon(b);
+        } else {
+            h.update(b);
+        }
         off += want as u64;
     }
     Ok(h.finalize())
@@ -113,7 +140,17 @@ mod tests {
     #[test]
     fn matches_reference_at_every_size_class() {
         let d = tempfile::tempdir().unwrap();
-        for len in [0usize, 1, 1023, 65_536, RAYON_MIN - 1, RAYON_MIN, 9 << 20] {
+        for len in [
+            0usize,
+            1,
+            1023,
+            65_536,
+            STREAM_BLOCK + 1,
+            RAYON_MIN - 1,
+            RAYON_MIN,
+            9 << 20,
+            RAYON_LISTED_MIN as usize + 3,
+        ] {
             let data = pattern(len, 3);
             let p = d.path().join("f");
             std::fs::write(&p, &data).unwrap();

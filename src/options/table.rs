@@ -1255,6 +1255,20 @@ still sends \\fIdebug.log\\fR.\n\
 With \\fB\\-\\-delete\\fR, ignored files in the destination are kept (judged by\n\
 the source's ignore files) unless \\fB\\-\\-delete\\-excluded\\fR is given.\n\
 Git does not ignore \\fI.git\\fR itself; add \\fB\\-\\-exclude=.git/\\fR to leave it out.\n\
+.SH \"CHECKSUM AND DELTA\"\n\
+\\fB\\-c\\fR compares a file with its destination by the BLAKE3 hash of their\n\
+contents, only when their sizes match (as rsync does); both sides are read and\n\
+hashed in parallel while the directories are listed.\n\
+A file that cannot be read compares equal to another that cannot, as in rsync.\n\
+.PP\n\
+With \\fB\\-\\-no\\-W\\fR a changed file is sent as a delta against its old\n\
+version.\n\
+A file of at least 64 KiB that the destination lacks (after a rename or a move)\n\
+is rebuilt from a destination file holding its content: one with the same name\n\
+or a similar size anywhere in the destination, or one that \\fB\\-\\-delete\\fR\n\
+removes in the same run, confirmed by chunk hashes.\n\
+Every rebuilt file is checked against the source's hash and copied whole if it\n\
+differs.\n\
 .SH \"EXIT STATUS\"\n\
 .TP\n\
 .B 0\n\
