@@ -50,9 +50,10 @@ pub struct Outcome {
 /// destination file) for every chunk it already has.
 ///
 /// Both signatures are computed at once on rayon (basis chunked with
-/// parameters scaled to its size, source with the same parameters), the
-/// delta applied, and the result checked against the source's whole-file
-/// BLAKE3; on a mismatch `out` is emptied and filled with a whole-file copy.
+/// parameters scaled to its size, source with the same parameters, both
+/// with full 32-byte chunk hashes), the delta applied, and the result
+/// checked chunk by chunk against the source's chunk hashes; on a mismatch
+/// `out` is emptied and filled with a whole-file copy.
 pub fn sync_file(
     src: &File,
     len: u64,
@@ -76,22 +77,19 @@ fn sync_file_with(
     let basis_len = basis.metadata()?.len();
     let params = chunk::ChunkParams::for_size(basis_len);
     let source = map_read(src, len, Access::Sequential)?;
-    let (bsig, (ssig, want)) = rayon::join(
+    // Full-length (32-byte) chunk hashes on both sides: the source's then
+    // also verify the result, so the source is read (and hashed) once.
+    let (bsig, ssig) = rayon::join(
         || -> io::Result<sig::Signature> {
             let b = map_read(basis, basis_len, Access::Sequential)?;
-            Ok(sig::Signature::compute(&b, params, sig::DEFAULT_HASH_LEN))
+            Ok(sig::Signature::compute(&b, params, sig::MAX_HASH_LEN))
         },
-        || {
-            rayon::join(
-                || sig::Signature::compute(&source, params, sig::DEFAULT_HASH_LEN),
-                || hash::hash_bytes(&source),
-            )
-        },
+        || sig::Signature::compute(&source, params, sig::MAX_HASH_LEN),
     );
     let delta = ops::encode(&bsig?, &ssig);
     let method = apply::apply(basis, basis_len, &delta, &source, out, hints)?;
     after_apply(out)?;
-    if hash::hash_file_prefix(out, len)? == want && out.metadata()?.len() == len {
+    if out.metadata()?.len() == len && matches_chunks(out, &ssig)? {
         return Ok(Outcome {
             literal: delta.literal_bytes(),
             matched: delta.matched_bytes(),
@@ -107,6 +105,28 @@ fn sync_file_with(
         method,
         retried: true,
     })
+}
+
+/// Whether `out` holds, chunk by chunk, the bytes `sig` (full 32-byte
+/// hashes) was computed from; the chunks are hashed in parallel batches.
+///
+/// Why not a whole-file hash: the source's chunk hashes are computed anyway,
+/// and with full-length hashes each chunk is as well checked as by a
+/// whole-file BLAKE3, so the source needs no second hashing pass.
+fn matches_chunks(out: &File, sig: &sig::Signature) -> io::Result<bool> {
+    use rayon::prelude::*;
+    debug_assert_eq!(sig.hash_len(), sig::MAX_HASH_LEN);
+    let bytes = map_read(out, sig.file_len, Access::Sequential)?;
+    let offsets = sig.offsets();
+    let per_task = ((1usize << 20) / sig.params.avg as usize).max(1);
+    Ok((0..sig.len())
+        .into_par_iter()
+        .with_min_len(per_task)
+        .all(|i| {
+            let start = offsets[i] as usize;
+            let end = start + sig.chunk_len(i) as usize;
+            blake3::hash(&bytes[start..end]).as_bytes()[..] == *sig.chunk_hash(i)
+        }))
 }
 
 #[cfg(test)]
