@@ -582,15 +582,23 @@ pub static TABLE: &[Opt] = &[
         "SIZE",
         "force a fixed checksum block-size",
     ),
-    todo_v(
+    value(
         &["--rsh", "-e"],
         "COMMAND",
         "specify the remote shell to use",
+        |s, v| {
+            s.o.rsh = Some(v.value.to_os_string());
+            Ok(())
+        },
     ),
-    todo_v(
+    value(
         &["--rsync-path"],
         "PROGRAM",
         "specify the rsync to run on remote machine",
+        |s, v| {
+            s.o.rsync_path = Some(v.value.to_os_string());
+            Ok(())
+        },
     ),
     flag(
         &["--existing"],
@@ -1065,8 +1073,8 @@ pub static TABLE: &[Opt] = &[
     todo(&["--ipv4", "-4"], "prefer IPv4"),
     todo(&["--ipv6", "-6"], "prefer IPv6"),
     todo(&["--qsort"], ""),
-    todo(&["--server"], ""),
-    todo(&["--sender"], ""),
+    flag(&["--server"], "", |s| s.o.server = true),
+    flag(&["--sender"], "", |s| s.o.sender = true),
     todo(&["--daemon"], ""),
     todo_v(&["--config"], "FILE", ""),
     todo_v(&["--dparam"], "OVERRIDE", ""),
