@@ -8,7 +8,7 @@
 //! yet" (exit 4) before anything is listed or written.
 
 pub mod client;
-
+pub mod config;
 pub mod conn;
 pub mod handshake;
 pub mod operand;
