@@ -62,6 +62,7 @@ pub fn serve(opts: &Options, r: &mut FrameReader, w: &mut FrameWriter) -> i32 {
                     r.bytes_received(),
                     role(opts)
                 ));
+                report::exit_message(exit::STREAM_IO, role(opts));
                 return exit::STREAM_IO;
             }
             Err(RecvError::Proto(p)) => {
@@ -72,10 +73,12 @@ pub fn serve(opts: &Options, r: &mut FrameReader, w: &mut FrameWriter) -> i32 {
                 });
                 let _ = w.flush();
                 report::message(&format!("{msg} [{}]", role(opts)));
+                report::exit_message(exit::STREAM_IO, role(opts));
                 return exit::STREAM_IO;
             }
             Err(RecvError::Io(e)) => {
                 report::message(&format!("error in socket IO: {e} [{}]", role(opts)));
+                report::exit_message(exit::SOCKET_IO, role(opts));
                 return exit::SOCKET_IO;
             }
         }
