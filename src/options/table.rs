@@ -1215,6 +1215,14 @@ Options and operands may be mixed; \\fB\\-\\-\\fR ends the options.\n\
 Every rsync option is recognised.\n\
 Options marked \\fInot supported yet\\fR make resync exit with status 1\n\
 instead of being silently ignored.\n\
+.PP\n\
+An operand \\fI[USER@]HOST:PATH\\fR names a remote side, as in rsync:\n\
+resync starts \\fBresync \\-\\-server\\fR on \\fIHOST\\fR through the remote\n\
+shell (\\fB\\-e\\fR, else \\fBRSYNC_RSH\\fR, else \\fBssh\\fR; the remote program is\n\
+\\fB\\-\\-rsync\\-path\\fR, default \\fBresync\\fR) and completes the protocol\n\
+handshake, then stops with status 4: remote transfers are not supported yet.\n\
+Daemon operands (\\fIHOST::MODULE\\fR, \\fBrsync://\\fR, \\fBresync://\\fR)\n\
+stop with status 4 before connecting.\n\
 .SH OPTIONS\n",
     );
     for opt in TABLE.iter().filter(|o| o.listed()) {
