@@ -10,6 +10,8 @@
 pub mod client;
 pub mod config;
 pub mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod operand;
 pub mod proto;
