@@ -898,6 +898,64 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Joins the `Signature` pieces of one file, enforcing [`MAX_SIG`] and that
+/// the pieces of one file are not interleaved with another's.
+#[derive(Debug)]
+pub struct SigAssembler {
+    index: Option<u64>,
+    buf: Vec<u8>,
+    max: usize,
+}
+
+impl Default for SigAssembler {
+    fn default() -> Self {
+        SigAssembler::with_limit(MAX_SIG)
+    }
+}
+
+impl SigAssembler {
+    /// An assembler refusing signatures over `max` bytes (tests use a small one).
+    pub fn with_limit(max: usize) -> Self {
+        SigAssembler {
+            index: None,
+            buf: Vec::new(),
+            max,
+        }
+    }
+
+    /// Add one piece; returns the whole signature after the `last` piece.
+    pub fn push(
+        &mut self,
+        index: u64,
+        last: bool,
+        piece: &[u8],
+    ) -> Result<Option<Vec<u8>>, ProtoError> {
+        match self.index {
+            Some(i) if i != index => return Err(ProtoError::Invalid("Signature index")),
+            _ => self.index = Some(index),
+        }
+        let total = self.buf.len() + piece.len();
+        if total > self.max {
+            return Err(ProtoError::TooLong(
+                "signature length",
+                total as u64,
+                self.max as u64,
+            ));
+        }
+        self.buf.extend_from_slice(piece);
+        if !last {
+            return Ok(None);
+        }
+        self.index = None;
+        Ok(Some(std::mem::take(&mut self.buf)))
+    }
+
+    /// Whether a signature is half received (an error at a phase end).
+    pub fn is_partial(&self) -> bool {
+        self.index.is_some()
+    }
+}
+
 /// A file-list name from the peer must stay inside the transfer: relative,
 /// no empty, `.` (except the whole name `.`) or `..` component, no NUL.
 pub fn check_name(name: &[u8]) -> Result<(), ProtoError> {
@@ -1269,6 +1327,29 @@ mod tests {
         for (k, p, what) in cases {
             assert!(Msg::decode(k, &p).is_err(), "{what}: accepted");
         }
+    }
+
+    #[test]
+    fn signature_pieces_are_joined_and_bounded() {
+        let mut a = SigAssembler::default();
+        assert_eq!(a.push(3, false, b"RS"), Ok(None));
+        assert!(a.is_partial());
+        assert_eq!(
+            a.push(4, true, b"x"),
+            Err(ProtoError::Invalid("Signature index"))
+        );
+        assert_eq!(a.push(3, true, b"IG"), Ok(Some(b"RSIG".to_vec())));
+        assert!(!a.is_partial());
+        assert_eq!(a.push(4, true, b""), Ok(Some(vec![])));
+        // The total bound (MAX_SIG by default, a small one here).
+        assert_eq!(SigAssembler::default().max, MAX_SIG);
+        let mut a = SigAssembler::with_limit(4);
+        assert_eq!(a.push(1, false, b"abc"), Ok(None));
+        assert_eq!(a.push(1, false, b"d"), Ok(None));
+        assert_eq!(
+            a.push(1, true, b"e"),
+            Err(ProtoError::TooLong("signature length", 5, 4))
+        );
     }
 
     fn batch_of(e: &[u8]) -> Vec<u8> {
