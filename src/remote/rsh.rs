@@ -124,14 +124,12 @@ pub fn command(spec: &RshSpec) -> Result<Vec<OsString>, RshError> {
     if args.is_empty() {
         args.push(b"ssh".to_vec());
     }
-    let dash_l_set = args
-        .windows(2)
-        .any(|w| w[0] == b"-l" && w[1].first() != Some(&b'-'));
+    // rsync adds `-l USER` even when the command has its own `-l` (the
+    // later one wins in ssh); only a daemon-over-rsh connection checks for
+    // one (`!(daemon_connection && dash_l_set)` in rsync's do_cmd).
     if let Some(u) = &spec.user {
-        if !dash_l_set {
-            args.push(b"-l".to_vec());
-            args.push(u.clone());
-        }
+        args.push(b"-l".to_vec());
+        args.push(u.clone());
     }
     args.push(spec.host.clone());
     args.push(
@@ -238,17 +236,14 @@ mod tests {
                 "ssh", "-l", "user", "host", "resync", "--server", ".", "dst/"
             ]
         );
-        // -l already in -e: not added again.
+        // -l in -e too: rsync still adds the operand's user after it.
         s.rsh = Some("ssh -l other".into());
         assert_eq!(
             cmd(s.clone()),
             [
-                "ssh", "-l", "other", "host", "resync", "--server", ".", "dst/"
+                "ssh", "-l", "other", "-l", "user", "host", "resync", "--server", ".", "dst/"
             ]
         );
-        // `-l -x` is no user.
-        s.rsh = Some("ssh -l -x".into());
-        assert_eq!(cmd(s.clone())[3..5], ["-l", "user"]);
         // -e wins over RSYNC_RSH, which wins over ssh.
         let mut s = base.clone();
         s.env_rsh = Some("rsh -x".into());
