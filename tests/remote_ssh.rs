@@ -176,11 +176,24 @@ fn handshake_over_real_ssh_push_pull_and_auth_failure() {
          resync error: unexplained error (code 255) [sender=0.1.0]\n"
     ));
 
-    // A remote program that is not resync (rsync's "is your shell clean?").
+    // A remote program that is not resync (rsync's "is your shell clean?");
+    // it exits before the shell would complain about "--server".
     let o = resync(
         work.path(),
-        &["-e", &rsh, "--rsync-path", "echo hello;", "src/", &target],
+        &[
+            "-e",
+            &rsh,
+            "--rsync-path",
+            "echo hello; exit 0;",
+            "src/",
+            &target,
+        ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).starts_with("protocol version mismatch -- is your shell clean?\n"));
+    assert_eq!(
+        stderr(&o),
+        "protocol version mismatch -- is your shell clean?\n\
+         (see the rsync manpage for an explanation)\n\
+         resync error: protocol incompatibility (code 2) [sender=0.1.0]\n"
+    );
 }
