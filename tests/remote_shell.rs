@@ -392,3 +392,80 @@ fn server_rejects_a_malformed_frame_with_error_12() {
          resync error: error in rsync protocol data stream (code 12) [receiver=0.1.0]\n"
     );
 }
+
+/// Differential check against the real rsync: for each command line, the
+/// words rsync gives its `-e` program before `--rsync-path` (shell words,
+/// `-l USER`, host) and after the `.` (the escaped remote paths) are the
+/// ones resync gives. Only the server options in between differ (rsync's
+/// `-logDtpre.iLsfxCIvu`, resync's `--server [--sender]`).
+#[test]
+fn remote_shell_words_match_rsync() {
+    if Command::new("rsync").arg("--version").output().is_err() {
+        eprintln!("skipping: rsync not installed");
+        return;
+    }
+    let f = Fixture::new();
+    f.script(
+        "log.sh",
+        &format!(
+            "for a; do printf '[%s]' \"$a\"; done > '{}/words.log'\n",
+            f.path().display()
+        ),
+    );
+    let words = |prog: &str, args: &[&str]| -> Vec<String> {
+        let _ = fs::remove_file(f.path().join("words.log"));
+        let mut rsh = "./log.sh";
+        let mut rest = args;
+        if let Some(e) = args[0].strip_prefix("-e=") {
+            rsh = e;
+            rest = &args[1..];
+        }
+        let o = Command::new(prog)
+            .args(["-e", rsh, "--rsync-path", "rp"])
+            .args(rest)
+            .current_dir(f.path())
+            .env_remove("RSYNC_RSH")
+            .output()
+            .unwrap();
+        assert_ne!(o.status.code(), Some(0), "{prog} {args:?}");
+        let log = fs::read_to_string(f.path().join("words.log"))
+            .unwrap_or_else(|_| panic!("{prog} {args:?} did not run the rsh: {}", stderr(&o)));
+        let w: Vec<String> = log
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split("][")
+            .map(String::from)
+            .collect();
+        let rp = w.iter().position(|x| x == "rp").unwrap();
+        let dot = rp + w[rp..].iter().position(|x| x == ".").unwrap();
+        let mut out = w[..=rp].to_vec();
+        out.push("|".into());
+        out.extend_from_slice(&w[dot + 1..]);
+        out
+    };
+    let cases: &[&[&str]] = &[
+        &["src/", "user@host:dst dir/"],
+        &["src/", "host:"],
+        &["src/", "[::1]:d"],
+        &["src/", "user@[fe80::1]:d"],
+        &["src/", "a@b@c:d"],
+        &["src/", "host:-dash"],
+        &["src/", "host:a$b*c?[x]"],
+        &["src/", "host:~x"],
+        &["src/", "host:x;y|z&w"],
+        &["src/", "host:it's \"q\""],
+        &["src/", r"host:a\*b\c"],
+        &["src/", "h:/abs/path"],
+        &["src/", ":x"],
+        &["src/", "rsync://h:x/m"],
+        &["host:a", ":b", "host:c", "dst"],
+        &["host:~x", "host:~/y", "dd"],
+        &["host:"],
+        &["host:a b", "dst"],
+        &["-e=./log.sh -l bob", "src/", "u@h:d"],
+        &["-e=./log.sh \"x y\" 'a''b' -p 22", "src/", "h:d"],
+    ];
+    for args in cases {
+        assert_eq!(words(BIN, args), words("rsync", args), "{args:?}");
+    }
+}
