@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every resync test. Installs what the tests need when missing (rsync is the
-# oracle of the differential tests; acl/attr give getfacl/setfattr for fixtures).
+# oracle of the differential tests; acl/attr give getfacl/setfattr for fixtures;
+# openssh for the real-ssh handshake test).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,6 +12,9 @@ command -v setfattr >/dev/null 2>&1 || need+=(attr)
 command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v filefrag >/dev/null 2>&1 || need+=(e2fsprogs)
+# tests/remote_ssh.rs starts its own sshd on 127.0.0.1.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

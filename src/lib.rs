@@ -12,6 +12,7 @@ pub mod filter;
 pub mod flist;
 pub mod options;
 pub mod plan;
+pub mod remote;
 pub mod report;
 pub mod sys;
 
@@ -20,5 +21,11 @@ pub fn run(opts: options::Options) -> i32 {
     // Before any thread starts (see reserve_fds): the scanner keeps up to
     // 2 x 256 directory descriptors open.
     sys::meta::reserve_fds(1024);
+    if opts.server {
+        return remote::server::run(&opts);
+    }
+    if let Some(code) = remote::client::route(&opts) {
+        return code;
+    }
     engine::run(opts)
 }

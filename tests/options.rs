@@ -169,10 +169,10 @@ fn value_letter_takes_rest_of_bundle_or_next_argv() {
 
 #[test]
 fn attached_and_separate_values_of_unsupported_letters_are_consumed() {
-    // -e/-B are recognised with their values, then rejected as unsupported.
+    // -M/-B are recognised with their values, then rejected as unsupported.
     for args in [
-        &["-ave", "ssh", "a", "b"][..],
-        &["-essh", "a", "b"],
+        &["-avM", "--x", "a", "b"][..],
+        &["-M--x", "a", "b"],
         &["-B1024", "a", "b"],
     ] {
         let (code, _, err) = cli(args);
@@ -180,8 +180,16 @@ fn attached_and_separate_values_of_unsupported_letters_are_consumed() {
         assert!(err.ends_with("is not supported yet\n"), "{err}");
     }
     assert_eq!(
-        cli(&["-ave", "ssh", "a", "b"]).2,
-        "resync: --rsh is not supported yet\n"
+        cli(&["-avM", "--x", "a", "b"]).2,
+        "resync: --remote-option is not supported yet\n"
+    );
+    // -e takes its value the same ways (attached, or the next word).
+    let o = ok(&["-ave", "ssh -p 22", "a", "b"]);
+    assert_eq!(o.rsh.as_deref(), Some(std::ffi::OsStr::new("ssh -p 22")));
+    assert_eq!(o.verbose, 1);
+    assert_eq!(
+        ok(&["-essh", "a", "b"]).rsh.as_deref(),
+        Some(std::ffi::OsStr::new("ssh"))
     );
     assert_eq!(
         cli(&["-B1024", "a", "b"]).2,

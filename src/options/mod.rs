@@ -274,6 +274,15 @@ pub struct Options {
     pub protect_args: Option<bool>,
     /// `--blocking-io` (Some(true)) / `--no-blocking-io` (Some(false)).
     pub blocking_io: Option<bool>,
+    /// `-e`/`--rsh`: the remote shell command (else `RSYNC_RSH`, else `ssh`).
+    pub rsh: Option<std::ffi::OsString>,
+    /// `--rsync-path`: the program the remote shell runs (default `resync`).
+    pub rsync_path: Option<std::ffi::OsString>,
+    /// `--server`: this process is the remote end, speaking the protocol on
+    /// stdin/stdout (started by a client over a remote shell).
+    pub server: bool,
+    /// `--sender` (with `--server`): the server side is the sender (a pull).
+    pub sender: bool,
     /// `--old-args` count (`--no-old-args` resets it).
     pub old_args: u8,
 

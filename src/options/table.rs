@@ -582,15 +582,23 @@ pub static TABLE: &[Opt] = &[
         "SIZE",
         "force a fixed checksum block-size",
     ),
-    todo_v(
+    value(
         &["--rsh", "-e"],
         "COMMAND",
         "specify the remote shell to use",
+        |s, v| {
+            s.o.rsh = Some(v.value.to_os_string());
+            Ok(())
+        },
     ),
-    todo_v(
+    value(
         &["--rsync-path"],
         "PROGRAM",
         "specify the rsync to run on remote machine",
+        |s, v| {
+            s.o.rsync_path = Some(v.value.to_os_string());
+            Ok(())
+        },
     ),
     flag(
         &["--existing"],
@@ -1065,8 +1073,8 @@ pub static TABLE: &[Opt] = &[
     todo(&["--ipv4", "-4"], "prefer IPv4"),
     todo(&["--ipv6", "-6"], "prefer IPv6"),
     todo(&["--qsort"], ""),
-    todo(&["--server"], ""),
-    todo(&["--sender"], ""),
+    flag(&["--server"], "", |s| s.o.server = true),
+    flag(&["--sender"], "", |s| s.o.sender = true),
     todo(&["--daemon"], ""),
     todo_v(&["--config"], "FILE", ""),
     todo_v(&["--dparam"], "OVERRIDE", ""),
@@ -1207,6 +1215,14 @@ Options and operands may be mixed; \\fB\\-\\-\\fR ends the options.\n\
 Every rsync option is recognised.\n\
 Options marked \\fInot supported yet\\fR make resync exit with status 1\n\
 instead of being silently ignored.\n\
+.PP\n\
+An operand \\fI[USER@]HOST:PATH\\fR names a remote side, as in rsync:\n\
+resync starts \\fBresync \\-\\-server\\fR on \\fIHOST\\fR through the remote\n\
+shell (\\fB\\-e\\fR, else \\fBRSYNC_RSH\\fR, else \\fBssh\\fR; the remote program is\n\
+\\fB\\-\\-rsync\\-path\\fR, default \\fBresync\\fR) and completes the protocol\n\
+handshake, then stops with status 4: remote transfers are not supported yet.\n\
+Daemon operands (\\fIHOST::MODULE\\fR, \\fBrsync://\\fR, \\fBresync://\\fR)\n\
+stop with status 4 before connecting.\n\
 .SH OPTIONS\n",
     );
     for opt in TABLE.iter().filter(|o| o.listed()) {

@@ -13,6 +13,7 @@ pub mod copy;
 pub mod dir;
 pub mod meta;
 pub mod mmap;
+pub mod stdio;
 pub mod time;
 pub mod xattr;
 

@@ -1,0 +1,360 @@
+//! A protocol connection over any byte stream: frames in and out, with the
+//! streaming zstd layer switched on after the handshake (`docs/PROTOCOL.md`,
+//! "Compression").
+//!
+//! Reading and writing are separate halves ([`FrameReader`], [`FrameWriter`])
+//! so the engine can read on one thread while it writes on another, as the
+//! protocol's pipelining requires.
+
+use super::proto::{self, HEADER_LEN, Msg, ProtoError};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
+/// Largest zstd window a peer may make us allocate (2^27 = 128 MiB).
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 27;
+
+/// Why reading a message failed.
+#[derive(Debug)]
+pub enum RecvError {
+    /// The stream ended; `clean` when exactly at a frame boundary.
+    Eof {
+        /// Whether the end fell between two frames.
+        clean: bool,
+    },
+    /// The transport failed.
+    Io(io::Error),
+    /// The bytes are not a valid frame or message (or corrupt zstd data).
+    Proto(ProtoError),
+}
+
+impl From<ProtoError> for RecvError {
+    fn from(e: ProtoError) -> Self {
+        RecvError::Proto(e)
+    }
+}
+
+/// The reading half: frames from a buffered stream, optionally through zstd.
+pub struct FrameReader {
+    inner: Box<dyn BufRead + Send>,
+    /// Bytes taken from the transport so far, before decompression
+    /// (for "N bytes received so far").
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    compressed: bool,
+}
+
+/// Counts the raw bytes read from the transport.
+struct Counting<R> {
+    inner: R,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl FrameReader {
+    /// Read frames from `r` (uncompressed until [`FrameReader::start_zstd`]).
+    pub fn new<R: Read + Send + 'static>(r: R) -> FrameReader {
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        FrameReader {
+            inner: Box::new(BufReader::with_capacity(
+                64 << 10,
+                Counting {
+                    inner: r,
+                    counter: counter.clone(),
+                },
+            )),
+            counter,
+            compressed: false,
+        }
+    }
+
+    /// Raw bytes received from the transport so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.counter.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// From now on the stream is zstd-compressed. Bytes already buffered stay
+    /// in the buffer and are decompressed too, so nothing is lost at the switch.
+    pub fn start_zstd(&mut self) -> io::Result<()> {
+        if self.compressed {
+            return Ok(());
+        }
+        let old = std::mem::replace(&mut self.inner, Box::new(io::empty()));
+        let mut d = zstd::stream::read::Decoder::with_buffer(old)?;
+        d.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+        self.inner = Box::new(BufReader::with_capacity(64 << 10, d));
+        self.compressed = true;
+        Ok(())
+    }
+
+    /// Fill `buf` completely; `Ok(false)` when the stream ended before the
+    /// first byte, an error when it ended inside.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<bool, RecvError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.inner.read(&mut buf[got..]) {
+                Ok(0) => {
+                    return if got == 0 {
+                        Ok(false)
+                    } else {
+                        Err(RecvError::Eof { clean: false })
+                    };
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.classify(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// A read error from inside the zstd decoder is corrupt data (exit 12)
+    /// or a stream cut inside a zstd frame, not a socket failure.
+    fn classify(&self, e: io::Error) -> RecvError {
+        if self.compressed {
+            match e.kind() {
+                io::ErrorKind::UnexpectedEof => return RecvError::Eof { clean: false },
+                io::ErrorKind::Other | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+                    return RecvError::Proto(ProtoError::Invalid("zstd stream"));
+                }
+                _ => {}
+            }
+        }
+        RecvError::Io(e)
+    }
+
+    /// Read the 8-byte magic; `Ok(false)` as soon as a byte differs, so a
+    /// short banner from a shell that then waits for input cannot hang us.
+    pub fn read_magic(&mut self) -> Result<bool, RecvError> {
+        for &want in proto::MAGIC {
+            let mut b = [0u8; 1];
+            if !self.fill(&mut b)? {
+                return Err(RecvError::Eof { clean: false });
+            }
+            if b[0] != want {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next message. The frame length is checked against the bound
+    /// before the payload buffer is allocated.
+    pub fn recv(&mut self) -> Result<Msg, RecvError> {
+        let mut h = [0u8; HEADER_LEN];
+        if !self.fill(&mut h)? {
+            return Err(RecvError::Eof { clean: true });
+        }
+        let (kind, len) = proto::parse_header(&h)?;
+        let mut payload = vec![0u8; len];
+        if !self.fill(&mut payload)? && len > 0 {
+            return Err(RecvError::Eof { clean: false });
+        }
+        Ok(Msg::decode(kind, &payload)?)
+    }
+}
+
+/// The writing half: frames to a buffered stream, optionally through zstd.
+pub struct FrameWriter {
+    inner: Sink,
+}
+
+enum Sink {
+    Plain(BufWriter<Box<dyn Write + Send>>),
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<Box<dyn Write + Send>>>),
+    /// Only while switching.
+    Gone,
+}
+
+impl FrameWriter {
+    /// Write frames to `w` (uncompressed until [`FrameWriter::start_zstd`]).
+    pub fn new<W: Write + Send + 'static>(w: W) -> FrameWriter {
+        FrameWriter {
+            inner: Sink::Plain(BufWriter::with_capacity(64 << 10, Box::new(w))),
+        }
+    }
+
+    fn out(&mut self) -> &mut dyn Write {
+        match &mut self.inner {
+            Sink::Plain(w) => w,
+            Sink::Zstd(e) => e,
+            Sink::Gone => unreachable!("FrameWriter used while switching"),
+        }
+    }
+
+    /// Write the 8-byte magic that starts each direction.
+    pub fn write_magic(&mut self) -> io::Result<()> {
+        self.out().write_all(proto::MAGIC)
+    }
+
+    /// Queue one message (written at the latest by [`FrameWriter::flush`]).
+    pub fn send(&mut self, m: &Msg) -> io::Result<()> {
+        let f = m
+            .encode_frame()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.out().write_all(&f)
+    }
+
+    /// Push everything queued to the transport; with zstd, end the current
+    /// block so the peer can decode all of it now.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out().flush()
+    }
+
+    /// From now on everything written is one zstd stream at `level`. What was
+    /// queued before is flushed uncompressed first.
+    pub fn start_zstd(&mut self, level: i32) -> io::Result<()> {
+        match std::mem::replace(&mut self.inner, Sink::Gone) {
+            Sink::Plain(mut w) => {
+                w.flush()?;
+                let mut e = zstd::stream::write::Encoder::new(w, level)?;
+                // Rely on the peer's window limit being honoured.
+                e.window_log(ZSTD_WINDOW_LOG_MAX.min(24))?;
+                self.inner = Sink::Zstd(e);
+            }
+            s => self.inner = s,
+        }
+        Ok(())
+    }
+
+    /// End the stream: finish the zstd frame (if any) and flush.
+    pub fn finish(mut self) -> io::Result<()> {
+        match std::mem::replace(&mut self.inner, Sink::Gone) {
+            Sink::Plain(mut w) => w.flush(),
+            Sink::Zstd(e) => e.finish()?.flush(),
+            Sink::Gone => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A Write that appends to a shared buffer, so the test can read what was
+    /// written while the writer is still alive.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn samples() -> Vec<Msg> {
+        super::super::proto::tests_samples()
+    }
+
+    #[test]
+    fn plain_then_zstd_round_trip_with_switch_mid_buffer() {
+        let buf = Shared::default();
+        let mut w = FrameWriter::new(buf.clone());
+        w.write_magic().unwrap();
+        w.send(&Msg::Keepalive).unwrap();
+        w.start_zstd(3).unwrap();
+        for m in samples() {
+            w.send(&m).unwrap();
+        }
+        w.flush().unwrap();
+        let flushed = buf.0.lock().unwrap().len();
+        // A flush makes everything decodable without finishing the stream.
+        let bytes = buf.0.lock().unwrap().clone();
+        let mut r = FrameReader::new(io::Cursor::new(bytes));
+        assert!(r.read_magic().unwrap());
+        assert_eq!(r.recv().unwrap(), Msg::Keepalive);
+        // The BufReader already holds compressed bytes here: they must survive.
+        r.start_zstd().unwrap();
+        for m in samples() {
+            assert_eq!(r.recv().unwrap(), m);
+        }
+        assert!(flushed > 8);
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn compression_shrinks_repetitive_messages() {
+        let plain = Shared::default();
+        let packed = Shared::default();
+        let mut a = FrameWriter::new(plain.clone());
+        let mut b = FrameWriter::new(packed.clone());
+        b.start_zstd(3).unwrap();
+        for i in 0..1000 {
+            let m = Msg::Log {
+                level: 0,
+                text: format!(">f+++++++++ linux/drivers/net/file{i}.c").into_bytes(),
+            };
+            a.send(&m).unwrap();
+            b.send(&m).unwrap();
+        }
+        a.finish().unwrap();
+        b.finish().unwrap();
+        let (p, z) = (
+            plain.0.lock().unwrap().len(),
+            packed.0.lock().unwrap().len(),
+        );
+        assert!(z * 5 < p, "zstd {z} vs plain {p}");
+    }
+
+    #[test]
+    fn corrupt_zstd_is_a_protocol_error() {
+        // A valid zstd stream with its block bytes flipped.
+        let buf = Shared::default();
+        let mut w = FrameWriter::new(buf.clone());
+        w.start_zstd(3).unwrap();
+        w.send(&Msg::Log {
+            level: 0,
+            text: (0..4000u32).map(|i| (i * 7 % 251) as u8).collect(),
+        })
+        .unwrap();
+        w.finish().unwrap();
+        let mut bytes = buf.0.lock().unwrap().clone();
+        let n = bytes.len();
+        for b in &mut bytes[8..n - 4] {
+            *b ^= 0x5a;
+        }
+        let mut r = FrameReader::new(io::Cursor::new(bytes));
+        r.start_zstd().unwrap();
+        match r.recv() {
+            Err(RecvError::Proto(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        // Cut inside a zstd frame: an early end, not corruption.
+        let mut r = FrameReader::new(io::Cursor::new(vec![0x28, 0xb5, 0x2f, 0xfd, 0x04]));
+        r.start_zstd().unwrap();
+        assert!(matches!(r.recv(), Err(RecvError::Eof { clean: false })));
+    }
+
+    #[test]
+    fn eof_is_clean_only_between_frames() {
+        let f = Msg::Goodbye { code: 0 }.encode_frame().unwrap();
+        let mut r = FrameReader::new(io::Cursor::new(f.clone()));
+        assert_eq!(r.recv().unwrap(), Msg::Goodbye { code: 0 });
+        assert!(matches!(r.recv(), Err(RecvError::Eof { clean: true })));
+        assert_eq!(r.bytes_received(), f.len() as u64);
+        let mut r = FrameReader::new(io::Cursor::new(f[..3].to_vec()));
+        assert!(matches!(r.recv(), Err(RecvError::Eof { clean: false })));
+        let mut r = FrameReader::new(io::Cursor::new(f[..5].to_vec()));
+        assert!(matches!(r.recv(), Err(RecvError::Eof { clean: false })));
+    }
+
+    #[test]
+    fn oversized_frame_header_is_refused_without_reading_on() {
+        let mut h = vec![proto::kind::DATA];
+        h.extend_from_slice(&u32::MAX.to_le_bytes());
+        let mut r = FrameReader::new(io::Cursor::new(h));
+        assert!(matches!(
+            r.recv(),
+            Err(RecvError::Proto(ProtoError::FrameTooLong(u32::MAX)))
+        ));
+    }
+}

@@ -1,0 +1,19 @@
+//! Remote transfers: the wire protocol of `docs/PROTOCOL.md` (frames and
+//! messages, handshake, streaming zstd), remote operands and the remote-shell
+//! command, the `resync --server` entry, and the rsyncd.conf parser for the
+//! coming daemon.
+//!
+//! The engine does not run over the protocol yet: a remote transfer connects,
+//! completes the handshake and stops with "remote transfers are not supported
+//! yet" (exit 4) before anything is listed or written.
+
+pub mod client;
+pub mod config;
+pub mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod handshake;
+pub mod operand;
+pub mod proto;
+pub mod rsh;
+pub mod server;
