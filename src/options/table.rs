@@ -1039,6 +1039,25 @@ pub static TABLE: &[Opt] = &[
     flag(&["--fsync"], "fsync every written file", |s| {
         s.o.fsync = true
     }),
+    value(
+        &["--manifest-dir"],
+        "DIR",
+        "keep rescan manifests in DIR (resync only)",
+        |s, v| {
+            s.o.manifest_dir = Some(v.value.to_os_string());
+            Ok(())
+        },
+    ),
+    flag(
+        &["--no-manifest"],
+        "neither read nor write a rescan manifest (resync only)",
+        |s| s.o.no_manifest = true,
+    ),
+    flag(
+        &["--trust-mtime"],
+        "skip stats under unchanged source dirs (unsafe; resync only)",
+        |s| s.o.trust_mtime = true,
+    ),
     todo_v(&["--write-batch"], "FILE", "write a batched update to FILE"),
     todo_v(
         &["--only-write-batch"],
@@ -1331,7 +1350,13 @@ mod tests {
             .map(|n| format!("--{n}"))
             .collect();
         // resync's own options, on top of rsync's.
-        let ours = ["--gitignore", "--no-gitignore"];
+        let ours = [
+            "--gitignore",
+            "--no-gitignore",
+            "--manifest-dir",
+            "--no-manifest",
+            "--trust-mtime",
+        ];
         for n in names.iter().filter(|n| n.starts_with("--")) {
             assert!(
                 rsync.contains(*n) || ours.contains(n),

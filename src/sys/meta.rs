@@ -586,3 +586,12 @@ mod tests {
         assert_eq!(user_name(3_999_999_999), None);
     }
 }
+
+/// Metadata of an open descriptor (a listed directory).
+///
+/// Why: the rescan manifest compares a directory's mtime, ctime and inode on
+/// the descriptor its listing already holds, without a second path lookup.
+pub fn fstat_fd(fd: &std::os::fd::OwnedFd) -> io::Result<Stat> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(stat_from_libc(&st))
+}
