@@ -31,19 +31,31 @@ use std::sync::Mutex;
 
 /// A loaded, validated manifest.
 pub struct Manifest {
-    payload: Vec<u8>,
+    /// The file as read; the payload starts at `start`.
+    bytes: Vec<u8>,
+    start: usize,
     dirs: HashMap<Box<[u8]>, DirHead>,
 }
 
 impl Manifest {
     /// Validate `payload` (see [`format::decode_payload`]).
     pub fn from_payload(payload: Vec<u8>) -> Result<Manifest, format::Error> {
-        let heads = format::decode_payload(&payload)?;
+        Manifest::from_file(payload, 0)
+    }
+
+    /// Validate the payload that starts at `start` of `bytes` (kept as read:
+    /// the linux tree's manifest is 8 MB, not worth a copy).
+    fn from_file(bytes: Vec<u8>, start: usize) -> Result<Manifest, format::Error> {
+        let heads = format::decode_payload(&bytes[start..])?;
         let dirs = heads
             .into_iter()
             .map(|(n, h)| (Box::<[u8]>::from(n), h))
             .collect();
-        Ok(Manifest { payload, dirs })
+        Ok(Manifest { bytes, start, dirs })
+    }
+
+    fn payload_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
     }
 
     /// The record of list directory `name` (`.` for the root).
@@ -53,14 +65,14 @@ impl Manifest {
 
     /// The entries of a directory record, in list order.
     pub fn entries<'a>(&'a self, d: &DirHead) -> impl Iterator<Item = EntryRec<'a>> + 'a {
-        let mut c = format::Cursor::new(&self.payload[d.entries.clone()]);
+        let mut c = format::Cursor::new(&self.payload_bytes()[d.entries.clone()]);
         (0..d.count).map_while(move |_| c.entry().ok())
     }
 
     /// The encoded bytes of a directory record (copied forward when a run
     /// trusts it).
     pub fn record_bytes(&self, d: &DirHead) -> &[u8] {
-        &self.payload[d.record.clone()]
+        &self.payload_bytes()[d.record.clone()]
     }
 
     /// The whole-file BLAKE3 recorded for `dir`/`name`, if any.
@@ -85,7 +97,7 @@ impl Manifest {
     /// The payload as loaded (a run that recorded the same bytes does not
     /// write the file again).
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        self.payload_bytes()
     }
 }
 
@@ -177,8 +189,8 @@ pub fn load(place: &Place) -> Option<Manifest> {
             return None;
         }
     };
-    let payload = match format::open(&bytes, &place.header) {
-        Ok(p) => p,
+    let start = match format::open(&bytes, &place.header) {
+        Ok(p) => bytes.len() - p.len(),
         Err(Reject::OtherOptions) => return None,
         Err(Reject::OtherPair) => {
             warn(place, "written for another source and destination");
@@ -196,7 +208,7 @@ pub fn load(place: &Place) -> Option<Manifest> {
             return None;
         }
     };
-    match Manifest::from_payload(payload.to_vec()) {
+    match Manifest::from_file(bytes, start) {
         Ok(m) => Some(m),
         Err(e) => {
             warn(place, &e.to_string());
@@ -212,11 +224,18 @@ fn warn(place: &Place, why: &str) {
     ));
 }
 
+/// A recorded directory: list name, encoded record, offset of its flags.
+type Recorded = (Box<[u8]>, Vec<u8>, usize);
+
 /// Collects the directory records of one run (listings run on many
 /// threads; the walk then says which directories it changed).
+
 #[derive(Default)]
 pub struct Recorder {
-    dirs: Mutex<Vec<(Box<[u8]>, Vec<u8>, usize)>>,
+    dirs: Mutex<Vec<Recorded>>,
+    /// Records kept as they were in the last manifest (trusted directories):
+    /// name, complete flag as recorded.
+    carried: Mutex<Vec<(Box<[u8]>, bool)>>,
 }
 
 /// One directory being recorded by a listing.
@@ -259,24 +278,42 @@ impl Recorder {
 
     /// Keep a record from the previous manifest as it was (a trusted
     /// directory).
-    pub fn carry(&self, name: &[u8], m: &Manifest, d: &DirHead) {
-        let bytes = m.record_bytes(d).to_vec();
-        let flags_at = d.flags_at - d.record.start;
-        self.dirs
-            .lock()
-            .unwrap()
-            .push((name.into(), bytes, flags_at));
+    pub fn carry(&self, name: &[u8], _m: &Manifest, d: &DirHead) {
+        let complete = d.flags & format::D_COMPLETE != 0;
+        self.carried.lock().unwrap().push((name.into(), complete));
     }
 
     /// The payload of the new manifest: every recorded directory except
     /// `dirty` ones (changed by this run), sorted by name, with
-    /// [`format::D_COMPLETE`] set exactly for `complete` ones.
+    /// [`format::D_COMPLETE`] set exactly for `complete` ones; `None` when
+    /// it would be the same as `old`'s (nothing to write).
     pub fn payload(
         &self,
+        old: Option<&Manifest>,
         dirty: &std::collections::HashSet<Vec<u8>>,
         complete: &std::collections::HashSet<Vec<u8>>,
-    ) -> Vec<u8> {
+    ) -> Option<Vec<u8>> {
+        let carried = std::mem::take(&mut *self.carried.lock().unwrap());
         let mut dirs = std::mem::take(&mut *self.dirs.lock().unwrap());
+        if let Some(m) = old {
+            // Every directory carried over unchanged, none dirty, and the
+            // same ones complete: the old file stands.
+            if dirs.is_empty()
+                && carried.len() == m.len()
+                && carried.iter().all(|(n, c)| {
+                    !dirty.contains(n.as_ref()) && *c == complete.contains(n.as_ref())
+                })
+            {
+                return None;
+            }
+        }
+        for (n, _) in carried {
+            if let Some(d) = old.and_then(|m| m.dir(&n).map(|d| (m, d))) {
+                let (m, d) = d;
+                let at = d.flags_at - d.record.start;
+                dirs.push((n, m.record_bytes(d).to_vec(), at));
+            }
+        }
         dirs.retain(|(n, _, _)| !dirty.contains(n.as_ref()));
         dirs.sort_by(|a, b| a.0.cmp(&b.0));
         dirs.dedup_by(|a, b| a.0 == b.0);
@@ -291,7 +328,10 @@ impl Recorder {
             }
             out.extend_from_slice(&b);
         }
-        out
+        if old.is_some_and(|m| m.payload() == out.as_slice()) {
+            return None;
+        }
+        Some(out)
     }
 }
 

@@ -67,7 +67,7 @@ fn sample() -> Vec<u8> {
     }
     let mut complete = HashSet::new();
     complete.insert(b"sub".to_vec());
-    rec.payload(&HashSet::new(), &complete)
+    rec.payload(None, &HashSet::new(), &complete).unwrap()
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn dirty_directories_are_left_out() {
     }
     let mut dirty = HashSet::new();
     dirty.insert(b"x".to_vec());
-    let m = Manifest::from_payload(rec.payload(&dirty, &HashSet::new())).unwrap();
+    let m = Manifest::from_payload(rec.payload(None, &dirty, &HashSet::new()).unwrap()).unwrap();
     assert!(m.dir(b"x").is_none());
     assert!(m.dir(b"y").is_some());
 }

@@ -467,6 +467,15 @@ pub fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
     )?)
 }
 
+/// Metadata of an open descriptor (a listed directory).
+///
+/// Why: the rescan manifest compares a directory's mtime, ctime and inode on
+/// the descriptor its listing already holds, without a second path lookup.
+pub fn fstat_fd(fd: &std::os::fd::OwnedFd) -> io::Result<Stat> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(stat_from_libc(&st))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,13 +594,4 @@ mod tests {
         assert_eq!(gid_by_name(OsStr::new("no\0nul")), None);
         assert_eq!(user_name(3_999_999_999), None);
     }
-}
-
-/// Metadata of an open descriptor (a listed directory).
-///
-/// Why: the rescan manifest compares a directory's mtime, ctime and inode on
-/// the descriptor its listing already holds, without a second path lookup.
-pub fn fstat_fd(fd: &std::os::fd::OwnedFd) -> io::Result<Stat> {
-    let st = rustix::fs::fstat(fd)?;
-    Ok(stat_from_libc(&st))
 }
