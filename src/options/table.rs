@@ -1274,6 +1274,23 @@ still sends \\fIdebug.log\\fR.\n\
 With \\fB\\-\\-delete\\fR, ignored files in the destination are kept (judged by\n\
 the source's ignore files) unless \\fB\\-\\-delete\\-excluded\\fR is given.\n\
 Git does not ignore \\fI.git\\fR itself; add \\fB\\-\\-exclude=.git/\\fR to leave it out.\n\
+.SH \"RESCAN MANIFEST\"\n\
+A run that copies the contents of one directory (\\fISRC/\\fR) recursively into\n\
+an existing local directory and ends with status 0 records what it saw in a\n\
+manifest outside the destination: \\fI$XDG_CACHE_HOME/resync\\fR (by default\n\
+\\fI~/.cache/resync\\fR), or \\fB\\-\\-manifest\\-dir\\fR; \\fB\\-\\-no\\-manifest\\fR\n\
+neither reads nor writes one, \\fB\\-\\-dry\\-run\\fR and \\fB\\-\\-list\\-only\\fR never\n\
+write one. A damaged or foreign manifest is ignored with a warning.\n\
+By default the manifest changes nothing that could be missed: every source and\n\
+destination file is still looked at; with \\fB\\-\\-delete\\fR a destination\n\
+directory whose mtime, ctime and inode are unchanged is not read again.\n\
+.PP\n\
+\\fB\\-\\-trust\\-mtime\\fR (unsafe, opt-in) also believes the manifest for the files\n\
+of every source directory whose mtime and inode are unchanged (and whose\n\
+destination directory's are): their files are not stat'ed on either side.\n\
+It misses a file changed in place (rewritten, appended, chmod'ed, touched)\n\
+without a change to its directory, on the source or the destination side.\n\
+Files saved by writing a new file and renaming it over the old one are seen.\n\
 .SH \"EXIT STATUS\"\n\
 .TP\n\
 .B 0\n\
