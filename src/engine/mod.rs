@@ -464,9 +464,29 @@ fn manifest_use(
             || opts.copy_links
             || opts.copy_dirlinks
             || opts.copy_unsafe_links
-            || opts.keep_dirlinks);
+            || opts.keep_dirlinks
+            || opts.alt_dest.is_some()
+            || opts.remove_source_files);
+    // Up-to-date files need no node when nothing is printed for them and
+    // no pass over the whole list needs them.
+    let count_only = trust
+        && opts.itemize <= 1
+        && opts.name_level() <= 1
+        && !opts.progress
+        && !opts.progress2
+        && !opts.prune_empty_dirs
+        && opts.delete == crate::options::Delete::Off
+        && !opts.force;
     let rec = (!opts.dry_run).then(|| std::sync::Arc::new(crate::manifest::Recorder::default()));
-    (flist::ManifestUse { old, rec, trust }, Some(place))
+    (
+        flist::ManifestUse {
+            old,
+            rec,
+            trust,
+            count_only,
+        },
+        Some(place),
+    )
 }
 
 fn probe_root(opts: &Options) -> Option<PathBuf> {

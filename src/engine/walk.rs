@@ -110,6 +110,16 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// Count what a `--trust-mtime` listing only counted (`--stats`).
+    fn add_counted(&mut self, c: &(crate::report::TypeCounts, u64)) {
+        let f = &mut self.stats.files;
+        f.reg += c.0.reg;
+        f.link += c.0.link;
+        f.dev += c.0.dev;
+        f.special += c.0.special;
+        self.stats.total_size += c.1;
+    }
+
     /// What the manifest needs of the walk (after [`Walk::run`]).
     pub(super) fn take_track(&mut self) -> Track {
         std::mem::take(&mut self.track)
@@ -336,6 +346,8 @@ impl<'a> Walk<'a> {
             }
         }
         let root_rf = self.recv.clone();
+        let counted = top.counted;
+        self.add_counted(&counted);
         match top.dot.take() {
             Some(dot) => {
                 self.skip_lines(&top.nodes);
@@ -451,6 +463,7 @@ impl<'a> Walk<'a> {
             }
             let children = std::mem::replace(&mut n.children, flist::Children::None);
             let listing = self.scanner.take(children);
+            self.add_counted(&listing.counted);
             self.listing_errors(&listing.errors);
             for note in &listing.notes {
                 self.printer.raw(note);

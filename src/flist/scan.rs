@@ -94,6 +94,10 @@ pub struct Listing {
     /// The rescan manifest vouches that the destination directory holds
     /// exactly these names (so `--delete` need not read it).
     pub dest_exact: bool,
+    /// Up-to-date non-directories a `--trust-mtime` listing counted instead
+    /// of listing (see [`ManifestUse::count_only`]): kinds and total size,
+    /// for `--stats`.
+    pub counted: (crate::report::TypeCounts, u64),
 }
 
 /// What to list.
@@ -178,6 +182,8 @@ pub struct Top {
     pub missing: Vec<PathBuf>,
     /// [`Listing::dest_exact`] of the `.` root's listing.
     pub dest_exact: bool,
+    /// [`Listing::counted`] of the `.` root's listing.
+    pub counted: (crate::report::TypeCounts, u64),
 }
 
 /// Scans the source: operands synchronously, directories on rayon tasks.
@@ -214,6 +220,10 @@ pub struct ManifestUse {
     pub rec: Option<Arc<crate::manifest::Recorder>>,
     /// `--trust-mtime` in a run where it can apply.
     pub trust: bool,
+    /// With `trust`: the non-directories of a trusted directory are only
+    /// counted, not listed (nothing would be printed or done for them:
+    /// the last run left them up to date and this one believes they are).
+    pub count_only: bool,
 }
 
 /// Format an io error as rsync does: `Message (errno)`.
@@ -264,6 +274,7 @@ impl Scanner {
         let mut missing = Vec::new();
         let mut notes = Vec::new();
         let mut dest_exact = false;
+        let mut counted = Default::default();
         for src in &opts.sources {
             let Some((node, is_dot)) = self.operand(src, &mut errors, &mut missing, &mut notes)
             else {
@@ -273,6 +284,7 @@ impl Scanner {
                 // Contents of a directory: its children join the top level.
                 let listing = self.take(node.children);
                 dest_exact = listing.dest_exact && opts.sources.len() == 1;
+                counted = listing.counted;
                 errors.extend(listing.errors);
                 notes.extend(listing.notes);
                 if dot.is_none() {
@@ -295,6 +307,7 @@ impl Scanner {
             notes,
             missing,
             dest_exact,
+            counted,
         }
     }
 
@@ -777,9 +790,9 @@ impl Scanner {
                 d.flags & crate::manifest::format::D_COMPLETE != 0
                     && d.dest == Some(*dnow)
                     && d.count as usize == order.len()
-                    && m.entries(d)
-                        .zip(order.iter())
-                        .all(|(e, &(_, _, i))| e.name == name_of(&recs[i as usize]))
+                    && m.entries(d).zip(order.iter()).all(|(e, &(_, _, i))| {
+                        e.is_ok_and(|e| e.name == name_of(&recs[i as usize]))
+                    })
             }),
             _ => false,
         };
@@ -869,6 +882,7 @@ impl Scanner {
             errors,
             notes: notes_out,
             dest_exact,
+            counted: Default::default(),
         }
     }
 
@@ -896,11 +910,20 @@ impl Scanner {
             return None;
         }
         let (dir_b, n_b) = (req.dir.as_os_str().as_bytes(), name_b);
-        let mut pb = PathsBuf::with_capacity(
-            d.entries.len() + d.count as usize * (dir_b.len() + n_b.len() + 2),
-        );
-        let mut spans = Vec::with_capacity(d.count as usize);
+        let mut pb = PathsBuf::default();
+        let mut spans = Vec::new();
+        let mut counted: (crate::report::TypeCounts, u64) = Default::default();
         for e in m.entries(d) {
+            // An entry that does not decode: list the directory for real.
+            let e = e.ok()?;
+            if self.manifest.count_only && e.src.kind != Kind::Dir && e.flags & format::E_SKIP == 0
+            {
+                counted.0.add(e.src.kind);
+                if matches!(e.src.kind, Kind::File | Kind::Symlink) {
+                    counted.1 += e.src.size;
+                }
+                continue;
+            }
             let name = if req.is_dot {
                 pb.push_join(&[e.name])
             } else {
@@ -971,6 +994,7 @@ impl Scanner {
             errors: Vec::new(),
             notes: Vec::new(),
             dest_exact: d.flags & format::D_COMPLETE != 0,
+            counted,
         })
     }
 }

@@ -3,11 +3,11 @@
 //! ```text
 //! file    = "RSMF" version:u32 pair:[32] opts:[32] len:u64 sum:[32] payload
 //! payload = ndirs:u32 dir*
-//! dir     = namelen:u32 name flags:u8 src:state [dest:state] nent:u32 entry*
+//! dir     = namelen:u32 name flags:u8 src:state [dest:state] nent:u32 elen:u32 entry*
 //! state   = mtime:i64 mtime_ns:u32 ctime:i64 ctime_ns:u32 ino:u64      (32 bytes)
 //! entry   = namelen:u16 flags:u8 name src:meta [dest] [linklen:u16 link] [hash:[32]]
 //! meta    = mode:u32 size:u64 mtime:i64 ns:u32 uid:u32 gid:u32 rdev:u64
-//!           ino:u64 dev:u64 nlink:u32                                 (56 bytes)
+//!           ino:u64 dev:u64 nlink:u32                                 (60 bytes)
 //! dest    = ino:u64 dev:u64 nlink:u32 (flag SAME: the rest as src) | meta
 //! ```
 //!
@@ -15,6 +15,10 @@
 //! trusts nothing (the file lives in a user-writable cache and may be
 //! truncated, flipped or forged): every length is bounded, every count must
 //! fit in the bytes that remain, and errors are returned, never panics.
+//! Directory headers are checked when the file is opened (a directory's
+//! entries are skipped by their byte length `elen`); entries are checked
+//! when a directory is read ([`Entries`]), and a directory whose entries do
+//! not decode is listed for real instead.
 
 use crate::flist::{Kind, Meta};
 
@@ -32,13 +36,13 @@ const MAX_NAME: usize = 255;
 /// Longest symlink target (`PATH_MAX`).
 const MAX_LINK: usize = 4096;
 /// Bytes of an encoded [`Meta`].
-const META_LEN: usize = 56;
+const META_LEN: usize = 60;
 /// Bytes of a directory state.
 const STATE_LEN: usize = 32;
 /// Smallest encoded entry: name length, flags, one name byte, source meta.
 const MIN_ENTRY: usize = 2 + 1 + 1 + META_LEN;
 /// Smallest encoded directory.
-const MIN_DIR: usize = 4 + 1 + 1 + STATE_LEN + 4;
+const MIN_DIR: usize = 4 + 1 + 1 + STATE_LEN + 4 + 4;
 
 /// Directory flag: the destination directory existed when listed.
 pub const D_DEST: u8 = 1;
@@ -203,21 +207,29 @@ impl<'a> Cursor<'a> {
     }
 
     fn meta(&mut self) -> Result<Meta, Error> {
-        let mode = self.u32()?;
+        // One bounds check for the fixed-size record.
+        let b: &[u8; META_LEN] = self.take(META_LEN)?.try_into().expect("length checked");
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let mode = u32_at(0);
+        let mtime_nsec = u32_at(20);
+        if mtime_nsec >= 1_000_000_000 {
+            return Err(Error("nanoseconds out of range"));
+        }
         Ok(Meta {
             kind: Kind::from_mode(mode),
             mode,
-            size: self.u64()?,
-            mtime: self.i64()?,
-            mtime_nsec: self.nsec()?,
+            size: u64_at(4),
+            mtime: u64_at(12) as i64,
+            mtime_nsec,
             atime: 0,
             atime_nsec: 0,
-            uid: self.u32()?,
-            gid: self.u32()?,
-            rdev: self.u64()?,
-            ino: self.u64()?,
-            dev: self.u64()?,
-            nlink: self.u32()? as u64,
+            uid: u32_at(24),
+            gid: u32_at(28),
+            rdev: u64_at(32),
+            ino: u64_at(40),
+            dev: u64_at(48),
+            nlink: u32_at(56) as u64,
         })
     }
 
@@ -232,7 +244,7 @@ impl<'a> Cursor<'a> {
             return Err(Error("bad entry flags"));
         }
         let name = self.take(len)?;
-        if name.contains(&b'/') || name.contains(&0) || name == b"." || name == b".." {
+        if name.iter().any(|&c| c == b'/' || c == 0) || name == b"." || name == b".." {
             return Err(Error("bad entry name"));
         }
         let src = self.meta()?;
@@ -345,9 +357,9 @@ pub fn put_entry(out: &mut Vec<u8>, e: &EntryRec<'_>) {
     }
 }
 
-/// Start a directory record: everything up to the entries, whose count is
-/// patched by [`end_dir`]. Returns the offset of the flags byte and of the
-/// count.
+/// Start a directory record: everything up to the entries, whose count and
+/// byte length are patched by [`end_dir`]. Returns the offset of the flags
+/// byte and of the count.
 pub fn begin_dir(
     out: &mut Vec<u8>,
     name: &[u8],
@@ -366,16 +378,61 @@ pub fn begin_dir(
     }
     let count_at = out.len();
     out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
     (flags_at, count_at)
 }
 
-/// Patch the entry count of a directory record begun at `count_at`.
+/// Patch the entry count and byte length of a directory record begun at
+/// `count_at` (its entries are everything after them in `out`).
 pub fn end_dir(out: &mut [u8], count_at: usize, count: u32) {
+    let len = (out.len() - count_at - 8) as u32;
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+    out[count_at + 4..count_at + 8].copy_from_slice(&len.to_le_bytes());
 }
 
-/// A decoded directory header; its entries are read again on demand from
-/// `entries` (already validated).
+/// The entries of one directory, decoded (and checked) as they are read.
+pub struct Entries<'a> {
+    c: Cursor<'a>,
+    left: u32,
+    failed: bool,
+}
+
+impl<'a> Entries<'a> {
+    /// `count` entries encoded in `b`.
+    pub fn new(b: &'a [u8], count: u32) -> Self {
+        Entries {
+            c: Cursor::new(b),
+            left: count,
+            failed: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<EntryRec<'a>, Error>;
+
+    /// The next entry; after the last one, an error if bytes are left over;
+    /// nothing after an error.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.left == 0 {
+            if self.c.remaining() != 0 {
+                self.failed = true;
+                return Some(Err(Error("entry bytes left over")));
+            }
+            return None;
+        }
+        self.left -= 1;
+        let r = self.c.entry();
+        self.failed = r.is_err();
+        Some(r)
+    }
+}
+
+/// A decoded directory header; its entries are decoded on demand from
+/// `entries` (see [`Entries`]).
 #[derive(Clone, Debug)]
 pub struct DirHead {
     /// Offset of the flags byte in the payload (for patching).
@@ -430,18 +487,15 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
             None
         };
         let count = c.u32()?;
-        if count as usize > c.remaining() / MIN_ENTRY {
-            return Err(Error("entry count larger than the file"));
+        let elen = c.u32()? as usize;
+        if elen > c.remaining() {
+            return Err(Error("entries longer than the file"));
+        }
+        if count as usize > elen / MIN_ENTRY {
+            return Err(Error("entry count larger than its bytes"));
         }
         let es = c.pos();
-        let mut last: Option<&[u8]> = None;
-        for _ in 0..count {
-            let e = c.entry()?;
-            if last == Some(e.name) {
-                return Err(Error("duplicate entry"));
-            }
-            last = Some(e.name);
-        }
+        c.take(elen)?;
         out.push((
             name,
             DirHead {
@@ -502,7 +556,8 @@ pub fn open<'a>(file: &'a [u8], want: &Header) -> Result<&'a [u8], Reject> {
         return Err(Reject::Corrupt(Error("length does not match the file")));
     }
     let payload = c.take(len as usize).map_err(Reject::Corrupt)?;
-    if *blake3::hash(payload).as_bytes() != sum {
+    // Parallel above 1 MiB (the linux tree's manifest is 8 MB).
+    if *crate::delta::hash::hash_bytes(payload).as_bytes() != sum {
         return Err(Reject::Corrupt(Error("checksum mismatch")));
     }
     if pair != want.pair {
@@ -522,7 +577,7 @@ pub fn seal(h: &Header, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&h.pair);
     out.extend_from_slice(&h.opts);
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(blake3::hash(payload).as_bytes());
+    out.extend_from_slice(crate::delta::hash::hash_bytes(payload).as_bytes());
     out.extend_from_slice(payload);
     out
 }

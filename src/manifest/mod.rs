@@ -31,8 +31,10 @@ use std::sync::Mutex;
 
 /// A loaded, validated manifest.
 pub struct Manifest {
-    /// The file as read; the payload starts at `start`.
-    bytes: Vec<u8>,
+    /// The file, mapped (it is only ever replaced by a rename, never
+    /// rewritten in place, so the mapping stays whole); the payload starts
+    /// at `start`.
+    bytes: crate::sys::mmap::FileBytes,
     start: usize,
     dirs: HashMap<Box<[u8]>, DirHead>,
 }
@@ -40,12 +42,15 @@ pub struct Manifest {
 impl Manifest {
     /// Validate `payload` (see [`format::decode_payload`]).
     pub fn from_payload(payload: Vec<u8>) -> Result<Manifest, format::Error> {
-        Manifest::from_file(payload, 0)
+        Manifest::from_file(crate::sys::mmap::FileBytes::Owned(payload), 0)
     }
 
     /// Validate the payload that starts at `start` of `bytes` (kept as read:
     /// the linux tree's manifest is 8 MB, not worth a copy).
-    fn from_file(bytes: Vec<u8>, start: usize) -> Result<Manifest, format::Error> {
+    fn from_file(
+        bytes: crate::sys::mmap::FileBytes,
+        start: usize,
+    ) -> Result<Manifest, format::Error> {
         let heads = format::decode_payload(&bytes[start..])?;
         let dirs = heads
             .into_iter()
@@ -63,10 +68,10 @@ impl Manifest {
         self.dirs.get(name)
     }
 
-    /// The entries of a directory record, in list order.
-    pub fn entries<'a>(&'a self, d: &DirHead) -> impl Iterator<Item = EntryRec<'a>> + 'a {
-        let mut c = format::Cursor::new(&self.payload_bytes()[d.entries.clone()]);
-        (0..d.count).map_while(move |_| c.entry().ok())
+    /// The entries of a directory record, in list order, each checked as
+    /// it is decoded (a caller gives up on the directory at an error).
+    pub fn entries<'a>(&'a self, d: &DirHead) -> format::Entries<'a> {
+        format::Entries::new(&self.payload_bytes()[d.entries.clone()], d.count)
     }
 
     /// The encoded bytes of a directory record (copied forward when a run
@@ -81,7 +86,10 @@ impl Manifest {
     /// matches the manifest.
     pub fn hash(&self, dir: &[u8], name: &[u8]) -> Option<[u8; 32]> {
         let d = self.dir(dir)?;
-        self.entries(d).find(|e| e.name == name)?.hash
+        self.entries(d)
+            .map_while(Result::ok)
+            .find(|e| e.name == name)?
+            .hash
     }
 
     /// Number of directory records.
@@ -181,7 +189,11 @@ pub fn place(opts: &Options, src: &Path, dest: &Path) -> Option<Place> {
 /// with a warning (the run then scans fully and rewrites it); one written
 /// with other options is ignored silently.
 pub fn load(place: &Place) -> Option<Manifest> {
-    let bytes = match std::fs::read(&place.path) {
+    let read = std::fs::File::open(&place.path).and_then(|f| {
+        let len = f.metadata()?.len();
+        crate::sys::mmap::map_read(&f, len, crate::sys::mmap::Access::Sequential)
+    });
+    let bytes = match read {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
@@ -336,7 +348,8 @@ impl Recorder {
 }
 
 /// Write the manifest atomically: a temp file in the cache directory, then
-/// a rename over the old one. Failures are warnings (the transfer is done).
+/// a rename over the old one. Failures are warnings (the transfer is done),
+/// except a cache without write permission, which is silently skipped.
 pub fn save(place: &Place, payload: &[u8]) {
     use std::io::Write;
     let Some(dir) = place.path.parent() else {
@@ -364,6 +377,14 @@ pub fn save(place: &Place, payload: &[u8]) {
         r
     })();
     if let Err(e) = r {
+        // A cache the user may not write (another user's HOME, a read-only
+        // or sandboxed one) just means no manifest, as rsync has none.
+        if matches!(
+            e.raw_os_error(),
+            Some(libc::EACCES | libc::EPERM | libc::EROFS)
+        ) {
+            return;
+        }
         crate::report::message_bare(&format!(
             "resync: warning: cannot write manifest {}: {}",
             place.path.display(),
