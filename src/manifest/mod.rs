@@ -9,6 +9,11 @@
 //! unchanged are recorded ("clean"); a run writes the manifest only when it
 //! ended with exit 0, and not at all with `--dry-run` or `--list-only`.
 //!
+//! The whole-file BLAKE3 slot is for `-c`: a listing records it by setting
+//! [`format::EntryRec::hash`] on the record it passes to
+//! [`DirRecording::entry`]; the next run reads it with [`Manifest::hash`]
+//! (valid while the entry's recorded size, mtime and inode still match).
+//!
 //! How runs use it (docs/ARCHITECTURE.md has the reasoning and the limits):
 //! - safe (default): the source is listed and every destination name is
 //!   stat'ed as without a manifest (that catches a file rewritten in place);
