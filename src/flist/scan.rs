@@ -874,7 +874,7 @@ impl Scanner {
         SCRATCH.with(|s| *s.borrow_mut() = scratch);
         if let (Some(rec), Some(r)) = (&mf.rec, recording) {
             if errors.is_empty() {
-                rec.add(r);
+                rec.add(r, mf.old.as_deref());
             }
         }
         Listing {

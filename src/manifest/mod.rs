@@ -267,7 +267,7 @@ pub struct DirRecording {
 impl DirRecording {
     /// Start recording list directory `name` with its directory states.
     pub fn new(name: &[u8], src: &DirState, dest: Option<&DirState>, entries: usize) -> Self {
-        let mut buf = Vec::with_capacity(64 + name.len() + entries * 100);
+        let mut buf = Vec::with_capacity(64 + name.len() + entries * 128);
         let (flags_at, count_at) = format::begin_dir(&mut buf, name, 0, src, dest);
         DirRecording {
             name: name.into(),
@@ -286,9 +286,25 @@ impl DirRecording {
 }
 
 impl Recorder {
-    /// Keep a finished directory recording.
-    pub fn add(&self, mut d: DirRecording) {
+    /// Keep a finished directory recording. One that equals `old`'s record
+    /// of the directory (the usual case on a rescan) is kept as a reference
+    /// to it instead: no copy to hold, and nothing to write at the end.
+    pub fn add(&self, mut d: DirRecording, old: Option<&Manifest>) {
         format::end_dir(&mut d.buf, d.count_at, d.count);
+        if let Some((m, h)) = old.and_then(|m| m.dir(&d.name).map(|h| (m, h))) {
+            let was = m.record_bytes(h);
+            let at = d.flags_at;
+            let flags = |b: &[u8]| b[at] & !format::D_COMPLETE;
+            if was.len() == d.buf.len()
+                && h.flags_at - h.record.start == at
+                && flags(was) == flags(&d.buf)
+                && was[..at] == d.buf[..at]
+                && was[at + 1..] == d.buf[at + 1..]
+            {
+                self.carry(&d.name, m, h);
+                return;
+            }
+        }
         let flags_at = d.flags_at;
         self.dirs.lock().unwrap().push((d.name, d.buf, flags_at));
     }

@@ -63,7 +63,7 @@ fn sample() -> Vec<u8> {
         let mut e = entry_rec(b"z", true, false, &meta(4, 0o040755), None, None);
         e.hash = Some([0xab; 32]);
         d.entry(&e);
-        rec.add(d);
+        rec.add(d, None);
     }
     let mut complete = HashSet::new();
     complete.insert(b"sub".to_vec());
@@ -98,7 +98,7 @@ fn round_trip_keeps_every_field() {
 fn dirty_directories_are_left_out() {
     let rec = Recorder::default();
     for n in [&b"x"[..], b"y"] {
-        rec.add(DirRecording::new(n, &state(1), None, 0));
+        rec.add(DirRecording::new(n, &state(1), None, 0), None);
     }
     let mut dirty = HashSet::new();
     dirty.insert(b"x".to_vec());
@@ -195,4 +195,55 @@ fn options_hash_ignores_output_but_not_selection() {
         ..Default::default()
     };
     assert_ne!(options_hash(&b), base);
+}
+
+#[test]
+fn a_recording_equal_to_the_old_record_is_carried_and_nothing_is_written() {
+    let old = Manifest::from_payload(sample()).unwrap();
+    let rec = Recorder::default();
+    for (i, name) in [&b"sub"[..], b".", b"sub/deeper"].iter().enumerate() {
+        let mut d = DirRecording::new(name, &state(i as u64), Some(&state(50)), 4);
+        let src = meta(1, 0o100644);
+        let mut dest = src;
+        dest.ino = 77;
+        d.entry(&entry_rec(b"a", false, false, &src, Some(&dest), None));
+        let mut other = meta(2, 0o100600);
+        other.size = 1;
+        d.entry(&entry_rec(
+            b"b",
+            false,
+            false,
+            &meta(2, 0o100644),
+            Some(&other),
+            None,
+        ));
+        let t = OsString::from("target/x");
+        d.entry(&entry_rec(
+            b"l",
+            false,
+            false,
+            &meta(3, 0o120777),
+            None,
+            Some(&t),
+        ));
+        let mut e = entry_rec(b"z", true, false, &meta(4, 0o040755), None, None);
+        e.hash = Some([0xab; 32]);
+        d.entry(&e);
+        rec.add(d, Some(&old));
+    }
+    let mut complete = HashSet::new();
+    complete.insert(b"sub".to_vec());
+    assert!(rec.dirs.lock().unwrap().is_empty(), "all carried");
+    assert_eq!(rec.payload(Some(&old), &HashSet::new(), &complete), None);
+    // A changed complete flag is written.
+    let rec2 = Recorder::default();
+    for name in [&b"sub"[..], b".", b"sub/deeper"] {
+        rec2.carry(name, &old, old.dir(name).unwrap());
+    }
+    let p = rec2
+        .payload(Some(&old), &HashSet::new(), &HashSet::new())
+        .unwrap();
+    let m = Manifest::from_payload(p).unwrap();
+    assert_eq!(m.dir(b"sub").unwrap().flags & format::D_COMPLETE, 0);
+    assert_eq!(m.entries(m.dir(b"sub").unwrap()).count(), 4);
 }
