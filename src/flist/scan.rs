@@ -116,6 +116,10 @@ struct Request {
     /// found at the destination (the manifest's `--trust-mtime` check).
     src_meta: Meta,
     dest_meta: Option<Meta>,
+    /// The same two as the manifest records them (with ctimes), when the
+    /// parent's listing had them: saves an `fstat` of each side.
+    src_state: Option<crate::manifest::format::DirState>,
+    dest_state: Option<crate::manifest::format::DirState>,
 }
 
 /// A listed directory's descriptors (source, and destination if it exists),
@@ -580,6 +584,8 @@ impl Scanner {
                     filt,
                     src_meta: entry.meta,
                     dest_meta: None,
+                    src_state: None,
+                    dest_state: None,
                 },
                 state: Mutex::new(State::Idle),
                 ready: Condvar::new(),
@@ -665,8 +671,14 @@ impl Scanner {
         let read = crate::sys::dir::for_each_name(&fd, |cname| {
             let nb = cname.to_bytes();
             let n = OsStr::from_bytes(nb);
+            let mut src_state = None;
             let meta = match crate::sys::meta::lstat_at_c(&fd, cname) {
-                Ok(m) => Meta::from_sys(&m),
+                Ok(m) => {
+                    if m.mode & libc::S_IFMT == libc::S_IFDIR {
+                        src_state = Some(crate::manifest::format::DirState::from_stat(&m));
+                    }
+                    Meta::from_sys(&m)
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     errors.push(ScanError::new(
                         format!(
@@ -704,14 +716,24 @@ impl Scanner {
                     return;
                 }
             }
+            let mut dest_state = None;
             let dest = match (&self.probe, &dest_fd) {
                 (None, _) => DestProbe::Unknown,
                 (Some(_), None) => DestProbe::Missing,
                 (Some(_), Some(dfd)) => match crate::sys::meta::lstat_at_c(dfd, cname) {
-                    Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
+                    Ok(st) => {
+                        if st.mode & libc::S_IFMT == libc::S_IFDIR {
+                            dest_state = Some(crate::manifest::format::DirState::from_stat(&st));
+                        }
+                        DestProbe::Found(Meta::from_sys(&st))
+                    }
                     Err(_) => DestProbe::Missing,
                 },
             };
+            // A followed symlink's directory is not the one stat'ed.
+            if r.meta.kind != meta.kind {
+                src_state = None;
+            }
             let mut recurse = false;
             if r.meta.kind == Kind::Dir {
                 let other_fs = opts.one_file_system > 0 && r.meta.dev != req.root_dev;
@@ -726,6 +748,7 @@ impl Scanner {
                 recurse,
                 r,
                 dest,
+                states: (src_state, dest_state),
             });
             names.extend_from_slice(nb);
         });
@@ -743,15 +766,20 @@ impl Scanner {
         // The manifest's view of this directory: its states now, for this
         // run's record and to check the last run's.
         let mf = &self.manifest;
+        // The states come from the parent's stats, taken before this
+        // directory was read (a change after them shows next time); only
+        // the root's are an `fstat` of its descriptors.
         let states = if mf.rec.is_some() || mf.old.is_some() {
-            crate::sys::meta::fstat_fd(&fd).ok().map(|s| {
+            let fstat = |fd: &std::os::fd::OwnedFd| {
+                crate::sys::meta::fstat_fd(fd)
+                    .ok()
+                    .map(|s| crate::manifest::format::DirState::from_stat(&s))
+            };
+            req.src_state.or_else(|| fstat(&fd)).map(|s| {
                 let d = dest_fd
                     .as_ref()
-                    .and_then(|d| crate::sys::meta::fstat_fd(d).ok());
-                (
-                    crate::manifest::format::DirState::from_stat(&s),
-                    d.map(|d| crate::manifest::format::DirState::from_stat(&d)),
-                )
+                    .and_then(|d| req.dest_state.or_else(|| fstat(d)));
+                (s, d)
             })
         } else {
             None
@@ -853,6 +881,8 @@ impl Scanner {
                             DestProbe::Found(m) => Some(m),
                             _ => None,
                         },
+                        src_state: rec.states.0,
+                        dest_state: rec.states.1,
                     },
                     state: Mutex::new(State::Idle),
                     ready: Condvar::new(),
@@ -936,14 +966,19 @@ impl Scanner {
         let mut nodes = Vec::with_capacity(spans.len());
         for (name, src, e) in spans {
             let paths = shared.get(name, src);
+            let mut states = (None, None);
             let (meta, dest) = if e.src.kind == Kind::Dir {
                 let s = crate::sys::meta::lstat_full(paths.src()).ok()?;
                 let sm = Meta::from_sys(&s);
                 if sm.kind != Kind::Dir {
                     return None;
                 }
+                states.0 = Some(format::DirState::from_stat(&s));
                 let dm = match crate::sys::meta::lstat_at(probe, paths.name().as_os_str()) {
-                    Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
+                    Ok(st) => {
+                        states.1 = Some(format::DirState::from_stat(&st));
+                        DestProbe::Found(Meta::from_sys(&st))
+                    }
                     Err(_) => DestProbe::Missing,
                 };
                 (sm, dm)
@@ -977,6 +1012,8 @@ impl Scanner {
                             DestProbe::Found(m) => Some(m),
                             _ => None,
                         },
+                        src_state: states.0,
+                        dest_state: states.1,
                     },
                     state: Mutex::new(State::Idle),
                     ready: Condvar::new(),
@@ -1061,6 +1098,11 @@ struct Rec {
     recurse: bool,
     r: Resolved,
     dest: DestProbe,
+    /// A directory's states as the manifest records them (source, dest).
+    states: (
+        Option<crate::manifest::format::DirState>,
+        Option<crate::manifest::format::DirState>,
+    ),
 }
 
 /// Merge `more` into `into`, keeping the first of duplicate names.
