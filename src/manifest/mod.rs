@@ -201,6 +201,8 @@ pub fn load(place: &Place) -> Option<Manifest> {
     let bytes = match read {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        // Another user's cache (or a sandboxed one): no manifest, quietly.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => return None,
         Err(e) => {
             warn(place, &crate::flist::errno_text(&e));
             return None;
