@@ -200,6 +200,9 @@ fn run_program(prog: &OsString, sc: &Scenario, work: &Path, outdir: &Path) -> Ru
         .env("LC_ALL", "C")
         .env("TZ", "UTC")
         .env("HOME", work)
+        // resync's rescan manifests go to a cache outside the compared work
+        // dir, fresh for every run: each comparison is of a full scan.
+        .env("XDG_CACHE_HOME", outdir.join("xdg-cache"))
         .envs(sc.env.iter().copied())
         .process_group(0)
         .stdin(Stdio::null())

@@ -10,6 +10,7 @@ mod engine;
 pub mod exit;
 pub mod filter;
 pub mod flist;
+pub mod manifest;
 pub mod options;
 pub mod plan;
 pub mod remote;

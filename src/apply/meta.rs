@@ -273,7 +273,12 @@ pub(crate) fn set_dir_meta(ctx: &Ctx, e: &Entry, it: &Item, dirty: bool) {
     // failure, as rsync's final touch-up of directories is.
     if dirty && !fresh && !it.flags.time {
         let (a, m) = wanted_times(ctx, e);
-        if m.is_some() {
+        // A directory only looked into (`--delete` found nothing) still has
+        // its times: setting them again would change its ctime for nothing
+        // (which the rescan manifest takes as a change by someone else).
+        let same = a.is_none()
+            && crate::sys::meta::lstat_full(&it.dest).is_ok_and(|st| Some(st.mtime) == m);
+        if m.is_some() && !same {
             let _ = crate::sys::time::set_times(&it.dest, a, m, false);
         }
     }

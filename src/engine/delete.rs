@@ -130,13 +130,13 @@ impl Deleter {
         top: bool,
         src: &Path,
         o: &mut Out,
-    ) {
+    ) -> Option<bool> {
         if io_error && !self.ignore_errors {
             if !self.warned {
                 o.out.raw("IO error encountered -- skipping file deletion");
                 self.warned = true;
             }
-            return;
+            return None;
         }
         if matches!(self.when, Delete::After | Delete::Delay) {
             self.later.push(Later {
@@ -147,9 +147,14 @@ impl Deleter {
                 top,
                 src: src.to_path_buf(),
             });
-            return;
+            return None;
         }
-        self.dir_now(abs, rel, &keep, filt, o);
+        Some(self.dir_now(abs, rel, &keep, filt, o))
+    }
+
+    /// Whether `--debug=filter` lines are wanted (every name is judged).
+    pub(super) fn debugs_filter(&self) -> bool {
+        self.debug_filter
     }
 
     /// The remembered deletions (`--delete-after`, `--delete-delay`).
@@ -212,7 +217,7 @@ impl Deleter {
         keep: &[Box<[u8]>],
         filt: Option<&DirFilters>,
         o: &mut Out,
-    ) {
+    ) -> bool {
         let mut notes = Vec::new();
         let mut kept = false;
         let extra = listing_with(
@@ -227,11 +232,15 @@ impl Deleter {
         for n in notes {
             o.out.raw(&n);
         }
+        // The destination held exactly the listed names (what the rescan
+        // manifest records as complete).
+        let exact = extra.is_empty() && !kept;
         for (name, meta) in extra.into_iter().rev() {
             let a = abs.join(&name);
             let r = child(rel, &name);
             self.item(&a, &r, &meta, filt, false, o);
         }
+        exact
     }
 
     /// `--delete-missing-args`: delete `abs` (named `rel`), whatever it is.

@@ -113,7 +113,10 @@ pub fn run(opts: Options) -> i32 {
     } else {
         PREFETCH_BUDGET
     };
-    let scanner = Scanner::new(&opts, probe, budget, filters.clone());
+    let (mf_use, mf_place) = manifest_use(&opts, probe.as_deref());
+    let mf_old = mf_use.old.clone();
+    let mf_rec = mf_use.rec.clone();
+    let scanner = Scanner::new(&opts, probe, budget, filters.clone(), mf_use);
     let mut top = scanner.operands();
     let mut code = 0;
     for e in &top.errors {
@@ -222,9 +225,24 @@ pub fn run(opts: Options) -> i32 {
         None => w,
     };
     w.run(top);
+    let track = w.take_track();
     let (stats_core, outcome, walk_code) = w.finish();
     code = merge_code(code, walk_code);
     code = merge_code(code, outcome.code);
+    // The manifest is written after a run that ended with exit 0 (and, with
+    // deletions after the transfer, deleted nothing: they are not traced to
+    // their directories), without the directories this run changed.
+    let deferred = matches!(
+        opts.delete,
+        crate::options::Delete::After | crate::options::Delete::Delay
+    );
+    if let (Some(rec), Some(place)) = (&mf_rec, &mf_place) {
+        if code == 0 && !(deferred && stats_core.deleted.total() > 0) {
+            if let Some(p) = rec.payload(mf_old.as_deref(), &track.dirty, &track.complete) {
+                crate::manifest::save(place, &p);
+            }
+        }
+    }
     let mut stats = Stats {
         flist_time,
         ..stats_core
@@ -403,6 +421,74 @@ fn resolve_chown(opts: &Options) -> (Option<u32>, Option<u32>) {
 
 /// The destination directory the scan may stat entries in as it goes: only
 /// when the destination already is a directory and entries land inside it.
+/// Whether this run reads and writes a rescan manifest, and where: a single
+/// `SRC/` (contents) operand copied recursively into an existing local
+/// directory. Anything else scans fully, as without a manifest.
+fn manifest_use(
+    opts: &Options,
+    probe: Option<&Path>,
+) -> (flist::ManifestUse, Option<crate::manifest::Place>) {
+    use std::os::unix::ffi::OsStrExt;
+    let none = (flist::ManifestUse::default(), None);
+    let Some(dest) = probe else {
+        return none;
+    };
+    if opts.no_manifest
+        || opts.list_only
+        || !opts.recursive
+        || opts.relative
+        || opts.files_from.is_some()
+        || opts.sources.len() != 1
+    {
+        return none;
+    }
+    let src = &opts.sources[0];
+    let b = src.as_bytes();
+    let contents = b.ends_with(b"/") || b == b"." || b.ends_with(b"/.");
+    if !contents || !std::fs::metadata(src).is_ok_and(|m| m.is_dir()) {
+        return none;
+    }
+    let Some(place) = crate::manifest::place(opts, Path::new(src), dest) else {
+        return none;
+    };
+    let old = crate::manifest::load(&place).map(std::sync::Arc::new);
+    // --trust-mtime stands the recorded metadata in for what the listing
+    // would read; options that need more than it holds (xattrs, ACLs,
+    // content, atimes, link counts, followed links) keep the safe path.
+    let trust = opts.trust_mtime
+        && !(opts.xattrs
+            || opts.acls
+            || opts.checksum
+            || opts.atimes
+            || opts.hard_links
+            || opts.copy_links
+            || opts.copy_dirlinks
+            || opts.copy_unsafe_links
+            || opts.keep_dirlinks
+            || opts.alt_dest.is_some()
+            || opts.remove_source_files);
+    // Up-to-date files need no node when nothing is printed for them and
+    // no pass over the whole list needs them.
+    let count_only = trust
+        && opts.itemize <= 1
+        && opts.name_level() <= 1
+        && !opts.progress
+        && !opts.progress2
+        && !opts.prune_empty_dirs
+        && opts.delete == crate::options::Delete::Off
+        && !opts.force;
+    let rec = (!opts.dry_run).then(|| std::sync::Arc::new(crate::manifest::Recorder::default()));
+    (
+        flist::ManifestUse {
+            old,
+            rec,
+            trust,
+            count_only,
+        },
+        Some(place),
+    )
+}
+
 fn probe_root(opts: &Options) -> Option<PathBuf> {
     let dest = PathBuf::from(opts.dest.as_ref()?);
     if opts.relative && !opts.implied_dirs {
@@ -562,7 +648,13 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
         opts.dirs = true;
     }
     let human = human_level(&opts);
-    let scanner = Scanner::new(&opts, None, PREFETCH_BUDGET, filters.clone());
+    let scanner = Scanner::new(
+        &opts,
+        None,
+        PREFETCH_BUDGET,
+        filters.clone(),
+        Default::default(),
+    );
     let mut top = scanner.operands();
     let mut code = 0;
     for e in &top.errors {

@@ -54,6 +54,19 @@ pub(super) struct Walk<'a> {
     /// rsync's non-incremental header, printed by the walk when filter
     /// debugging can interleave with it (`building file list ... ` / `done`).
     header: Option<&'static str>,
+    /// What the rescan manifest needs to know of this walk.
+    track: Track,
+}
+
+/// The directories a walk changed (left out of the next manifest) and those
+/// `--delete` found to hold exactly their listing.
+#[derive(Default)]
+pub(super) struct Track {
+    /// List names of directories with any work done in them.
+    pub dirty: std::collections::HashSet<Vec<u8>>,
+    /// List names of directories whose destination held exactly the listed
+    /// names.
+    pub complete: std::collections::HashSet<Vec<u8>>,
 }
 
 impl<'a> Walk<'a> {
@@ -98,6 +111,37 @@ impl<'a> Walk<'a> {
             prune_filters: None,
             has_dot: false,
             header: None,
+            track: Track::default(),
+        }
+    }
+
+    /// Count what a `--trust-mtime` listing only counted (`--stats`).
+    fn add_counted(&mut self, c: &(crate::report::TypeCounts, u64)) {
+        let f = &mut self.stats.files;
+        f.reg += c.0.reg;
+        f.link += c.0.link;
+        f.dev += c.0.dev;
+        f.special += c.0.special;
+        self.stats.total_size += c.1;
+    }
+
+    /// What the manifest needs of the walk (after [`Walk::run`]).
+    pub(super) fn take_track(&mut self) -> Track {
+        std::mem::take(&mut self.track)
+    }
+
+    /// Note that entry `e` had work done: its directory changed (and, for a
+    /// directory, itself).
+    fn mark_dirty(&mut self, e: &Entry) {
+        let b = e.name().as_os_str().as_encoded_bytes();
+        let parent = match b.iter().rposition(|&c| c == b'/') {
+            Some(i) => &b[..i],
+            None if self.has_dot => b".",
+            None => b"",
+        };
+        self.track.dirty.insert(parent.to_vec());
+        if e.meta.kind == Kind::Dir || b == b"." {
+            self.track.dirty.insert(b.to_vec());
         }
     }
 
@@ -159,6 +203,7 @@ impl<'a> Walk<'a> {
         src: &Path,
         nodes: &[Node],
         rf: Option<&DirFilters>,
+        dest_exact: bool,
     ) -> Option<DirFilters> {
         let del = self.deleter.as_ref()?;
         if del.when_is_off() {
@@ -167,6 +212,15 @@ impl<'a> Walk<'a> {
         let abs = self.dest_dir(name);
         let inner = rf.map(|f| f.enter_from(&abs, &src_abs(src)));
         if !del.during_walk() {
+            return inner;
+        }
+        // The manifest vouches that the destination holds exactly the listed
+        // names: nothing to delete, no need to read the directory (unless
+        // --debug=filter wants every name judged, or deletions are deferred).
+        if dest_exact && !del.deferred() && !del.debugs_filter() && !self.io_error {
+            self.track
+                .complete
+                .insert(name.as_os_str().as_encoded_bytes().to_vec());
             return inner;
         }
         self.delete_listed(&abs, name, src, nodes, inner.as_ref());
@@ -200,8 +254,10 @@ impl<'a> Walk<'a> {
         keep.sort();
         let io = self.io_error;
         let top = self.is_top(name);
+        let deleted = self.stats.deleted.total();
+        let mut exact = None;
         if let Some(d) = self.deleter.as_mut() {
-            d.in_dir(
+            exact = d.in_dir(
                 abs,
                 name,
                 keep,
@@ -215,6 +271,12 @@ impl<'a> Walk<'a> {
                     backups: self.applier.backups(),
                 },
             );
+        }
+        let key = name.as_os_str().as_encoded_bytes().to_vec();
+        if self.stats.deleted.total() != deleted {
+            self.track.dirty.insert(key);
+        } else if exact == Some(true) {
+            self.track.complete.insert(key);
         }
     }
 
@@ -292,6 +354,8 @@ impl<'a> Walk<'a> {
             }
         }
         let root_rf = self.recv.clone();
+        let counted = top.counted;
+        self.add_counted(&counted);
         match top.dot.take() {
             Some(dot) => {
                 self.skip_lines(&top.nodes);
@@ -303,7 +367,13 @@ impl<'a> Walk<'a> {
                 let rf = if self.blocked_dir {
                     None
                 } else {
-                    let rf = self.delete_in(&dot_name, &dot_src, &top.nodes, root_rf.as_ref());
+                    let rf = self.delete_in(
+                        &dot_name,
+                        &dot_src,
+                        &top.nodes,
+                        root_rf.as_ref(),
+                        top.dest_exact,
+                    );
                     if let (Some(p), Some(_)) = (id, &self.deleter) {
                         if !self.opts.dry_run {
                             self.applier.touch(p);
@@ -401,6 +471,7 @@ impl<'a> Walk<'a> {
             }
             let children = std::mem::replace(&mut n.children, flist::Children::None);
             let listing = self.scanner.take(children);
+            self.add_counted(&listing.counted);
             self.listing_errors(&listing.errors);
             for note in &listing.notes {
                 self.printer.raw(note);
@@ -440,7 +511,8 @@ impl<'a> Walk<'a> {
                 continue;
             }
             let inner = if recurse {
-                let r = self.delete_in(&name, &src, &listing.nodes, rf.as_ref());
+                let r =
+                    self.delete_in(&name, &src, &listing.nodes, rf.as_ref(), listing.dest_exact);
                 if let (Some(p), Some(_)) = (id, &self.deleter) {
                     if !self.opts.dry_run {
                         self.applier.touch(p);
@@ -636,6 +708,9 @@ impl<'a> Walk<'a> {
                     self.applier.touch(p);
                 }
             }
+        }
+        if it.action != Action::Nothing {
+            self.mark_dirty(e);
         }
         self.printer.item(e, &it);
         if e.meta.kind == Kind::Dir {

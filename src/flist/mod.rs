@@ -11,8 +11,8 @@ mod scan;
 
 pub(crate) use scan::errno_text;
 pub use scan::{
-    Children, Listing, Node, Pending, ScanError, Scanner, Top, cmp_as_dirs, read_xattrs,
-    unsafe_symlink, xattr_wanted,
+    Children, Listing, ManifestUse, Node, Pending, ScanError, Scanner, Top, cmp_as_dirs,
+    read_xattrs, unsafe_symlink, xattr_wanted,
 };
 
 use std::ffi::{OsStr, OsString};

@@ -92,6 +92,13 @@ pub struct Listing {
     /// `--debug=filter` lines (`[sender] hiding file X because of pattern P`),
     /// printed to stdout when the listing is consumed.
     pub notes: Vec<String>,
+    /// The rescan manifest vouches that the destination directory holds
+    /// exactly these names (so `--delete` need not read it).
+    pub dest_exact: bool,
+    /// Up-to-date non-directories a `--trust-mtime` listing counted instead
+    /// of listing (see [`ManifestUse::count_only`]): kinds and total size,
+    /// for `--stats`.
+    pub counted: (crate::report::TypeCounts, u64),
 }
 
 /// What to list.
@@ -106,6 +113,14 @@ struct Request {
     /// Filter rules in force in the parent (the directory's own per-directory
     /// merge files are read when it is listed), with its absolute path.
     filt: Option<(DirFilters, PathBuf)>,
+    /// The directory's own source metadata and what its parent's listing
+    /// found at the destination (the manifest's `--trust-mtime` check).
+    src_meta: Meta,
+    dest_meta: Option<Meta>,
+    /// The same two as the manifest records them (with ctimes), when the
+    /// parent's listing had them: saves an `fstat` of each side.
+    src_state: Option<crate::manifest::format::DirState>,
+    dest_state: Option<crate::manifest::format::DirState>,
 }
 
 /// A listed directory's descriptors (source, and destination if it exists),
@@ -170,6 +185,10 @@ pub struct Top {
     pub notes: Vec<String>,
     /// `--delete-missing-args`: list names of operands that do not exist.
     pub missing: Vec<PathBuf>,
+    /// [`Listing::dest_exact`] of the `.` root's listing.
+    pub dest_exact: bool,
+    /// [`Listing::counted`] of the `.` root's listing.
+    pub counted: (crate::report::TypeCounts, u64),
 }
 
 /// Scans the source: operands synchronously, directories on rayon tasks.
@@ -197,6 +216,23 @@ pub struct Scanner {
     checksum: bool,
     /// Destination hashes a cache already knows (see [`KnownSums`]).
     known: Option<Arc<dyn KnownSums>>,
+    /// The rescan manifest: the last run's records and this run's.
+    manifest: ManifestUse,
+}
+
+/// How a scan uses the rescan manifest (see `crate::manifest`).
+#[derive(Default, Clone)]
+pub struct ManifestUse {
+    /// The last run's manifest, if one was valid.
+    pub old: Option<Arc<crate::manifest::Manifest>>,
+    /// Where this run's listings are recorded (None: no manifest is written).
+    pub rec: Option<Arc<crate::manifest::Recorder>>,
+    /// `--trust-mtime` in a run where it can apply.
+    pub trust: bool,
+    /// With `trust`: the non-directories of a trusted directory are only
+    /// counted, not listed (nothing would be printed or done for them:
+    /// the last run left them up to date and this one believes they are).
+    pub count_only: bool,
 }
 
 /// Format an io error as rsync does: `Message (errno)`.
@@ -219,6 +255,7 @@ impl Scanner {
         probe: Option<PathBuf>,
         budget: usize,
         filters: Option<Arc<Filters>>,
+        manifest: ManifestUse,
     ) -> Arc<Scanner> {
         Arc::new(Scanner {
             opts: opts.clone(),
@@ -234,6 +271,7 @@ impl Scanner {
             debug_filter: opts.debug_level("FILTER") > 0,
             checksum: checksum_in_scan(opts),
             known: None,
+            manifest,
         })
     }
 
@@ -317,6 +355,8 @@ impl Scanner {
         let mut top: Vec<Node> = Vec::new();
         let mut missing = Vec::new();
         let mut notes = Vec::new();
+        let mut dest_exact = false;
+        let mut counted = Default::default();
         for src in &opts.sources {
             let Some((node, is_dot)) = self.operand(src, &mut errors, &mut missing, &mut notes)
             else {
@@ -325,6 +365,8 @@ impl Scanner {
             if is_dot {
                 // Contents of a directory: its children join the top level.
                 let listing = self.take(node.children);
+                dest_exact = listing.dest_exact && opts.sources.len() == 1;
+                counted = listing.counted;
                 errors.extend(listing.errors);
                 notes.extend(listing.notes);
                 if dot.is_none() {
@@ -346,6 +388,8 @@ impl Scanner {
             errors,
             notes,
             missing,
+            dest_exact,
+            counted,
         }
     }
 
@@ -616,6 +660,10 @@ impl Scanner {
                     root_dev,
                     parent: Mutex::new(None),
                     filt,
+                    src_meta: entry.meta,
+                    dest_meta: None,
+                    src_state: None,
+                    dest_state: None,
                 },
                 state: Mutex::new(State::Idle),
                 ready: Condvar::new(),
@@ -638,6 +686,11 @@ impl Scanner {
     /// compact records; only the sorted index is then turned into nodes, so
     /// each node is written once, at its final place.
     fn list(&self, req: &Request) -> Listing {
+        if self.manifest.trust {
+            if let Some(l) = self.list_trusted(req) {
+                return l;
+            }
+        }
         let opts = &self.opts;
         let mut errors = Vec::new();
         let dir = &req.dir;
@@ -696,8 +749,14 @@ impl Scanner {
         let read = crate::sys::dir::for_each_name(&fd, |cname| {
             let nb = cname.to_bytes();
             let n = OsStr::from_bytes(nb);
+            let mut src_state = None;
             let meta = match crate::sys::meta::lstat_at_c(&fd, cname) {
-                Ok(m) => Meta::from_sys(&m),
+                Ok(m) => {
+                    if m.mode & libc::S_IFMT == libc::S_IFDIR {
+                        src_state = Some(crate::manifest::format::DirState::from_stat(&m));
+                    }
+                    Meta::from_sys(&m)
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     errors.push(ScanError::new(
                         format!(
@@ -735,14 +794,24 @@ impl Scanner {
                     return;
                 }
             }
+            let mut dest_state = None;
             let dest = match (&self.probe, &dest_fd) {
                 (None, _) => DestProbe::Unknown,
                 (Some(_), None) => DestProbe::Missing,
                 (Some(_), Some(dfd)) => match crate::sys::meta::lstat_at_c(dfd, cname) {
-                    Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
+                    Ok(st) => {
+                        if st.mode & libc::S_IFMT == libc::S_IFDIR {
+                            dest_state = Some(crate::manifest::format::DirState::from_stat(&st));
+                        }
+                        DestProbe::Found(Meta::from_sys(&st))
+                    }
                     Err(_) => DestProbe::Missing,
                 },
             };
+            // A followed symlink's directory is not the one stat'ed.
+            if r.meta.kind != meta.kind {
+                src_state = None;
+            }
             let mut recurse = false;
             if r.meta.kind == Kind::Dir {
                 let other_fs = opts.one_file_system > 0 && r.meta.dev != req.root_dev;
@@ -758,6 +827,7 @@ impl Scanner {
                 r,
                 dest,
                 sums: None,
+                states: (src_state, dest_state),
             });
             names.extend_from_slice(nb);
         });
@@ -775,6 +845,27 @@ impl Scanner {
             ));
         }
         let name_of = |r: &Rec| &names[r.off as usize..(r.off + r.len) as usize];
+        // The manifest's view of this directory: its states now, for this
+        // run's record and to check the last run's.
+        let mf = &self.manifest;
+        // The states come from the parent's stats, taken before this
+        // directory was read (a change after them shows next time); only
+        // the root's are an `fstat` of its descriptors.
+        let states = if mf.rec.is_some() || mf.old.is_some() {
+            let fstat = |fd: &std::os::fd::OwnedFd| {
+                crate::sys::meta::fstat_fd(fd)
+                    .ok()
+                    .map(|s| crate::manifest::format::DirState::from_stat(&s))
+            };
+            req.src_state.or_else(|| fstat(&fd)).map(|s| {
+                let d = dest_fd
+                    .as_ref()
+                    .and_then(|d| req.dest_state.or_else(|| fstat(d)));
+                (s, d)
+            })
+        } else {
+            None
+        };
         // Sorted by a key that decides almost every comparison with one
         // integer compare; names equal in their first 8 bytes fall back to
         // comparing the bytes.
@@ -804,6 +895,23 @@ impl Scanner {
             (name, pb.push_join(&[dir_b, n]))
         }));
         let shared = pb.freeze();
+        let dest_exact = match (&mf.old, &states) {
+            (Some(m), Some((_, Some(dnow)))) => m.dir(name_b).is_some_and(|d| {
+                d.flags & crate::manifest::format::D_COMPLETE != 0
+                    && d.dest == Some(*dnow)
+                    && d.count as usize == order.len()
+                    && m.entries(d).zip(order.iter()).all(|(e, &(_, _, i))| {
+                        e.is_ok_and(|e| e.name == name_of(&recs[i as usize]))
+                    })
+            }),
+            _ => false,
+        };
+        let mut recording = match (&mf.rec, &states) {
+            (Some(_), Some((s, d))) if !racy(s) && !d.as_ref().is_some_and(racy) => Some(
+                crate::manifest::DirRecording::new(name_b, s, d.as_ref(), recs.len()),
+            ),
+            _ => None,
+        };
         // Subdirectories open relative to this listing's descriptors while
         // few enough are kept open.
         let fds = if recs.iter().any(|r| r.recurse) {
@@ -814,6 +922,21 @@ impl Scanner {
         let mut nodes = Vec::with_capacity(recs.len());
         for (&(_, _, i), &(name, src)) in order.iter().zip(spans.iter()) {
             let rec = &mut recs[i as usize];
+            if let Some(r) = recording.as_mut() {
+                let n = &names[rec.off as usize..(rec.off + rec.len) as usize];
+                let dest = match &rec.dest {
+                    DestProbe::Found(m) => Some(m),
+                    _ => None,
+                };
+                r.entry(&crate::manifest::entry_rec(
+                    n,
+                    rec.recurse,
+                    rec.r.skip,
+                    &rec.r.meta,
+                    dest,
+                    rec.r.link_target.as_ref(),
+                ));
+            }
             let entry = Entry {
                 paths: shared.get(name, src),
                 meta: rec.r.meta,
@@ -836,6 +959,13 @@ impl Scanner {
                         filt: filt.as_ref().map(|(f, abs)| {
                             (f.clone(), abs.join(OsStr::from_bytes(base(entry.src()))))
                         }),
+                        src_meta: entry.meta,
+                        dest_meta: match entry.dest {
+                            DestProbe::Found(m) => Some(m),
+                            _ => None,
+                        },
+                        src_state: rec.states.0,
+                        dest_state: rec.states.1,
                     },
                     state: Mutex::new(State::Idle),
                     ready: Condvar::new(),
@@ -855,12 +985,156 @@ impl Scanner {
         spans.shrink_to(SCRATCH_KEEP);
         names.shrink_to(SCRATCH_KEEP * 32);
         SCRATCH.with(|s| *s.borrow_mut() = scratch);
+        if let (Some(rec), Some(r)) = (&mf.rec, recording) {
+            if errors.is_empty() {
+                rec.add(r, mf.old.as_deref());
+            }
+        }
         Listing {
             nodes,
             errors,
             notes: notes_out,
+            dest_exact,
+            counted: Default::default(),
         }
     }
+
+    /// `--trust-mtime`: the listing of a directory whose source mtime and
+    /// inode (and its destination's) are what the manifest recorded, built
+    /// from the manifest without reading or stat'ing its files. Its
+    /// subdirectories are stat'ed for real on both sides (their own check
+    /// comes when they are listed). None: list it for real.
+    fn list_trusted(&self, req: &Request) -> Option<Listing> {
+        use crate::manifest::format;
+        let m = self.manifest.old.as_ref()?;
+        let probe = self.probe.as_ref()?;
+        let name_b = req.name.as_os_str().as_bytes();
+        let d = m.dir(name_b)?;
+        let dd = d.dest?;
+        if !d.src.same_mtime_ino(&req.src_meta) {
+            return None;
+        }
+        let dest_now = if name_b == b"." {
+            Meta::from_sys(&crate::sys::meta::fstat_fd(probe).ok()?)
+        } else {
+            req.dest_meta?
+        };
+        if dest_now.kind != Kind::Dir || !dd.same_mtime_ino(&dest_now) {
+            return None;
+        }
+        let (dir_b, n_b) = (req.dir.as_os_str().as_bytes(), name_b);
+        let mut pb = PathsBuf::default();
+        let mut spans = Vec::new();
+        let mut counted: (crate::report::TypeCounts, u64) = Default::default();
+        for e in m.entries(d) {
+            // An entry that does not decode: list the directory for real.
+            let e = e.ok()?;
+            if self.manifest.count_only && e.src.kind != Kind::Dir && e.flags & format::E_SKIP == 0
+            {
+                counted.0.add(e.src.kind);
+                if matches!(e.src.kind, Kind::File | Kind::Symlink) {
+                    counted.1 += e.src.size;
+                }
+                continue;
+            }
+            let name = if req.is_dot {
+                pb.push_join(&[e.name])
+            } else {
+                pb.push_join(&[n_b, e.name])
+            };
+            spans.push((name, pb.push_join(&[dir_b, e.name]), e));
+        }
+        let shared = pb.freeze();
+        let filt = req.filt.as_ref().map(|(f, abs)| (f.enter(abs), abs));
+        let mut nodes = Vec::with_capacity(spans.len());
+        for (name, src, e) in spans {
+            let paths = shared.get(name, src);
+            let mut states = (None, None);
+            let (meta, dest) = if e.src.kind == Kind::Dir {
+                let s = crate::sys::meta::lstat_full(paths.src()).ok()?;
+                let sm = Meta::from_sys(&s);
+                if sm.kind != Kind::Dir {
+                    return None;
+                }
+                states.0 = Some(format::DirState::from_stat(&s));
+                let dm = match crate::sys::meta::lstat_at(probe, paths.name().as_os_str()) {
+                    Ok(st) => {
+                        states.1 = Some(format::DirState::from_stat(&st));
+                        DestProbe::Found(Meta::from_sys(&st))
+                    }
+                    Err(_) => DestProbe::Missing,
+                };
+                (sm, dm)
+            } else {
+                (e.src, e.dest.map_or(DestProbe::Missing, DestProbe::Found))
+            };
+            let recurse = e.flags & format::E_RECURSE != 0;
+            let entry = Entry {
+                paths,
+                meta,
+                link_target: e.link.map(crate::manifest::link_target),
+                xattrs: None,
+                no_recurse: meta.kind == Kind::Dir && !recurse,
+                implied: false,
+                skip: e.flags & format::E_SKIP != 0,
+                dest,
+                // --trust-mtime (the only user of this path) is off with -c
+                // (engine::manifest_use), so there are no sums to carry.
+                sums: None,
+            };
+            let children = if recurse {
+                Children::Pending(Arc::new(Pending {
+                    req: Request {
+                        dir: entry.src().to_path_buf(),
+                        name: entry.name().to_path_buf(),
+                        is_dot: false,
+                        root_dev: req.root_dev,
+                        parent: Mutex::new(None),
+                        filt: filt.as_ref().map(|(f, abs)| {
+                            (f.clone(), abs.join(OsStr::from_bytes(base(entry.src()))))
+                        }),
+                        src_meta: meta,
+                        dest_meta: match dest {
+                            DestProbe::Found(m) => Some(m),
+                            _ => None,
+                        },
+                        src_state: states.0,
+                        dest_state: states.1,
+                    },
+                    state: Mutex::new(State::Idle),
+                    ready: Condvar::new(),
+                }))
+            } else {
+                Children::None
+            };
+            nodes.push(Node { entry, children });
+        }
+        if let Some(rec) = &self.manifest.rec {
+            rec.carry(name_b, m, d);
+        }
+        Some(Listing {
+            nodes,
+            errors: Vec::new(),
+            notes: Vec::new(),
+            dest_exact: d.flags & format::D_COMPLETE != 0,
+            counted,
+        })
+    }
+}
+
+/// A directory state this recent may share its timestamps with a change
+/// made right after it was read (timestamps come from a clock that ticks
+/// every few milliseconds), so it is not recorded: the next run lists the
+/// directory in full and records it then.
+fn racy(s: &crate::manifest::format::DirState) -> bool {
+    const RACY_NS: i128 = 100_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    let c = s.ctime as i128 * 1_000_000_000 + s.ctime_nsec as i128;
+    let m = s.mtime as i128 * 1_000_000_000 + s.mtime_nsec as i128;
+    now - c.max(m) < RACY_NS
 }
 
 /// The list name a missing operand would have had.
@@ -917,6 +1191,11 @@ struct Rec {
     dest: DestProbe,
     /// `-c`: both sides' sums (see [`Scanner::hash_pairs`]).
     sums: Option<Box<Checked>>,
+    /// A directory's states as the manifest records them (source, dest).
+    states: (
+        Option<crate::manifest::format::DirState>,
+        Option<crate::manifest::format::DirState>,
+    ),
 }
 
 /// Merge `more` into `into`, keeping the first of duplicate names.

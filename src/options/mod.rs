@@ -250,6 +250,16 @@ pub struct Options {
     pub delay_updates: bool,
     /// `--fsync`.
     pub fsync: bool,
+
+    // ---- rescan manifest (resync only) ----------------------------------
+    /// `--no-manifest`: neither read nor write the rescan manifest.
+    pub no_manifest: bool,
+    /// `--manifest-dir=DIR`: where manifests live instead of
+    /// `$XDG_CACHE_HOME/resync` (`~/.cache/resync`).
+    pub manifest_dir: Option<std::ffi::OsString>,
+    /// `--trust-mtime`: believe the manifest under source directories whose
+    /// mtime and inode are unchanged (unsafe; see docs/ARCHITECTURE.md).
+    pub trust_mtime: bool,
     /// `--preallocate`.
     pub preallocate: bool,
 

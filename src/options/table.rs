@@ -1047,6 +1047,25 @@ pub static TABLE: &[Opt] = &[
     flag(&["--fsync"], "fsync every written file", |s| {
         s.o.fsync = true
     }),
+    value(
+        &["--manifest-dir"],
+        "DIR",
+        "keep rescan manifests in DIR (resync only)",
+        |s, v| {
+            s.o.manifest_dir = Some(v.value.to_os_string());
+            Ok(())
+        },
+    ),
+    flag(
+        &["--no-manifest"],
+        "neither read nor write a rescan manifest (resync only)",
+        |s| s.o.no_manifest = true,
+    ),
+    flag(
+        &["--trust-mtime"],
+        "skip stats under unchanged source dirs (unsafe; resync only)",
+        |s| s.o.trust_mtime = true,
+    ),
     todo_v(&["--write-batch"], "FILE", "write a batched update to FILE"),
     todo_v(
         &["--only-write-batch"],
@@ -1285,6 +1304,23 @@ or a similar size anywhere in the destination, or one that \\fB\\-\\-delete\\fR\
 removes in the same run, confirmed by chunk hashes.\n\
 Every rebuilt file is checked against the source's hash and copied whole if it\n\
 differs.\n\
+.SH \"RESCAN MANIFEST\"\n\
+A run that copies the contents of one directory (\\fISRC/\\fR) recursively into\n\
+an existing local directory and ends with status 0 records what it saw in a\n\
+manifest outside the destination: \\fI$XDG_CACHE_HOME/resync\\fR (by default\n\
+\\fI~/.cache/resync\\fR), or \\fB\\-\\-manifest\\-dir\\fR; \\fB\\-\\-no\\-manifest\\fR\n\
+neither reads nor writes one, \\fB\\-\\-dry\\-run\\fR and \\fB\\-\\-list\\-only\\fR never\n\
+write one. A damaged or foreign manifest is ignored with a warning.\n\
+By default the manifest changes nothing that could be missed: every source and\n\
+destination file is still looked at; with \\fB\\-\\-delete\\fR a destination\n\
+directory whose mtime, ctime and inode are unchanged is not read again.\n\
+.PP\n\
+\\fB\\-\\-trust\\-mtime\\fR (unsafe, opt-in) also believes the manifest for the files\n\
+of every source directory whose mtime and inode are unchanged (and whose\n\
+destination directory's are): their files are not stat'ed on either side.\n\
+It misses a file changed in place (rewritten, appended, chmod'ed, touched)\n\
+without a change to its directory, on the source or the destination side.\n\
+Files saved by writing a new file and renaming it over the old one are seen.\n\
 .SH \"EXIT STATUS\"\n\
 .TP\n\
 .B 0\n\
@@ -1361,7 +1397,13 @@ mod tests {
             .map(|n| format!("--{n}"))
             .collect();
         // resync's own options, on top of rsync's.
-        let ours = ["--gitignore", "--no-gitignore"];
+        let ours = [
+            "--gitignore",
+            "--no-gitignore",
+            "--manifest-dir",
+            "--no-manifest",
+            "--trust-mtime",
+        ];
         for n in names.iter().filter(|n| n.starts_with("--")) {
             assert!(
                 rsync.contains(*n) || ours.contains(n),

@@ -507,6 +507,15 @@ pub fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
     )?)
 }
 
+/// Metadata of an open descriptor (a listed directory).
+///
+/// Why: the rescan manifest compares a directory's mtime, ctime and inode on
+/// the descriptor its listing already holds, without a second path lookup.
+pub fn fstat_fd(fd: &std::os::fd::OwnedFd) -> io::Result<Stat> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(stat_from_libc(&st))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
