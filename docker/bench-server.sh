@@ -11,7 +11,7 @@ cp /keys/client_key.pub /root/.ssh/authorized_keys
 cat >/etc/rsyncd.conf <<CONF
 uid = root
 gid = root
-use chroot = no
+use chroot = yes
 munge symlinks = no
 [bench]
 path = /data/dst

@@ -6,44 +6,9 @@
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::Command;
 
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut v = vec![0u8; n];
-    rng.fill(&mut v);
-    v
-}
-
-/// Runs resync with `args` + `src/ dst/` in `dir`; returns stdout (exit 0 asserted).
-fn resync(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_resync"))
-        .args(args)
-        .arg("src/")
-        .arg("dst/")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "resync failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn stat_figure(out: &str, key: &str) -> u64 {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(key))
-        .unwrap_or_else(|| panic!("no {key} in {out}"));
-    line[key.len()..]
-        .trim()
-        .trim_end_matches(" bytes")
-        .replace(',', "")
-        .parse()
-        .unwrap()
-}
+mod common;
+use common::{bytes, resync, stat_figure};
 
 fn write(p: &Path, data: &[u8]) {
     fs::create_dir_all(p.parent().unwrap()).unwrap();

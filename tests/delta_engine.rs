@@ -11,44 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::Xfs;
-
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut v = vec![0u8; n];
-    rng.fill(&mut v);
-    v
-}
-
-/// Runs resync with `args` + `src/ dst/` in `dir`; returns stdout (exit 0 asserted).
-fn resync(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_resync"))
-        .args(args)
-        .arg("src/")
-        .arg("dst/")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "resync failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn stat_figure(out: &str, key: &str) -> u64 {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(key))
-        .unwrap_or_else(|| panic!("no {key} in {out}"));
-    line[key.len()..]
-        .trim()
-        .trim_end_matches(" bytes")
-        .replace(',', "")
-        .parse()
-        .unwrap()
-}
+use common::{Xfs, bytes, resync, stat_figure};
 
 /// src/f = dst/f with a 4 KiB prepend and 3 rewritten ranges; dst older.
 fn setup(dir: &Path, len: usize) -> (Vec<u8>, Vec<u8>) {

@@ -20,7 +20,8 @@
 # Servers in rsbench-s: OpenSSH on 10.203.7.2:2222 (own host key, root login
 # with a throwaway key, both in bench/out/lan/), and `rsync --daemon` on
 # 10.203.7.2:8730 with module [bench] = /dev/shm/resync-lan (read-write,
-# uid/gid root, no chroot). `resync --daemon` joins when resync has one.
+# uid/gid root, chroot: without it rsync rewrites symlink targets, which fails
+# the tree check). `resync --daemon` joins when resync has one.
 # Traffic stays inside these two namespaces.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -126,7 +127,7 @@ address = $SIP
 port = $RSYNCD_PORT
 uid = root
 gid = root
-use chroot = no
+use chroot = yes
 munge symlinks = no
 max connections = 20
 

@@ -132,17 +132,8 @@ fn matches_chunks(out: &File, sig: &sig::Signature) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::testutil::pattern;
+    use crate::sys::testutil::{create_rw as rw, pattern};
     use std::os::unix::fs::FileExt;
-
-    fn rw(p: &std::path::Path) -> File {
-        File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(p)
-            .unwrap()
-    }
 
     #[test]
     fn local_sync_and_retry() {

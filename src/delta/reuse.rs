@@ -297,17 +297,8 @@ fn is_temp_name(name: &OsStr) -> bool {
 mod tests {
     use super::*;
     use crate::sys::copy::CopyHints;
-    use crate::sys::testutil::pattern;
+    use crate::sys::testutil::{create_rw as rw, pattern};
     use std::os::unix::fs::FileExt;
-
-    fn rw(p: &Path) -> File {
-        File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(p)
-            .unwrap()
-    }
 
     #[test]
     fn finds_moved_and_deleted_content_and_survives_changes() {

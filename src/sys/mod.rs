@@ -45,4 +45,14 @@ pub(crate) mod testutil {
         }
         Some(tempfile::tempdir_in(base).expect("tempdir"))
     }
+
+    /// A new file at `p`, open for reading and writing (fails if it exists).
+    pub fn create_rw(p: &Path) -> std::fs::File {
+        std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(p)
+            .unwrap()
+    }
 }

@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests (`mod common;`).
 
+// Each test crate uses its own subset of these helpers.
+#![allow(dead_code)]
+
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
@@ -52,4 +55,43 @@ impl Drop for Xfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(self.path()).status();
     }
+}
+
+/// `n` seeded random bytes (the same for the same seed).
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut v = vec![0u8; n];
+    rng.fill(&mut v);
+    v
+}
+
+/// Runs resync with `args` + `src/ dst/` in `dir`; returns stdout (exit 0 asserted).
+pub fn resync(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_resync"))
+        .args(args)
+        .arg("src/")
+        .arg("dst/")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "resync failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The number after `key` in `--stats` output (`Literal data: 1,234 bytes` → 1234).
+pub fn stat_figure(out: &str, key: &str) -> u64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no {key} in {out}"));
+    line[key.len()..]
+        .trim()
+        .trim_end_matches(" bytes")
+        .replace(',', "")
+        .parse()
+        .unwrap()
 }
