@@ -108,25 +108,16 @@ def probe(who, resync):
 
 
 def make_big(work):
-    """old (1 GiB) and new/big.bin (1% scattered edits + 4 KiB prepended), as bench/delta_scenario.sh."""
-    old, new = os.path.join(work, "big-old"), os.path.join(work, "big-new")
-    if os.path.exists(os.path.join(new, "big.bin")):
+    """old/big.bin (1 GiB) and src/big.bin (1% scattered edits + 4 KiB prepended): the files of
+    bench/run.sh's delta-1g-tmpfs scenario (bench.make_delta_files), the old one as a tree."""
+    w = os.path.join(work, "big")
+    old, new = os.path.join(w, "old-tree"), os.path.join(w, "src")
+    if os.path.exists(os.path.join(old, "big.bin")):
         return old, new
-    n = 1 << 30
-    rng = random.Random(42)
-    data = bytearray(b"".join(rng.randbytes(1 << 24) for _ in range(n >> 24)))
+    os.makedirs(w, exist_ok=True)
+    bench.make_delta_files(w)
     os.makedirs(old, exist_ok=True)
-    with open(os.path.join(old, "big.bin"), "wb") as fh:
-        fh.write(data)
-    run = n // 100 // 256
-    for _ in range(256):
-        at = rng.randrange(0, n - run)
-        data[at:at + run] = rng.randbytes(run)
-    os.makedirs(new, exist_ok=True)
-    with open(os.path.join(new, "big.bin"), "wb") as fh:
-        fh.write(rng.randbytes(4096))
-        fh.write(data)
-    os.utime(os.path.join(old, "big.bin"), (978307200, 978307200))  # 2001-01-01: the quick check sends it
+    os.link(os.path.join(w, "old"), os.path.join(old, "big.bin"))  # same inode, same mtime
     return old, new
 
 
