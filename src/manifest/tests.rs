@@ -31,10 +31,8 @@ fn state(seed: u64) -> DirState {
     }
 }
 
-/// A payload of three directories with files, a symlink, a hash, a
-/// destination that differs from the source and one that is missing.
-fn sample() -> Vec<u8> {
-    let rec = Recorder::default();
+/// Records the sample's three directories into `rec` (against `old`, if any).
+fn record_sample(rec: &Recorder, old: Option<&Manifest>) {
     for (i, name) in [&b"sub"[..], b".", b"sub/deeper"].iter().enumerate() {
         let mut d = DirRecording::new(name, &state(i as u64), Some(&state(50)), 4);
         let src = meta(1, 0o100644);
@@ -63,8 +61,15 @@ fn sample() -> Vec<u8> {
         let mut e = entry_rec(b"z", true, false, &meta(4, 0o040755), None, None);
         e.hash = Some([0xab; 32]);
         d.entry(&e);
-        rec.add(d, None);
+        rec.add(d, old);
     }
+}
+
+/// A payload of three directories with files, a symlink, a hash, a
+/// destination that differs from the source and one that is missing.
+fn sample() -> Vec<u8> {
+    let rec = Recorder::default();
+    record_sample(&rec, None);
     let mut complete = HashSet::new();
     complete.insert(b"sub".to_vec());
     rec.payload(None, &HashSet::new(), &complete).unwrap()
@@ -201,36 +206,7 @@ fn options_hash_ignores_output_but_not_selection() {
 fn a_recording_equal_to_the_old_record_is_carried_and_nothing_is_written() {
     let old = Manifest::from_payload(sample()).unwrap();
     let rec = Recorder::default();
-    for (i, name) in [&b"sub"[..], b".", b"sub/deeper"].iter().enumerate() {
-        let mut d = DirRecording::new(name, &state(i as u64), Some(&state(50)), 4);
-        let src = meta(1, 0o100644);
-        let mut dest = src;
-        dest.ino = 77;
-        d.entry(&entry_rec(b"a", false, false, &src, Some(&dest), None));
-        let mut other = meta(2, 0o100600);
-        other.size = 1;
-        d.entry(&entry_rec(
-            b"b",
-            false,
-            false,
-            &meta(2, 0o100644),
-            Some(&other),
-            None,
-        ));
-        let t = OsString::from("target/x");
-        d.entry(&entry_rec(
-            b"l",
-            false,
-            false,
-            &meta(3, 0o120777),
-            None,
-            Some(&t),
-        ));
-        let mut e = entry_rec(b"z", true, false, &meta(4, 0o040755), None, None);
-        e.hash = Some([0xab; 32]);
-        d.entry(&e);
-        rec.add(d, Some(&old));
-    }
+    record_sample(&rec, Some(&old));
     let mut complete = HashSet::new();
     complete.insert(b"sub".to_vec());
     assert!(rec.dirs.lock().unwrap().is_empty(), "all carried");
