@@ -6,7 +6,7 @@
 
 pub mod apply;
 pub mod delta;
-mod engine;
+pub(crate) mod engine;
 pub mod exit;
 pub mod filter;
 pub mod flist;

@@ -2,9 +2,8 @@
 //! through a fake remote shell (a script that drops `-l USER` and the host and
 //! runs the rest with `sh -c`, as ssh would run it on the remote host; rsync's
 //! own test suite does the same), the handshake completes, and every failure
-//! ends with rsync's message and exit code. Until the engine runs over the
-//! protocol a remote transfer stops after the handshake with exit 4, and
-//! nothing is written on either side.
+//! ends with rsync's message and exit code; a push and a pull run through
+//! it (beside rsync run the same way, when installed).
 
 use resync::remote::conn::{FrameReader, FrameWriter};
 use resync::remote::handshake::{self, Side};
@@ -81,10 +80,40 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-const NOT_YET: &str = "resync: remote transfers are not supported yet (handshake with resync 0.1.0 completed: protocol 1, compression off; nothing was transferred)\n";
+/// rsync run the same way (same fake rsh, so its server runs in the same
+/// directory), when it is installed.
+fn rsync(f: &Fixture, args: &[&str]) -> Option<Output> {
+    Command::new("rsync").arg("--version").output().ok()?;
+    Some(
+        Command::new("rsync")
+            .args(args)
+            .current_dir(f.path())
+            .env_remove("RSYNC_RSH")
+            .output()
+            .unwrap(),
+    )
+}
+
+/// stdout with the byte figures of the summary blanked (they count each
+/// program's own protocol).
+fn figures_blanked(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            if l.starts_with("sent ") {
+                "sent N".to_string()
+            } else if l.starts_with("total size is ") {
+                l.split("  speedup").next().unwrap().to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 #[test]
-fn push_handshake_completes_then_stops_with_exit_4() {
+fn push_through_a_remote_shell_writes_the_tree() {
     let f = Fixture::new();
     let o = f.run(&[
         "-a",
@@ -95,61 +124,85 @@ fn push_handshake_completes_then_stops_with_exit_4() {
         "src/",
         "user@host:dst dir/",
     ]);
-    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    assert_eq!(
-        stderr(&o),
-        format!("{NOT_YET}resync error: requested action not supported (code 4) [sender=0.1.0]\n")
-    );
-    assert!(o.stdout.is_empty());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{}", stderr(&o));
     // rsync's command shape: -l user, host, rsync-path, server args, ".", the
     // path escaped for the remote shell.
     assert_eq!(
         f.rsh_log(),
-        format!("[-l][user][host][{BIN}][--server][.][dst\\ dir/]")
+        format!("[-l][user][host][{BIN}][--server][-rlptog][--devices][--specials][.][dst\\ dir/]")
     );
-    // Nothing was created, on the "remote" side (same directory) or locally.
-    assert!(f.extra_names().is_empty(), "{:?}", f.extra_names());
+    assert_eq!(fs::read(f.path().join("dst dir/a")).unwrap(), b"hello\n");
+    let (s, d) = (
+        fs::metadata(f.path().join("src/a")).unwrap(),
+        fs::metadata(f.path().join("dst dir/a")).unwrap(),
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (s.mode(), s.mtime(), s.mtime_nsec()),
+        (d.mode(), d.mtime(), d.mtime_nsec())
+    );
+    assert_eq!(f.extra_names(), ["dst dir"]);
 }
 
 #[test]
-fn pull_handshake_completes_then_stops_with_exit_4() {
+fn pull_through_a_remote_shell_prints_what_rsync_prints() {
     let f = Fixture::new();
-    let o = f.run(&[
-        "-av",
-        "-e",
-        "./lsh.sh",
-        "--rsync-path",
-        BIN,
-        "host:src/",
-        ":src/a",
-        "dst",
-    ]);
-    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    assert_eq!(
-        stderr(&o),
-        format!(
-            "{NOT_YET}resync error: requested action not supported (code 4) [Receiver=0.1.0]\n"
-        )
-    );
-    assert!(o.stdout.is_empty());
+    fs::create_dir(f.path().join("src/sub")).unwrap();
+    fs::write(f.path().join("src/sub/b"), b"bb").unwrap();
+    let args = |dst: &'static str| -> Vec<&'static str> {
+        vec!["-av", "-e", "./lsh.sh", "host:src/", dst]
+    };
+    let mut mine = args("dst");
+    mine.extend(["--rsync-path", BIN]);
+    let o = f.run(&mine);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         f.rsh_log(),
-        format!("[host][{BIN}][--server][--sender][.][src/][src/a]")
+        format!("[host][{BIN}][--server][--sender][-vrlptog][--devices][--specials][.][src/]")
     );
-    assert!(f.extra_names().is_empty(), "{:?}", f.extra_names());
+    assert_eq!(fs::read(f.path().join("dst/sub/b")).unwrap(), b"bb");
+    let want = "receiving incremental file list\ncreated directory dst\n./\na\nsub/\nsub/b\n\nsent N\ntotal size is 8";
+    assert_eq!(figures_blanked(&o), want);
+    if let Some(r) = rsync(&f, &args("rdst")) {
+        assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+        assert_eq!(figures_blanked(&r).replace("rdst", "dst"), want);
+    }
 }
 
 #[test]
 fn rsync_rsh_environment_variable_is_the_default_shell() {
     let f = Fixture::new();
     let o = Command::new(BIN)
-        .args(["--rsync-path", BIN, "src/", "host:dst/"])
+        .args(["--rsync-path", BIN, "src/a", "host:dst"])
         .current_dir(f.path())
         .env("RSYNC_RSH", "./lsh.sh")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(f.rsh_log().starts_with("[host]"));
+    assert_eq!(fs::read(f.path().join("dst")).unwrap(), b"hello\n");
+}
+
+#[test]
+fn options_not_supported_remotely_are_refused_before_connecting() {
+    let f = Fixture::new();
+    for (opt, name) in [
+        ("-H", "--hard-links"),
+        ("-c", "--checksum"),
+        ("--inplace", "--inplace"),
+    ] {
+        let o = f.run(&["-a", opt, "-e", "./lsh.sh", "src/", "host:dst/"]);
+        assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "resync: {name} is not supported for remote transfers yet\n\
+                 resync error: requested action not supported (code 4) [sender=0.1.0]\n"
+            )
+        );
+        assert!(!f.path().join("rsh.log").exists(), "the remote shell ran");
+    }
 }
 
 /// The bytes a future resync speaking only protocol 9 would send.
@@ -299,12 +352,14 @@ fn operand_and_rsh_errors_are_usage_errors() {
 }
 
 /// Speak to `resync --server` directly with the library, compressed, and
-/// check every way the server's conversation can end.
+/// check the ways the server's conversation can end.
 #[test]
 fn server_answers_the_handshake_with_zstd() {
+    let dir = tempfile::tempdir().unwrap();
     let start = || {
         let mut c = Command::new(BIN)
             .args(["--server", ".", "dst/"])
+            .current_dir(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -314,35 +369,46 @@ fn server_answers_the_handshake_with_zstd() {
         let w = FrameWriter::new(c.stdin.take().unwrap());
         (c, r, w)
     };
-    // Keepalive then Goodbye: the server says goodbye and exits 0.
+    // An empty list, compressed: the receiver creates the destination,
+    // ends its phases, sends its counters and says goodbye.
     let (c, mut r, mut w) = start();
     let a = handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(3)).unwrap();
     assert_eq!((a.version, a.compress_level), (1, 3));
     assert_eq!(a.peer_program, "resync 0.1.0");
     w.send(&Msg::Keepalive).unwrap();
-    w.send(&Msg::Goodbye { code: 0 }).unwrap();
-    w.flush().unwrap();
-    assert_eq!(r.recv().unwrap(), Msg::Goodbye { code: 0 });
-    drop(w);
-    let o = c.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(o.stderr.is_empty());
-
-    // A transfer message: refused with Error(4), exit 4.
-    let (c, mut r, mut w) = start();
-    handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(3)).unwrap();
     w.send(&Msg::FileListEnd { total: 0 }).unwrap();
     w.flush().unwrap();
+    assert_eq!(r.recv().unwrap(), Msg::Done { phase: 0 });
+    w.send(&Msg::Done { phase: 0 }).unwrap();
+    w.flush().unwrap();
+    assert_eq!(r.recv().unwrap(), Msg::Done { phase: 1 });
+    w.send(&Msg::Done { phase: 1 }).unwrap();
+    w.flush().unwrap();
+    assert!(matches!(r.recv().unwrap(), Msg::Stats { .. }));
+    assert_eq!(r.recv().unwrap(), Msg::Goodbye { code: 0 });
+    w.send(&Msg::Goodbye { code: 0 }).unwrap();
+    w.finish().unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+    assert!(dir.path().join("dst").is_dir());
+
+    // A message only a receiver sends: refused with Error(12), exit 12.
+    let (c, mut r, mut w) = start();
+    handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(3)).unwrap();
+    w.send(&Msg::Request { index: 0, flags: 0 }).unwrap();
+    w.flush().unwrap();
     match r.recv().unwrap() {
-        Msg::Error { code: 4, message } => {
-            assert!(message.contains("not supported yet"), "{message}")
+        Msg::Error { code: 12, message } => {
+            assert!(message.contains("unexpected message 0x20"), "{message}")
         }
         m => panic!("{m:?}"),
     }
     drop(w);
-    assert_eq!(c.wait_with_output().unwrap().status.code(), Some(4));
+    assert_eq!(c.wait_with_output().unwrap().status.code(), Some(12));
 
-    // The client goes away without a Goodbye: exit 12.
+    // The client goes away before the end of the list: exit 12, nothing made.
+    fs::remove_dir(dir.path().join("dst")).unwrap();
     let (c, mut r, mut w) = start();
     handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(3)).unwrap();
     w.send(&Msg::Keepalive).unwrap();
@@ -356,12 +422,15 @@ fn server_answers_the_handshake_with_zstd() {
         "{}",
         stderr(&o)
     );
+    assert!(!dir.path().join("dst").exists());
 }
 
 #[test]
 fn server_rejects_a_malformed_frame_with_error_12() {
+    let dir = tempfile::tempdir().unwrap();
     let mut c = Command::new(BIN)
         .args(["--server", ".", "dst/"])
+        .current_dir(dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -460,7 +529,6 @@ fn remote_shell_words_match_rsync() {
         &["src/", "rsync://h:x/m"],
         &["host:a", ":b", "host:c", "dst"],
         &["host:~x", "host:~/y", "dd"],
-        &["host:"],
         &["host:a b", "dst"],
         &["-e=./log.sh -l bob", "src/", "u@h:d"],
         &["-e=./log.sh \"x y\" 'a''b' -p 22", "src/", "h:d"],

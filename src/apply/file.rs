@@ -261,6 +261,46 @@ fn whole_or_delta(
     delta: Delta,
 ) -> Option<u64> {
     let opts = &ctx.opts;
+    let copy_opts = crate::sys::copy::CopyOptions {
+        sparse: opts.sparse,
+        preallocate: opts.preallocate,
+    };
+    let mut fill = |tmp: &File, dfd: Option<&std::os::fd::OwnedFd>| -> io::Result<Filled> {
+        if delta != Delta::No {
+            let matched = fill_by_delta(ctx, it, src, tmp, len, dfd, &copy_opts, delta)?;
+            ctx.matched
+                .fetch_add(matched, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            let hints = ctx.hints((e.meta.dev, it.dest_meta.map_or(0, |d| d.dev)));
+            crate::sys::copy::copy_file_data_hinted(src, tmp, len, &copy_opts, &hints)?;
+        }
+        Ok(Filled::Done)
+    };
+    into_place(ctx, e, it, cache, &mut fill)
+}
+
+/// What filling a temp file came to (see [`into_place`]).
+pub enum Filled {
+    /// The temp file holds the new content: give it its metadata and rename it.
+    Done,
+    /// The content is not right (a remote delta that failed verification, or a
+    /// file the sender could not send): drop the temp file, keep the old one.
+    Dropped,
+}
+
+/// Create the temp file for `it.dest`, let `fill` write the content, then
+/// give it its metadata and rename it over the destination (or keep the old
+/// version when anything fails). `fill` gets the temp file and the
+/// destination directory's descriptor, when the work is relative to it.
+pub(crate) fn into_place(
+    ctx: &Ctx,
+    e: &Entry,
+    it: &Item,
+    cache: Option<&mut DirCache>,
+    fill: &mut dyn FnMut(&File, Option<&std::os::fd::OwnedFd>) -> io::Result<Filled>,
+) -> Option<u64> {
+    let opts = &ctx.opts;
+    let len = e.meta.size;
     // Beside the destination, with plain renames: work relative to the
     // destination directory's descriptor.
     let plain = ctx.temp_dir.is_none() && !opts.delay_updates;
@@ -296,23 +336,17 @@ fn whole_or_delta(
             return None;
         }
     };
-    let copy_opts = crate::sys::copy::CopyOptions {
-        sparse: opts.sparse,
-        preallocate: opts.preallocate,
-    };
-    let filled = if delta != Delta::No {
-        fill_by_delta(ctx, it, src, &tmp, len, dfd, &copy_opts, delta).map(|matched| {
-            ctx.matched
-                .fetch_add(matched, std::sync::atomic::Ordering::Relaxed);
-        })
-    } else {
-        let hints = ctx.hints((e.meta.dev, it.dest_meta.map_or(0, |d| d.dev)));
-        crate::sys::copy::copy_file_data_hinted(src, &tmp, len, &copy_opts, &hints).map(|_| ())
-    };
-    if let Err(err) = filled {
-        keep_partial(ctx, &tmp_path, &it.dest);
-        write_failed(ctx, &it.dest, &err);
-        return None;
+    match fill(&tmp, dfd) {
+        Ok(Filled::Done) => {}
+        Ok(Filled::Dropped) => {
+            let _ = std::fs::remove_file(&tmp_path);
+            return None;
+        }
+        Err(err) => {
+            keep_partial(ctx, &tmp_path, &it.dest);
+            write_failed(ctx, &it.dest, &err);
+            return None;
+        }
     }
     set_file_meta_fd(ctx, e, it, &tmp, &it.dest, !direct);
     if opts.fsync {

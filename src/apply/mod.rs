@@ -12,6 +12,8 @@ pub mod backup;
 mod file;
 mod meta;
 
+pub use file::Filled;
+
 use crate::flist::Entry;
 use crate::options::Options;
 use crate::plan::{Action, Item};
@@ -229,6 +231,76 @@ pub struct Applier {
     dirs: Vec<DirRec>,
     /// Directory descriptors for serial (`--progress`) applies.
     cache: DirCache,
+    /// A remote sender: file data comes from the connection (see [`Fetch`]).
+    fetch: Option<Box<dyn Fetch>>,
+}
+
+/// Where the data of transferred files comes from when the sender is remote.
+///
+/// Why: over the protocol a file's data is requested when it is planned and
+/// arrives later, in request order; everything else (directories, symlinks,
+/// attributes, hard links, directory metadata) is applied as for a local copy.
+pub trait Fetch: Send {
+    /// Ask for the data of a planned transfer (in list order, on the walk's
+    /// thread); the fetcher writes it later through a [`Receive`].
+    fn request(&mut self, e: Entry, it: Item);
+    /// Wait until every requested file is in place or has failed (before
+    /// hard links and directory metadata are done).
+    fn finish(&mut self);
+}
+
+/// Writes files whose data arrives from a remote sender, with the temp file,
+/// metadata, backup and rename handling of a local transfer.
+pub struct Receive {
+    ctx: Arc<Ctx>,
+    cache: DirCache,
+}
+
+impl Receive {
+    /// Write `e` to `it.dest`: `fill` writes the content into the temp file
+    /// (it gets the destination directory's descriptor when the work is
+    /// relative to it); then metadata and rename as for a local file.
+    /// Returns the bytes of the file, or None when it failed or was dropped.
+    pub fn file(
+        &mut self,
+        e: &Entry,
+        it: &Item,
+        fill: &mut dyn FnMut(
+            &std::fs::File,
+            Option<&std::os::fd::OwnedFd>,
+        ) -> std::io::Result<Filled>,
+    ) -> Option<u64> {
+        ensure_parent(&self.ctx, &it.dest);
+        let n = file::into_place(&self.ctx, e, it, Some(&mut self.cache), fill)?;
+        self.ctx.literal.fetch_add(n, Ordering::Relaxed);
+        Some(n)
+    }
+
+    /// Count bytes a delta took from its basis (`--stats` "Matched data").
+    pub fn matched(&self, n: u64) {
+        self.ctx.matched.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Report a non-fatal error (exit 23 at the end).
+    pub fn error(&self, msg: String) {
+        self.ctx.error(msg);
+    }
+
+    /// Raise the exit code class (23, 24) without a message.
+    pub fn raise(&self, code: i32) {
+        self.ctx.raise(code);
+    }
+
+    /// A file is sent a second time (rsync's redo phase): its line is printed
+    /// again at the end.
+    pub fn redo(&self, e: &Entry, it: &Item) {
+        self.ctx.redo(e, it);
+    }
+
+    /// True once a fatal error stopped the transfer.
+    pub fn stopped(&self) -> bool {
+        self.ctx.stopped()
+    }
 }
 
 impl Applier {
@@ -263,6 +335,20 @@ impl Applier {
             batch_bytes: 0,
             links: Vec::new(),
             dirs: Vec::new(),
+            cache: DirCache::default(),
+            fetch: None,
+        }
+    }
+
+    /// Take transferred files' data from `fetch` (a remote sender).
+    pub fn set_fetch(&mut self, fetch: Box<dyn Fetch>) {
+        self.fetch = Some(fetch);
+    }
+
+    /// A writer for files received from a remote sender.
+    pub fn receive(&self) -> Receive {
+        Receive {
+            ctx: Arc::clone(&self.ctx),
             cache: DirCache::default(),
         }
     }
@@ -343,6 +429,11 @@ impl Applier {
         match it.action {
             Action::Nothing | Action::MkDir => {}
             Action::HardLink => self.links.push((e, it)),
+            Action::Transfer if self.fetch.is_some() => {
+                if let Some(f) = self.fetch.as_mut() {
+                    f.request(e, it);
+                }
+            }
             _ => {
                 // One batch per destination directory: two workers creating
                 // names in the same directory serialise on its lock (and on
@@ -427,6 +518,9 @@ impl Applier {
     /// set, as in rsync.
     pub fn settle(&mut self) {
         self.drain();
+        if let Some(f) = self.fetch.as_mut() {
+            f.finish();
+        }
         let ctx = Arc::clone(&self.ctx);
         for (e, it) in std::mem::take(&mut self.links) {
             if ctx.stopped() {

@@ -19,7 +19,7 @@ use std::time::Instant;
 /// Entries listed ahead of the walk at most (bounds memory; the scan tasks
 /// stay this far ahead of the sequential planner). Measured on the linux tree:
 /// 8k costs ~25% on a no-op rescan, 32k gains nothing over 16k but memory.
-const PREFETCH_BUDGET: usize = 16 * 1024;
+pub(crate) const PREFETCH_BUDGET: usize = 16 * 1024;
 
 /// Print a destination error the way rsync's receiver does and give back its
 /// exit code.
@@ -70,28 +70,61 @@ fn stdout_format(opts: &Options) -> Option<String> {
     None
 }
 
+/// The receiving side of a remote transfer: where the listings and the file
+/// data come from, and where stdout lines go.
+///
+/// Why: the receiver of a push (the server) or a pull (the client) runs the
+/// same walk, planner, applier and deleter as a local transfer; only the
+/// sources of listings and data and the output differ.
+pub(crate) struct RemoteRecv {
+    /// The sender's file list, as it streams in.
+    pub feed: std::sync::Arc<dyn flist::Feed>,
+    /// Makes the fetcher of the sender's file data (requested as files are
+    /// planned), given the applier's writer for received files.
+    pub fetch: MakeFetch,
+    /// Where stdout lines go (a server sends them to the client); None: stdout.
+    pub out: Option<Box<dyn Write + Send>>,
+    /// A push: transfers are itemized as sent (`<`), as rsync's client shows them.
+    pub push: bool,
+}
+
+/// Builds a [`crate::apply::Fetch`] around the applier's [`crate::apply::Receive`].
+pub(crate) type MakeFetch =
+    Box<dyn FnOnce(crate::apply::Receive) -> Box<dyn crate::apply::Fetch> + Send>;
+
 /// Run one local transfer; returns rsync's exit code.
 pub fn run(opts: Options) -> i32 {
+    match transfer(opts, None) {
+        Ok((code, _)) | Err(code) => code,
+    }
+}
+
+/// Run the receiving side of a remote transfer: plan, apply and delete as
+/// `r`'s listings arrive. Returns the exit code and the receiver's counters
+/// (the caller adds the byte counts and prints the summary); `Err` when the
+/// run stopped early with an error already reported.
+pub(crate) fn receive(opts: Options, r: RemoteRecv) -> Result<(i32, Stats), i32> {
+    transfer(opts, Some(r))
+}
+
+fn transfer(opts: Options, remote: Option<RemoteRecv>) -> Result<(i32, Stats), i32> {
     let start = Instant::now();
     if let Err(v) = plan::chmod::parse_all(&opts.chmod) {
-        return usage(&format!("Invalid argument passed to --chmod ({v})"));
+        return Err(usage(&format!("Invalid argument passed to --chmod ({v})")));
     }
     if let Some(msg) = conflicts(&opts) {
-        return usage(&msg);
+        return Err(usage(&msg));
     }
-    let filters = match build_filters(&opts) {
-        Ok(f) => f,
-        Err(c) => return c,
-    };
+    let filters = build_filters(&opts)?;
     let mut opts = opts;
     if let Some(ff) = opts.files_from.clone() {
         match files_from(&opts, &ff) {
             Ok(srcs) => opts.sources = srcs,
-            Err(c) => return c,
+            Err(c) => return Err(c),
         }
     }
-    if opts.dest.is_none() || opts.list_only {
-        return list_only(opts, filters);
+    if remote.is_none() && (opts.dest.is_none() || opts.list_only) {
+        return Err(list_only(opts, filters));
     }
     // rsync's implied settings.
     if opts.partial_dir.is_some() {
@@ -113,29 +146,46 @@ pub fn run(opts: Options) -> i32 {
     } else {
         PREFETCH_BUDGET
     };
-    let (mf_use, mf_place) = manifest_use(&opts, probe.as_deref());
+    let (mf_use, mf_place) = if remote.is_some() {
+        Default::default()
+    } else {
+        manifest_use(&opts, probe.as_deref())
+    };
     let mf_old = mf_use.old.clone();
     let mf_rec = mf_use.rec.clone();
-    let scanner = Scanner::new(&opts, probe, budget, filters.clone(), mf_use);
+    let mut scanner = Scanner::new(&opts, probe, budget, filters.clone(), mf_use);
+    let (fetch, out, push, feed) = match remote {
+        Some(r) => {
+            scanner = scanner.with_feed(r.feed.clone());
+            (Some(r.fetch), r.out, r.push, Some(r.feed))
+        }
+        None => (None, None, false, None),
+    };
+    let is_remote = fetch.is_some();
     let mut top = scanner.operands();
+    if feed.as_ref().is_some_and(|f| f.failed()) {
+        // No usable list: touch nothing (the failure is reported already).
+        return Err(exit::STREAM_IO);
+    }
     let mut code = 0;
     for e in &top.errors {
         e.print();
         code = merge_code(code, e.code);
     }
     let (single, single_dir) = single_entry(&scanner, &mut top);
-    let mode = match dest::dest_mode(&opts, &dest_arg, single, single_dir) {
-        Ok(m) => m,
-        Err(c) => return c,
-    };
+    let mode = dest::dest_mode(&opts, &dest_arg, single, single_dir)?;
     let fmt = if opts.quiet {
         None
     } else {
         stdout_format(&opts)
     };
     let mut printer = report::Printer::new(fmt.clone(), &opts, human);
+    if let Some(o) = out {
+        printer = printer.with_out(o, push);
+    }
     let mut header = None;
-    if (opts.verbose > 0 || opts.progress) && !opts.quiet {
+    // A remote transfer's header is the client's (see remote::client).
+    if (opts.verbose > 0 || opts.progress) && !opts.quiet && !is_remote {
         // rsync's incremental recursion is off without -r and with the
         // options that need the whole list first.
         let inc_recurse = opts.recursive
@@ -164,7 +214,7 @@ pub fn run(opts: Options) -> i32 {
         }
         match r {
             Ok(created) => created_root = created,
-            Err(c) => return c,
+            Err(c) => return Err(c),
         }
     }
     // --temp-dir is relative to the destination directory, and must exist.
@@ -181,18 +231,18 @@ pub fn run(opts: Options) -> i32 {
             printer.finish();
             report::message_bare(&format!("The temp-dir does not exist: {given}"));
             report::exit_message(exit::SYNTAX, "Receiver");
-            return exit::SYNTAX;
+            return Err(exit::SYNTAX);
         }
     }
     let root = mode.root();
     if let Some(dir) = &opts.backup_dir {
         if let Err(c) = check_backup_dir(&opts, &root, dir, &mut printer) {
             printer.finish();
-            return c;
+            return Err(c);
         }
     }
     let basis = basis_dirs(&opts, &root);
-    if opts.verbose > 1 && !opts.quiet {
+    if opts.verbose > 1 && !opts.quiet && !is_remote {
         printer.raw(if opts.whole_file == Some(false) {
             "delta-transmission enabled"
         } else {
@@ -218,6 +268,10 @@ pub fn run(opts: Options) -> i32 {
     );
     let w = match header {
         Some(h) => w.with_header(h),
+        None => w,
+    };
+    let w = match fetch {
+        Some(f) => w.with_fetch(f),
         None => w,
     };
     let mut w = match &dest_root {
@@ -247,6 +301,15 @@ pub fn run(opts: Options) -> i32 {
         flist_time,
         ..stats_core
     };
+    if is_remote {
+        stats.matched = if opts.dry_run { 0 } else { outcome.matched };
+        stats.literal = if opts.dry_run {
+            0
+        } else {
+            stats.transferred_size.saturating_sub(stats.matched)
+        };
+        return Ok((code, stats));
+    }
     // --no-W: what delta transfers took from their basis files is matched
     // data, the rest of the transferred files literal.
     stats.matched = if opts.dry_run { 0 } else { outcome.matched };
@@ -283,7 +346,7 @@ pub fn run(opts: Options) -> i32 {
         let _ = writeln!(out, "{b}");
     }
     let _ = out.flush();
-    closing(code)
+    Ok((closing(code), stats))
 }
 
 /// rsync's receiver checks `--backup-dir` before the transfer: it must be a
@@ -515,7 +578,7 @@ fn closing(code: i32) -> i32 {
 
 /// Combine exit codes the way rsync reports them: file I/O (11) wins, then
 /// 23, then 24, then 25 (the `--max-delete` limit).
-fn merge_code(a: i32, b: i32) -> i32 {
+pub(crate) fn merge_code(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
         0 => 0,
         exit::DEL_LIMIT => 1,
@@ -606,7 +669,9 @@ fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::OsString>, i
 
 /// Parse the filter rules (before anything is touched, as rsync parses them
 /// with the options); a bad rule or unreadable rule file ends the run.
-fn build_filters(opts: &Options) -> Result<Option<std::sync::Arc<crate::filter::Filters>>, i32> {
+pub(crate) fn build_filters(
+    opts: &Options,
+) -> Result<Option<std::sync::Arc<crate::filter::Filters>>, i32> {
     let mut args = opts.filters.clone();
     if opts.backup
         && opts.backup_dir.is_none()
@@ -740,7 +805,7 @@ fn current_umask() -> u32 {
 }
 
 /// rsync's internal `human_readable` level: 0 with `--no-h`, else 1 + the `-h` count.
-fn human_level(opts: &Options) -> u8 {
+pub(crate) fn human_level(opts: &Options) -> u8 {
     if opts.plain_numbers {
         0
     } else {

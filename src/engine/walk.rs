@@ -56,6 +56,8 @@ pub(super) struct Walk<'a> {
     header: Option<&'static str>,
     /// What the rescan manifest needs to know of this walk.
     track: Track,
+    /// The sender is remote: it reports unreadable files itself.
+    remote: bool,
 }
 
 /// The directories a walk changed (left out of the next manifest) and those
@@ -112,6 +114,7 @@ impl<'a> Walk<'a> {
             has_dot: false,
             header: None,
             track: Track::default(),
+            remote: false,
         }
     }
 
@@ -143,6 +146,14 @@ impl<'a> Walk<'a> {
         if e.meta.kind == Kind::Dir || b == b"." {
             self.track.dirty.insert(b.to_vec());
         }
+    }
+
+    /// Take transferred files' data from a remote sender.
+    pub(super) fn with_fetch(mut self, make: super::MakeFetch) -> Self {
+        let fetch = make(self.applier.receive());
+        self.applier.set_fetch(fetch);
+        self.remote = true;
+        self
     }
 
     /// Print rsync's `building file list ... done` from the walk, once the
@@ -774,7 +785,7 @@ impl Walk<'_> {
     /// rsync's sender fails to open an unreadable file before anything about
     /// it is printed; predict that from the mode bits (only when not root).
     fn readable(&mut self, e: &Entry, it: &Item) -> bool {
-        if it.action != Action::Transfer || self.opts.am_root || self.opts.dry_run {
+        if it.action != Action::Transfer || self.opts.am_root || self.opts.dry_run || self.remote {
             return true;
         }
         let m = e.meta.mode;

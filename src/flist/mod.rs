@@ -9,11 +9,11 @@
 pub mod checksum;
 mod scan;
 
-pub(crate) use scan::errno_text;
 pub use scan::{
-    Children, Listing, ManifestUse, Node, Pending, ScanError, Scanner, Top, cmp_as_dirs,
+    Children, Feed, Listing, ManifestUse, Node, Pending, ScanError, Scanner, Top, cmp_as_dirs,
     read_xattrs, unsafe_symlink, xattr_wanted,
 };
+pub(crate) use scan::{errno_text, skipped};
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;

@@ -79,6 +79,25 @@ pub enum Children {
     Pending(Arc<Pending>),
     /// A listing already taken (with its errors still to report).
     Listed(Box<Listing>),
+    /// A directory (by list name) whose listing arrives from a [`Feed`]
+    /// (the sender is on the other end of a connection).
+    Feed(PathBuf),
+}
+
+/// Where listings come from when the sender is remote: the file-list
+/// batches of the protocol, consumed in the walk's order.
+///
+/// Why: the walk takes listings depth first, in the order the sender sends
+/// them, so the local engine (plan, print, apply, delete) runs unchanged on
+/// a list that streams in over the wire.
+pub trait Feed: Send + Sync {
+    /// The operands' level (the `.` root and the top-level nodes).
+    fn top(&self) -> Top;
+    /// The listing of directory `dir` (a list name), the next one sent.
+    fn listing(&self, dir: &Path) -> Listing;
+    /// The list could not be received (the connection failed, or the peer
+    /// sent something invalid): nothing must be done with what it gave.
+    fn failed(&self) -> bool;
 }
 
 /// The result of listing one directory.
@@ -218,6 +237,8 @@ pub struct Scanner {
     known: Option<Arc<dyn KnownSums>>,
     /// The rescan manifest: the last run's records and this run's.
     manifest: ManifestUse,
+    /// A remote sender's listings, in place of scanning (see [`Feed`]).
+    feed: Option<Arc<dyn Feed>>,
 }
 
 /// How a scan uses the rescan manifest (see `crate::manifest`).
@@ -272,7 +293,20 @@ impl Scanner {
             checksum: checksum_in_scan(opts),
             known: None,
             manifest,
+            feed: None,
         })
+    }
+
+    /// Take listings from `feed` instead of scanning (a remote sender), before
+    /// the scan starts.
+    ///
+    /// Why: the receiver of a remote transfer runs the same walk as a local
+    /// one; only where the listings come from differs.
+    pub fn with_feed(mut self: Arc<Self>, feed: Arc<dyn Feed>) -> Arc<Self> {
+        Arc::get_mut(&mut self)
+            .expect("the feed is set before the scan starts")
+            .feed = Some(feed);
+        self
     }
 
     /// Use `known` for destination hashes under `-c` (before the scan starts).
@@ -348,6 +382,9 @@ impl Scanner {
 
     /// Scan every operand; directories' contents are left pending.
     pub fn operands(self: &Arc<Self>) -> Top {
+        if let Some(f) = &self.feed {
+            return f.top();
+        }
         let opts = &self.opts;
         let mut errors = Vec::new();
         let mut dot: Option<Entry> = None;
@@ -480,6 +517,10 @@ impl Scanner {
                 ..Default::default()
             },
             Children::Listed(l) => *l,
+            Children::Feed(dir) => match &self.feed {
+                Some(f) => f.listing(&dir),
+                None => Listing::default(),
+            },
             Children::Pending(p) => loop {
                 let mut st = p.state.lock().unwrap();
                 match std::mem::replace(&mut *st, State::Taken) {
@@ -1440,7 +1481,7 @@ fn checksum_in_scan(opts: &Options) -> bool {
 
 /// rsync's `skipping non-regular file`: a symlink without `-l`, a device
 /// without `--devices`, a special without `--specials`.
-fn skipped(opts: &Options, kind: Kind) -> bool {
+pub(crate) fn skipped(opts: &Options, kind: Kind) -> bool {
     match kind {
         Kind::Symlink => !opts.links,
         Kind::Device => !opts.devices,

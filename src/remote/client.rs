@@ -2,14 +2,12 @@
 //! transfer is remote (rsync's rules, [`super::operand`]), start the remote
 //! shell with `resync --server`, and run the handshake over its pipes.
 //!
-//! Until the engine runs over the protocol, a remote transfer stops right
-//! after a successful handshake with "remote transfers are not supported yet"
-//! (exit 4): nothing is listed, sent or written on either side.
+//! After the handshake the client is the sender of a push or the receiver of
+//! a pull ([`super::transfer`]).
 
-use super::conn::{FrameReader, FrameWriter, RecvError};
-use super::handshake::{self, Agreed, HandshakeError, Side};
+use super::conn::{FrameReader, FrameWriter};
+use super::handshake::{self, HandshakeError, Side};
 use super::operand::{self, Kind, Transfer};
-use super::proto::Msg;
 use super::rsh::{self, RshSpec};
 use crate::exit;
 use crate::options::Options;
@@ -54,10 +52,19 @@ pub fn route(opts: &Options) -> Option<i32> {
         report::exit_message(exit::UNSUPPORTED, role);
         return Some(exit::UNSUPPORTED);
     }
-    let mut server_args = vec![b"--server".to_vec()];
-    if pull {
-        server_args.push(b"--sender".to_vec());
+    if let Some(name) = super::args::unsupported(opts) {
+        report::message(&format!("{name} is not supported for remote transfers yet"));
+        report::exit_message(exit::UNSUPPORTED, role);
+        return Some(exit::UNSUPPORTED);
     }
+    let server_args = match super::args::server_args(opts, pull) {
+        Ok(a) => a,
+        Err(msg) => {
+            report::message(&msg);
+            report::exit_message(exit::SYNTAX, "client");
+            return Some(exit::SYNTAX);
+        }
+    };
     let spec = RshSpec {
         rsh: opts.rsh.clone(),
         env_rsh: std::env::var_os("RSYNC_RSH"),
@@ -68,11 +75,11 @@ pub fn route(opts: &Options) -> Option<i32> {
         paths,
         pull,
     };
-    Some(run_shell(&spec, role))
+    Some(run_shell(opts, &spec, role))
 }
 
 /// Spawn the remote shell and run the client conversation over its pipes.
-fn run_shell(spec: &RshSpec, role: &str) -> i32 {
+fn run_shell(opts: &Options, spec: &RshSpec, role: &'static str) -> i32 {
     let argv = match rsh::command(spec) {
         Ok(a) => a,
         Err(e) => {
@@ -102,11 +109,9 @@ fn run_shell(spec: &RshSpec, role: &str) -> i32 {
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return exit::IPC;
     };
-    let mut r = FrameReader::new(stdout);
-    let mut w = FrameWriter::new(stdin);
-    let code = converse(&mut r, &mut w, role);
-    drop(w);
-    drop(r);
+    let r = FrameReader::new(stdout);
+    let w = FrameWriter::new(stdin);
+    let code = converse(opts, r, w, spec.pull, role);
     let status = child.wait();
     finish(code, status, role)
 }
@@ -120,79 +125,85 @@ fn spawn(argv: &[OsString]) -> std::io::Result<Child> {
         .spawn()
 }
 
-/// What the conversation ended with: `Ok` with the handshake result, or the
-/// exit code of a failure already reported.
+/// What the conversation ended with.
 enum Talk {
-    Done(Agreed),
+    /// The transfer ran; its exit code (reported already).
+    Done(i32),
+    /// A failure already reported, with its exit code.
     Failed(i32),
     /// The stream closed early: the remote shell's own exit code decides.
     Closed(u64),
 }
 
-fn converse(r: &mut FrameReader, w: &mut FrameWriter, role: &str) -> Talk {
-    let agreed = match handshake::handshake(Side::Client, r, w, &handshake::our_hello(0)) {
-        Ok(a) => a,
-        Err(HandshakeError::Closed(n)) => return Talk::Closed(n),
-        Err(e) => return Talk::Failed(super::server::fail_handshake(&e, role)),
+fn converse(
+    opts: &Options,
+    mut r: FrameReader,
+    mut w: FrameWriter,
+    pull: bool,
+    role: &'static str,
+) -> Talk {
+    let start = std::time::Instant::now();
+    let level = compress_level(opts);
+    let agreed =
+        match handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(level)) {
+            Ok(a) => a,
+            Err(HandshakeError::Closed(n)) => return Talk::Closed(n),
+            Err(e) => return Talk::Failed(super::server::fail_handshake(&e, role)),
+        };
+    let _ = agreed;
+    header(opts, pull);
+    let code = if pull {
+        super::transfer::pull(opts, r, w, role, start)
+    } else {
+        super::transfer::push(opts, r, w, role, start)
     };
-    // Nothing is transferred yet: say goodbye and wait for the server's.
-    let sent = w
-        .send(&Msg::Goodbye {
-            code: exit::UNSUPPORTED as u8,
-        })
-        .and_then(|_| w.flush());
-    if let Err(e) = sent {
-        report::message(&format!("error in socket IO: {e} [{role}]"));
-        report::exit_message(exit::SOCKET_IO, role);
-        return Talk::Failed(exit::SOCKET_IO);
+    match code {
+        super::transfer::End::Done(c) => Talk::Done(c),
+        super::transfer::End::Closed(n) => Talk::Closed(n),
+        super::transfer::End::Failed(c) => Talk::Failed(c),
     }
-    loop {
-        match r.recv() {
-            Ok(Msg::Goodbye { .. }) => return Talk::Done(agreed),
-            Ok(Msg::Keepalive) => continue,
-            Ok(Msg::Error { code, message }) => {
-                report::message_bare(&message);
-                report::exit_message(i32::from(code), role);
-                return Talk::Failed(i32::from(code));
-            }
-            Ok(Msg::Log { text, .. }) => report::message(&String::from_utf8_lossy(&text)),
-            Ok(m) => {
-                report::message(&format!(
-                    "protocol error: unexpected message 0x{:02x} [{role}]",
-                    m.kind()
-                ));
-                report::exit_message(exit::STREAM_IO, role);
-                return Talk::Failed(exit::STREAM_IO);
-            }
-            Err(RecvError::Eof { .. }) => return Talk::Closed(r.bytes_received()),
-            Err(RecvError::Proto(p)) => {
-                report::message(&format!("protocol error: {p} [{role}]"));
-                report::exit_message(exit::STREAM_IO, role);
-                return Talk::Failed(exit::STREAM_IO);
-            }
-            Err(RecvError::Io(e)) => {
-                report::message(&format!("error in socket IO: {e} [{role}]"));
-                report::exit_message(exit::SOCKET_IO, role);
-                return Talk::Failed(exit::SOCKET_IO);
-            }
-        }
+}
+
+/// `-z`'s zstd level for the client's `Hello` (0: off).
+fn compress_level(_opts: &Options) -> i8 {
+    0
+}
+
+/// rsync's client header with `-v`: `sending`/`receiving incremental file
+/// list`, or the whole-list form when incremental recursion is off.
+fn header(opts: &Options, pull: bool) {
+    if opts.verbose == 0 || opts.quiet {
+        return;
     }
+    let inc = opts.recursive
+        && opts.inc_recursive
+        && !opts.delay_updates
+        && !opts.prune_empty_dirs
+        && !matches!(
+            opts.delete,
+            crate::options::Delete::Before | crate::options::Delete::After
+        );
+    let line = match (pull, inc) {
+        (false, true) => "sending incremental file list",
+        (false, false) => "building file list ... done",
+        (true, true) => "receiving incremental file list",
+        (true, false) => "receiving file list ... done",
+    };
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{line}");
+    let _ = o.flush();
 }
 
 /// The exit code once the remote shell has exited.
 fn finish(talk: Talk, status: std::io::Result<std::process::ExitStatus>, role: &str) -> i32 {
     match talk {
         Talk::Failed(c) => c,
-        Talk::Done(a) => {
-            report::message(&format!(
-                "remote transfers are not supported yet (handshake with {} completed: \
-                 protocol {}, compression {}; nothing was transferred)",
-                a.peer_program,
-                a.version,
-                if a.compress_level != 0 { "zstd" } else { "off" }
-            ));
-            report::exit_message(exit::UNSUPPORTED, role);
-            exit::UNSUPPORTED
+        Talk::Done(c) => {
+            if c != 0 {
+                report::exit_message(c, role);
+            }
+            c
         }
         Talk::Closed(n) => {
             report::message(&format!(

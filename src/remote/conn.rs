@@ -78,6 +78,12 @@ impl FrameReader {
         self.counter.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// A shared counter of [`FrameReader::bytes_received`], readable after
+    /// the reader has moved to its own thread.
+    pub fn received_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.counter.clone()
+    }
+
     /// From now on the stream is zstd-compressed. Bytes already buffered stay
     /// in the buffer and are decompressed too, so nothing is lost at the switch.
     pub fn start_zstd(&mut self) -> io::Result<()> {
@@ -162,6 +168,28 @@ impl FrameReader {
 /// The writing half: frames to a buffered stream, optionally through zstd.
 pub struct FrameWriter {
     inner: Sink,
+    /// Bytes handed to the transport so far, after compression (the summary's
+    /// "sent N bytes").
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Counts the raw bytes written to the transport.
+struct CountingW<W> {
+    inner: W,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<W: Write> Write for CountingW<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.counter
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 enum Sink {
@@ -174,9 +202,26 @@ enum Sink {
 impl FrameWriter {
     /// Write frames to `w` (uncompressed until [`FrameWriter::start_zstd`]).
     pub fn new<W: Write + Send + 'static>(w: W) -> FrameWriter {
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let w = CountingW {
+            inner: w,
+            counter: counter.clone(),
+        };
         FrameWriter {
             inner: Sink::Plain(BufWriter::with_capacity(64 << 10, Box::new(w))),
+            counter,
         }
+    }
+
+    /// Raw bytes written to the transport so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.counter.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A shared counter of [`FrameWriter::bytes_sent`], readable after the
+    /// writer has moved to another thread.
+    pub fn sent_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.counter.clone()
     }
 
     fn out(&mut self) -> &mut dyn Write {

@@ -3,10 +3,11 @@
 //! command, the `resync --server` entry, and the rsyncd.conf parser for the
 //! coming daemon.
 //!
-//! The engine does not run over the protocol yet: a remote transfer connects,
-//! completes the handshake and stops with "remote transfers are not supported
-//! yet" (exit 4) before anything is listed or written.
+//! A transfer runs the local engine over the protocol: the sender scans and
+//! streams the list and the data ([`sender`]), the receiver plans, applies
+//! and deletes with the engine fed from the wire ([`receiver`]).
 
+pub mod args;
 pub mod client;
 pub mod config;
 pub mod conn;
@@ -15,5 +16,9 @@ pub mod fuzzing;
 pub mod handshake;
 pub mod operand;
 pub mod proto;
+pub mod receiver;
 pub mod rsh;
+pub mod sender;
 pub mod server;
+pub mod session;
+pub mod transfer;

@@ -44,7 +44,7 @@ pub const MAX_XATTR_NAME: usize = 255;
 /// Largest xattr value (Linux's own limit).
 pub const MAX_XATTR_VALUE: usize = 64 << 10;
 /// Most counters in a `Stats` message.
-pub const MAX_STATS: usize = 16;
+pub const MAX_STATS: usize = 32;
 /// Longest `program` string of a `Hello`.
 pub const MAX_PROGRAM: usize = 64;
 
@@ -540,7 +540,7 @@ impl Msg {
             },
             kind::LOG => {
                 let level = r.u8("Log level")?;
-                if level > 2 {
+                if level > 6 {
                     return Err(ProtoError::Invalid("Log level"));
                 }
                 Msg::Log {
@@ -1215,7 +1215,7 @@ mod tests {
                 [vec![0], var(MAX_TEXT as u64 + 1)].concat(),
                 "Log",
             ),
-            (kind::LOG, [vec![3], var(0)].concat(), "Log level"),
+            (kind::LOG, [vec![7], var(0)].concat(), "Log level"),
             (
                 kind::ERROR,
                 [vec![12], var(1), vec![0xff]].concat(),

@@ -92,6 +92,20 @@ pub fn escape_path(arg: &[u8], escape_tilde: bool) -> Vec<u8> {
 }
 
 /// Everything needed to start the remote side.
+/// rsync's `safe_arg` for an option value: every shell character and
+/// wildcard backslash-escaped, so the remote shell passes the value through
+/// as one word (filter rules such as `- *.o`).
+pub fn escape_option(arg: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(arg.len() + 4);
+    for &c in arg {
+        if SHELL_CHARS.contains(&c) || WILD_CHARS.contains(&c) {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct RshSpec {
     /// `-e`/`--rsh`, if given.

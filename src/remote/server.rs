@@ -1,7 +1,7 @@
 //! `resync --server`: the remote end started by the client over a remote
 //! shell, speaking the protocol on its stdin/stdout.
 
-use super::conn::{FrameReader, FrameWriter, RecvError};
+use super::conn::{FrameReader, FrameWriter};
 use super::handshake::{self, HandshakeError, Side};
 use super::proto::Msg;
 use crate::exit;
@@ -22,66 +22,47 @@ pub fn run(opts: &Options) -> i32 {
             return exit::IPC;
         }
     };
-    let mut r = FrameReader::new(i);
-    let mut w = FrameWriter::new(o);
-    serve(opts, &mut r, &mut w)
+    let r = FrameReader::new(i);
+    let w = FrameWriter::new(o);
+    serve(opts, r, w)
 }
 
 /// The server's conversation after the streams are set up: the handshake,
-/// then (until the engine runs over the protocol) the client's `Goodbye`.
-/// Anything that would start a transfer is refused with `Error(4)`.
-pub fn serve(opts: &Options, r: &mut FrameReader, w: &mut FrameWriter) -> i32 {
-    if let Err(e) = handshake::handshake(Side::Server, r, w, &handshake::our_hello(0)) {
-        return fail_handshake(&e, role(opts));
+/// then the sending side of a pull (`--sender`) or the receiving side of a
+/// push. Usable over any byte stream (a remote shell's pipes, a daemon's
+/// connection).
+pub fn serve(opts: &Options, mut r: FrameReader, mut w: FrameWriter) -> i32 {
+    let agreed = match handshake::handshake(Side::Server, &mut r, &mut w, &handshake::our_hello(0))
+    {
+        Ok(a) => a,
+        Err(e) => return fail_handshake(&e, role(opts)),
+    };
+    let _ = agreed;
+    // `--server [--sender] OPTIONS . PATH...`: the paths follow the `.`.
+    let mut paths: Vec<std::ffi::OsString> = opts.sources.clone();
+    paths.extend(opts.dest.clone());
+    if paths.first().is_some_and(|p| p == ".") {
+        paths.remove(0);
     }
-    loop {
-        match r.recv() {
-            Ok(Msg::Keepalive) => continue,
-            Ok(Msg::Goodbye { .. }) => {
-                let _ = w.send(&Msg::Goodbye { code: 0 });
-                let _ = w.flush();
-                return exit::OK;
-            }
-            // The client has printed its own reason.
-            Ok(Msg::Error { code, .. }) => return i32::from(code),
-            Ok(m) => {
-                let msg = format!(
-                    "resync: [server] remote transfers are not supported yet (got message 0x{:02x})",
-                    m.kind()
-                );
-                let _ = w.send(&Msg::Error {
-                    code: exit::UNSUPPORTED as u8,
-                    message: msg,
-                });
-                let _ = w.flush();
-                return exit::UNSUPPORTED;
-            }
-            Err(RecvError::Eof { .. }) => {
-                report::message(&format!(
-                    "connection unexpectedly closed ({} bytes received so far) [{}]",
-                    r.bytes_received(),
-                    role(opts)
-                ));
-                report::exit_message(exit::STREAM_IO, role(opts));
-                return exit::STREAM_IO;
-            }
-            Err(RecvError::Proto(p)) => {
-                let msg = format!("protocol error: {p}");
-                let _ = w.send(&Msg::Error {
-                    code: exit::STREAM_IO as u8,
-                    message: msg.clone(),
-                });
-                let _ = w.flush();
-                report::message(&format!("{msg} [{}]", role(opts)));
-                report::exit_message(exit::STREAM_IO, role(opts));
-                return exit::STREAM_IO;
-            }
-            Err(RecvError::Io(e)) => {
-                report::message(&format!("error in socket IO: {e} [{}]", role(opts)));
-                report::exit_message(exit::SOCKET_IO, role(opts));
-                return exit::SOCKET_IO;
-            }
+    let mut o = opts.clone();
+    if opts.sender {
+        o.sources = paths;
+        o.dest = None;
+        super::transfer::serve_sender(&o, r, w, role(opts))
+    } else {
+        if paths.len() != 1 {
+            let msg =
+                "resync: [receiver] the server needs exactly one destination path".to_string();
+            let _ = w.send(&Msg::Error {
+                code: exit::SYNTAX as u8,
+                message: msg,
+            });
+            let _ = w.flush();
+            return exit::SYNTAX;
         }
+        o.sources = Vec::new();
+        o.dest = paths.pop();
+        super::transfer::serve_receiver(&o, r, w, role(opts))
     }
 }
 

@@ -18,6 +18,8 @@ pub struct LineCtx<'a> {
     pub human: u8,
     /// The line reports a deletion (`%i` is `*deleting`, `%o` is `del.`).
     pub deleted: bool,
+    /// Transfers show `<` (sent, a push) instead of `>` (received).
+    pub sent: bool,
 }
 
 /// Expand `fmt` for one entry, as rsync's `log_formatted` does.
@@ -100,7 +102,13 @@ pub fn format_line(fmt: &str, c: &LineCtx) -> String {
                 _ => String::new(),
             },
             b'i' if c.deleted => "*deleting  ".into(),
-            b'i' => itemize_string(e.meta.kind, &c.item.flags, c.times),
+            b'i' => {
+                let s = itemize_string(e.meta.kind, &c.item.flags, c.times);
+                match s.strip_prefix('>') {
+                    Some(rest) if c.sent => format!("<{rest}"),
+                    _ => s,
+                }
+            }
             b'l' => num(e.meta.size),
             b'b' | b'c' => num(if c.item.flags.transfer {
                 wire_bytes(e.meta.size)

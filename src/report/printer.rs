@@ -32,7 +32,10 @@ pub struct Printer<'a> {
     fmt: Option<String>,
     opts: &'a Options,
     human: u8,
-    out: std::io::StdoutLock<'static>,
+    out: Box<dyn Write + 'a>,
+    /// `%i` shows `<` (sent) for transfers: the lines of a push, which rsync's
+    /// sending client prints.
+    sent: bool,
     started: Instant,
     file_start: Instant,
     xfers: u64,
@@ -51,7 +54,8 @@ impl<'a> Printer<'a> {
             fmt,
             opts,
             human,
-            out: std::io::stdout().lock(),
+            out: Box::new(std::io::stdout().lock()),
+            sent: false,
             started: Instant::now(),
             file_start: Instant::now(),
             xfers: 0,
@@ -60,6 +64,14 @@ impl<'a> Printer<'a> {
             total_size: 0,
             notes: Notes::default(),
         }
+    }
+
+    /// Write the lines to `out` instead of stdout (a server sends them to the
+    /// client); `sent`: transfers are itemized as sent (`<`), as in a push.
+    pub fn with_out(mut self, out: Box<dyn Write + 'a>, sent: bool) -> Self {
+        self.out = out;
+        self.sent = sent;
+        self
     }
 
     /// The queue workers write their stdout lines to.
@@ -150,6 +162,7 @@ impl<'a> Printer<'a> {
                 eight_bit: self.opts.eight_bit_output,
                 human: self.human,
                 deleted: false,
+                sent: self.sent,
             },
         );
         let mut bytes = super::raw_bytes(&line);
@@ -207,6 +220,7 @@ impl<'a> Printer<'a> {
                 eight_bit: self.opts.eight_bit_output,
                 human: self.human,
                 deleted: true,
+                sent: self.sent,
             },
         );
         let mut bytes = super::raw_bytes(&line);

@@ -1,0 +1,577 @@
+//! The receiving side of a remote transfer (the server of a push, the client
+//! of a pull): the local engine's walk, planner, applier and deleter, fed by
+//! the sender's file list ([`ListFeed`]) and file data ([`WireFetch`]).
+//!
+//! Everything from the peer is checked before it touches the destination:
+//! names by the decoder (`proto::check_name`: relative, no `..`), then here
+//! each entry must be a direct child of the directory whose listing is
+//! expected (so `a/x` is only ever written inside a directory `a` that the
+//! sender listed as a directory and the walk created or found as one, never
+//! through a symlink `a`), names are unique within a listing, indexes are
+//! contiguous, and every listed entry must be consumed by the end.
+
+use super::proto::{self, Msg, WireOp, flag};
+use super::session::Link;
+use crate::apply::{Fetch, Filled, Receive};
+use crate::exit;
+use crate::flist::{self, Children, DestProbe, Entry, Feed, Kind, Listing, Meta, Node, Paths};
+use crate::options::Options;
+use crate::plan::Item;
+use std::collections::{HashSet, VecDeque};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+/// Files requested and not yet received at most: bounds the receiver's queue
+/// and the sender's backlog (`docs/PROTOCOL.md`, "Pipelining").
+const MAX_OUTSTANDING: usize = 4096;
+/// Bytes per `Signature` piece.
+const SIG_PIECE: usize = 512 << 10;
+
+/// The sender's file list as the walk consumes it.
+pub struct ListFeed {
+    st: Mutex<ListState>,
+    link: Arc<Link>,
+}
+
+struct ListState {
+    rx: Receiver<Msg>,
+    opts: Options,
+    /// Entries received and not yet handed to the walk, with their index.
+    pending: VecDeque<(u64, proto::Entry)>,
+    /// Listing errors that came before the pending entries.
+    errors: Vec<flist::ScanError>,
+    next_index: u64,
+    ended: bool,
+    /// The list is unusable (protocol error): everything after is empty.
+    broken: bool,
+}
+
+impl ListFeed {
+    /// A feed reading file-list messages from `rx`.
+    pub fn new(opts: &Options, rx: Receiver<Msg>, link: Arc<Link>) -> Arc<ListFeed> {
+        Arc::new(ListFeed {
+            st: Mutex::new(ListState {
+                rx,
+                opts: opts.clone(),
+                pending: VecDeque::new(),
+                errors: Vec::new(),
+                next_index: 0,
+                ended: false,
+                broken: false,
+            }),
+            link,
+        })
+    }
+
+    /// Whether every listed entry was consumed (checked at the end: leftover
+    /// entries were never inside a listed directory).
+    pub fn check_consumed(&self) {
+        let mut st = self.st.lock().unwrap();
+        if st.broken {
+            return;
+        }
+        while !st.ended && self.pull(&mut st) {}
+        if !st.pending.is_empty() {
+            st.broken = true;
+            self.link
+                .protocol_error("file-list entry outside the directories listed");
+        }
+    }
+
+    /// Receive the next file-list message into the state; false at the end.
+    fn pull(&self, st: &mut ListState) -> bool {
+        if st.ended || st.broken {
+            return false;
+        }
+        let m = match st.rx.recv() {
+            Ok(m) => m,
+            Err(_) => {
+                // The connection failed (reported by the reader thread), or
+                // the peer ended it before the end of the list.
+                st.broken = true;
+                if self.link.set_code(exit::STREAM_IO) {
+                    let (_, got) = self.link.bytes();
+                    crate::report::message(&format!(
+                        "connection unexpectedly closed ({got} bytes received so far) [{}]",
+                        self.link.role
+                    ));
+                }
+                return false;
+            }
+        };
+        match m {
+            Msg::FileBatch {
+                first_index,
+                entries,
+            } => {
+                if first_index != st.next_index {
+                    return self.broken(st, "FileBatch index out of sequence");
+                }
+                for e in entries {
+                    st.pending.push_back((st.next_index, e));
+                    st.next_index += 1;
+                }
+                if st.next_index > proto::MAX_FILES {
+                    return self.broken(st, "too many files");
+                }
+            }
+            Msg::FileListEnd { total } => {
+                if total != st.next_index {
+                    return self.broken(st, "FileListEnd total");
+                }
+                st.ended = true;
+            }
+            // Names are not mapped yet: ids are taken as they are.
+            Msg::IdNames { .. } => {}
+            Msg::Log { level, text } => {
+                let code = if (level - 3) & 1 == 1 {
+                    exit::VANISHED
+                } else {
+                    exit::PARTIAL
+                };
+                st.errors.push(flist::ScanError {
+                    message: String::from_utf8_lossy(&text).into_owned(),
+                    code,
+                    bare: level >= 5,
+                });
+            }
+            _ => return self.broken(st, "unexpected file-list message"),
+        }
+        true
+    }
+
+    fn broken(&self, st: &mut ListState, what: &str) -> bool {
+        st.broken = true;
+        st.pending.clear();
+        self.link.protocol_error(what);
+        false
+    }
+
+    /// Take the run of entries whose parent is `dir` (`""` for the top level).
+    fn run_of(&self, dir: &[u8], top: bool) -> Listing {
+        let mut st = self.st.lock().unwrap();
+        let mut l = Listing::default();
+        let mut seen = HashSet::new();
+        let mut first = true;
+        loop {
+            if st.pending.is_empty() && !self.pull(&mut st) {
+                break;
+            }
+            if st.pending.is_empty() {
+                continue;
+            }
+            // Errors sent ahead of this listing's entries belong to it.
+            if first {
+                l.errors.append(&mut st.errors);
+            }
+            let (_, e) = st.pending.front().expect("not empty");
+            let name = e.name.as_slice();
+            let ok = if top && first && name == b"." {
+                true
+            } else {
+                parent_of(name) == Some(dir) && name != b"."
+            };
+            if !ok {
+                break;
+            }
+            first = false;
+            let (index, e) = st.pending.pop_front().expect("not empty");
+            if !seen.insert(e.name.clone()) {
+                self.broken(&mut st, "duplicate name in a file-list directory");
+                return Listing::default();
+            }
+            match node(&st.opts, index, e) {
+                Some(n) => l.nodes.push(n),
+                None => {
+                    self.broken(&mut st, "file-list entry of an impossible type");
+                    return Listing::default();
+                }
+            }
+        }
+        l
+    }
+}
+
+/// The parent of a list name (`""` for a top-level name), or None for `.`.
+fn parent_of(name: &[u8]) -> Option<&[u8]> {
+    if name == b"." {
+        return None;
+    }
+    Some(match name.iter().rposition(|&c| c == b'/') {
+        Some(i) => &name[..i],
+        None => b"",
+    })
+}
+
+/// A walk node for a wire entry; None for a type the entry cannot have.
+fn node(opts: &Options, index: u64, e: proto::Entry) -> Option<Node> {
+    let kind = Kind::from_mode(e.mode);
+    let fmt = e.mode & libc::S_IFMT;
+    let known = matches!(
+        fmt,
+        libc::S_IFREG
+            | libc::S_IFDIR
+            | libc::S_IFLNK
+            | libc::S_IFCHR
+            | libc::S_IFBLK
+            | libc::S_IFIFO
+            | libc::S_IFSOCK
+    );
+    if !known || (kind == Kind::Symlink) != e.link.is_some() {
+        return None;
+    }
+    let name = Path::new(OsStr::from_bytes(&e.name));
+    let no_content = e.flags & flag::NO_CONTENT != 0;
+    let meta = Meta {
+        kind,
+        mode: e.mode,
+        size: if kind == Kind::Dir { 0 } else { e.size },
+        mtime: e.mtime_sec,
+        mtime_nsec: e.mtime_nsec,
+        atime: e.mtime_sec,
+        atime_nsec: e.mtime_nsec,
+        uid: e.uid,
+        gid: e.gid,
+        rdev: e.rdev.unwrap_or(0),
+        // Unique per entry: the applier sorts its batches by inode.
+        ino: index + 1,
+        dev: 0,
+        nlink: 1,
+    };
+    let entry = Entry {
+        paths: Paths::new(name, name),
+        meta,
+        link_target: e.link.map(std::ffi::OsString::from_vec),
+        xattrs: None,
+        no_recurse: kind == Kind::Dir && no_content,
+        implied: false,
+        dest: DestProbe::Unknown,
+        skip: flist::skipped(opts, kind),
+        sums: None,
+    };
+    let children = if kind == Kind::Dir && !no_content && e.name != b"." {
+        Children::Feed(name.to_path_buf())
+    } else {
+        Children::None
+    };
+    Some(Node { entry, children })
+}
+
+impl Feed for ListFeed {
+    fn top(&self) -> flist::Top {
+        let mut l = self.run_of(b"", true);
+        let dot = match l.nodes.first() {
+            Some(n) if n.entry.name() == Path::new(".") => Some(l.nodes.remove(0).entry),
+            _ => None,
+        };
+        flist::Top {
+            dot,
+            nodes: l.nodes,
+            errors: l.errors,
+            notes: Vec::new(),
+            missing: Vec::new(),
+            dest_exact: false,
+            counted: Default::default(),
+        }
+    }
+
+    fn listing(&self, dir: &Path) -> Listing {
+        self.run_of(dir.as_os_str().as_bytes(), false)
+    }
+
+    fn failed(&self) -> bool {
+        self.st.lock().unwrap().broken || self.link.failed().is_some()
+    }
+}
+
+/// One requested file, waiting for its data.
+struct Wanted {
+    index: u64,
+    entry: Entry,
+    item: Item,
+    /// The basis length the signature announced (copies must stay inside).
+    basis_len: Option<u64>,
+}
+
+/// Requests files as the walk plans them and writes their data as it
+/// arrives, on a thread of its own, in request order.
+pub struct WireFetch {
+    link: Arc<Link>,
+    delta: bool,
+    queue: Option<SyncSender<Wanted>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WireFetch {
+    /// A fetcher sending requests on `link` and reading file data from `data`;
+    /// `rx` writes the files.
+    pub fn new(opts: &Options, link: Arc<Link>, data: Receiver<Msg>, rx: Receive) -> WireFetch {
+        let (qt, qr) = std::sync::mpsc::sync_channel(MAX_OUTSTANDING);
+        let l = Arc::clone(&link);
+        let worker = std::thread::spawn(move || receive_files(&l, &qr, &data, rx));
+        WireFetch {
+            link,
+            // rsync sends deltas by default for remote transfers; -W turns
+            // them off, and a dry run requests nothing.
+            delta: opts.whole_file != Some(true) && !opts.sparse,
+            queue: Some(qt),
+            worker: Some(worker),
+        }
+    }
+
+    /// The basis's signature, when a delta is worth it.
+    fn signature(&self, it: &Item) -> Option<(u64, Vec<u8>)> {
+        let d = it.dest_meta?;
+        if !self.delta || d.kind != Kind::File || d.size == 0 {
+            return None;
+        }
+        let f = std::fs::File::open(&it.dest).ok()?;
+        let len = f.metadata().ok()?.len();
+        if len == 0 {
+            return None;
+        }
+        let data =
+            crate::sys::mmap::map_read(&f, len, crate::sys::mmap::Access::Sequential).ok()?;
+        let params = crate::delta::chunk::ChunkParams::for_size(len);
+        let s = crate::delta::sig::Signature::compute(
+            &data,
+            params,
+            crate::delta::sig::DEFAULT_HASH_LEN,
+        );
+        Some((len, s.encode()))
+    }
+}
+
+impl Fetch for WireFetch {
+    fn request(&mut self, e: Entry, it: Item) {
+        if self.link.failed().is_some() {
+            return;
+        }
+        let index = e.meta.ino - 1;
+        let sig = self.signature(&it);
+        self.link.send(&Msg::Request {
+            index,
+            flags: u8::from(sig.is_some()),
+        });
+        let basis_len = sig.as_ref().map(|s| s.0);
+        if let Some((_, bytes)) = sig {
+            let mut pieces = bytes.chunks(SIG_PIECE).peekable();
+            while let Some(p) = pieces.next() {
+                self.link.send(&Msg::Signature {
+                    index,
+                    last: pieces.peek().is_none(),
+                    piece: p.to_vec(),
+                });
+            }
+        }
+        if let Some(q) = &self.queue {
+            let w = Wanted {
+                index,
+                entry: e,
+                item: it,
+                basis_len,
+            };
+            // A full queue waits for the data thread; a gone one means the
+            // connection failed.
+            let _ = q.send(w);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.link.send(&Msg::Done { phase: 0 });
+        self.link.flush();
+        self.queue = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The data thread: write each requested file as its `Data` frames arrive;
+/// then the redo phase (files whose delta failed verification, requested
+/// again whole).
+fn receive_files(link: &Link, queue: &Receiver<Wanted>, data: &Receiver<Msg>, mut rx: Receive) {
+    let mut redo = Vec::new();
+    let next = |q: &Receiver<Wanted>| match q.try_recv() {
+        Ok(w) => Some(w),
+        Err(std::sync::mpsc::TryRecvError::Empty) => {
+            link.flush();
+            q.recv().ok()
+        }
+        Err(_) => None,
+    };
+    while let Some(w) = next(queue) {
+        if link.failed().is_some() || rx.stopped() {
+            continue;
+        }
+        match one_file(link, data, &mut rx, &w) {
+            Got::Done => {}
+            Got::Redo => redo.push(w),
+            Got::Stop => break,
+        }
+    }
+    // The sender's end of phase 0.
+    if link.failed().is_some() || !expect_done(link, data, 0) {
+        return;
+    }
+    for w in &redo {
+        link.send(&Msg::Request {
+            index: w.index,
+            flags: 0,
+        });
+    }
+    link.send(&Msg::Done { phase: 1 });
+    link.flush();
+    for mut w in redo {
+        w.basis_len = None;
+        rx.redo(&w.entry, &w.item);
+        match one_file(link, data, &mut rx, &w) {
+            Got::Done => {}
+            Got::Redo => {
+                rx.error(format!(
+                    "ERROR: {} failed verification -- update discarded.",
+                    crate::report::escape_name(w.entry.name(), false)
+                ));
+            }
+            Got::Stop => return,
+        }
+    }
+    expect_done(link, data, 1);
+}
+
+fn expect_done(link: &Link, data: &Receiver<Msg>, phase: u8) -> bool {
+    match data.recv() {
+        Ok(Msg::Done { phase: p }) if p == phase => true,
+        Ok(_) => {
+            link.protocol_error("file data after the end of a phase");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+enum Got {
+    Done,
+    Redo,
+    Stop,
+}
+
+/// Receive one file's data into its temp file and put it in place.
+fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted) -> Got {
+    let mut outcome = Got::Done;
+    let mut matched_total = 0u64;
+    let mut raise = 0;
+    let mut fill = |tmp: &std::fs::File, dfd: Option<&std::os::fd::OwnedFd>| {
+        let basis = match w.basis_len {
+            Some(_) => open_basis(&w.item.dest, dfd),
+            None => None,
+        };
+        let mut hasher = blake3::Hasher::new();
+        let mut out = std::io::BufWriter::with_capacity(256 << 10, tmp);
+        let mut matched = 0u64;
+        let mut buf = Vec::new();
+        loop {
+            let m = match data.recv() {
+                Ok(m) => m,
+                Err(_) => {
+                    outcome = Got::Stop;
+                    return Err(std::io::Error::other("connection closed"));
+                }
+            };
+            match m {
+                Msg::Data { index, ops } if index == w.index => {
+                    for op in ops {
+                        match op {
+                            WireOp::Literal(b) => {
+                                hasher.update(&b);
+                                out.write_all(&b)?;
+                            }
+                            WireOp::Copy { offset, len } => {
+                                let inside = w.basis_len.is_some_and(|bl| {
+                                    offset.checked_add(len).is_some_and(|e| e <= bl)
+                                });
+                                let Some(b) = basis.as_ref().filter(|_| inside) else {
+                                    outcome = Got::Stop;
+                                    link.protocol_error("Copy outside the basis");
+                                    return Err(std::io::Error::other("bad copy"));
+                                };
+                                let mut left = len;
+                                let mut at = offset;
+                                while left > 0 {
+                                    let n = left.min(1 << 20) as usize;
+                                    buf.resize(n, 0);
+                                    // A basis that shrank reads short: the
+                                    // whole-file hash catches it (redo).
+                                    let got = b.read_at(&mut buf[..n], at)?;
+                                    if got == 0 {
+                                        break;
+                                    }
+                                    hasher.update(&buf[..got]);
+                                    out.write_all(&buf[..got])?;
+                                    at += got as u64;
+                                    left -= got as u64;
+                                }
+                                matched += len;
+                            }
+                        }
+                    }
+                }
+                Msg::FileEnd { index, hash } if index == w.index => {
+                    out.flush()?;
+                    if hash != *hasher.finalize().as_bytes() {
+                        outcome = Got::Redo;
+                        return Ok(Filled::Dropped);
+                    }
+                    matched_total = matched;
+                    return Ok(Filled::Done);
+                }
+                Msg::NoSend { index, code, why } if index == w.index => {
+                    crate::report::message(&String::from_utf8_lossy(&why));
+                    raise = if i32::from(code) == exit::VANISHED {
+                        exit::VANISHED
+                    } else {
+                        exit::PARTIAL
+                    };
+                    return Ok(Filled::Dropped);
+                }
+                _ => {
+                    outcome = Got::Stop;
+                    link.protocol_error("file data for another file than requested");
+                    return Err(std::io::Error::other("out of order"));
+                }
+            }
+        }
+    };
+    if rx.file(&w.entry, &w.item, &mut fill).is_some() {
+        rx.matched(matched_total);
+    }
+    if raise != 0 {
+        rx.raise(raise);
+    }
+    outcome
+}
+
+/// The destination file a delta was computed against, opened without
+/// following a symlink that replaced it since.
+fn open_basis(dest: &Path, dfd: Option<&std::os::fd::OwnedFd>) -> Option<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    match (dfd, dest.file_name()) {
+        (Some(d), Some(n)) => rustix::fs::openat(d, n, flags, Mode::empty())
+            .ok()
+            .map(std::fs::File::from),
+        _ => {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(dest)
+                .ok()
+        }
+    }
+}

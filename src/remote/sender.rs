@@ -1,0 +1,412 @@
+//! The sending side of a remote transfer (the client of a push, the server
+//! of a pull): scan the sources and stream the file list in the walk's order,
+//! and answer the receiver's requests with whole files or deltas.
+//!
+//! The sender plans nothing: the receiver decides what to request (rsync's
+//! generator runs on the receiving side).
+
+use super::proto::{self, Entry as WireEntry, Msg, SigAssembler, WireOp, flag};
+use super::session::Link;
+use crate::delta::{chunk, ops, sig};
+use crate::exit;
+use crate::flist::{Children, Entry, Kind, Node, ScanError, Scanner};
+use crate::options::Options;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+
+/// Estimated payload bytes per `FileBatch` before it is sent (well under
+/// the 1 MiB frame limit, and small enough to start the receiver early).
+const BATCH_BYTES: usize = 256 << 10;
+/// Literal bytes per `Data` frame.
+const DATA_CHUNK: usize = 256 << 10;
+
+/// The regular files listed so far, by index (what a request may name).
+type Files = Arc<Mutex<Vec<Option<PathBuf>>>>;
+
+/// Run the sender: the list on its own thread, requests answered here until
+/// the receiver's last phase ends. Returns the exit code class of what went
+/// wrong on this side (23, 24) or the connection's fatal code.
+pub fn run(opts: &Options, link: &Arc<Link>, requests: Receiver<Msg>) -> i32 {
+    let files: Files = Arc::default();
+    let lister = {
+        let opts = opts.clone();
+        let link = Arc::clone(link);
+        let files = Arc::clone(&files);
+        std::thread::spawn(move || send_list(&opts, &link, &files))
+    };
+    let answered = answer(link, &requests, &files);
+    let code = lister.join().unwrap_or(exit::IPC);
+    link.failed()
+        .unwrap_or(crate::engine::merge_code(code, answered))
+}
+
+/// Scan and send the whole file list in the order the receiver's walk takes
+/// listings: the operands' level, then each directory's listing depth first.
+fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
+    let filters = match crate::engine::build_filters(opts) {
+        Ok(f) => f,
+        Err(c) => {
+            link.set_code(c);
+            return c;
+        }
+    };
+    let scanner = Scanner::new(
+        opts,
+        None,
+        crate::engine::PREFETCH_BUDGET,
+        filters,
+        Default::default(),
+    );
+    let mut top = scanner.operands();
+    let mut out = ListOut {
+        link,
+        files,
+        next: 0,
+        batch: Vec::new(),
+        first: 0,
+        bytes: 0,
+        code: 0,
+    };
+    out.errors(&top.errors);
+    if let Some(d) = &top.dot {
+        out.entry(d, false);
+    }
+    for n in &top.nodes {
+        out.entry(&n.entry, no_content(n));
+    }
+    out.flush();
+    out.tree(&scanner, std::mem::take(&mut top.nodes));
+    link.send(&Msg::FileListEnd { total: out.next });
+    link.flush();
+    out.code
+}
+
+/// A directory whose listing will not follow (`-d`, `-x` mount points, or
+/// not recursing).
+fn no_content(n: &Node) -> bool {
+    n.entry.meta.kind == Kind::Dir && matches!(n.children, Children::None)
+}
+
+/// File-list output: entries batched into frames, errors before the listing
+/// they belong to.
+struct ListOut<'a> {
+    link: &'a Link,
+    files: &'a Files,
+    next: u64,
+    batch: Vec<WireEntry>,
+    first: u64,
+    bytes: usize,
+    code: i32,
+}
+
+impl ListOut<'_> {
+    /// Send each directory's listing, then its subdirectories' (the walk's order).
+    fn tree(&mut self, scanner: &Arc<Scanner>, nodes: Vec<Node>) {
+        for n in nodes {
+            if n.entry.meta.kind != Kind::Dir || matches!(n.children, Children::None) {
+                continue;
+            }
+            if self.link.failed().is_some() {
+                return;
+            }
+            let l = scanner.take(n.children);
+            self.errors(&l.errors);
+            for c in &l.nodes {
+                self.entry(&c.entry, no_content(c));
+            }
+            self.flush();
+            self.tree(scanner, l.nodes);
+        }
+    }
+
+    /// Listing errors travel as `Log` levels 3–6 ahead of the entries that
+    /// follow, so the receiver reports them where rsync would (and stops
+    /// deleting after a sender I/O error).
+    fn errors(&mut self, errors: &[ScanError]) {
+        if errors.is_empty() {
+            return;
+        }
+        self.flush();
+        for e in errors {
+            self.code = crate::engine::merge_code(self.code, e.code);
+            let level = 3 + u8::from(e.code == exit::VANISHED) + 2 * u8::from(e.bare);
+            let mut text = e.message.as_bytes().to_vec();
+            text.truncate(proto::MAX_TEXT);
+            self.link.send(&Msg::Log { level, text });
+        }
+    }
+
+    fn entry(&mut self, e: &Entry, no_content: bool) {
+        let index = self.next;
+        self.next += 1;
+        {
+            let mut f = self.files.lock().unwrap();
+            f.push((e.meta.kind == Kind::File).then(|| e.src().to_path_buf()));
+        }
+        let name = e.name().as_os_str().as_bytes().to_vec();
+        let w = WireEntry {
+            flags: if no_content { flag::NO_CONTENT } else { 0 },
+            mode: e.meta.mode,
+            size: e.meta.size,
+            mtime_sec: e.meta.mtime,
+            mtime_nsec: e.meta.mtime_nsec,
+            uid: e.meta.uid,
+            gid: e.meta.gid,
+            link: e.link_target.as_ref().map(|t| t.as_bytes().to_vec()),
+            rdev: matches!(e.meta.kind, Kind::Device).then_some(e.meta.rdev),
+            hlink: None,
+            xattrs: None,
+            name,
+        };
+        self.bytes += 48 + w.name.len() + w.link.as_ref().map_or(0, Vec::len);
+        if self.batch.is_empty() {
+            self.first = index;
+        }
+        self.batch.push(w);
+        if self.bytes >= BATCH_BYTES || self.batch.len() >= proto::MAX_BATCH {
+            self.flush();
+        }
+    }
+
+    /// Send the batch so far.
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let entries = std::mem::take(&mut self.batch);
+            self.link.send(&Msg::FileBatch {
+                first_index: self.first,
+                entries,
+            });
+            self.bytes = 0;
+        }
+        self.link.flush();
+    }
+}
+
+/// Answer requests in the order received until the receiver's `Done(1)`.
+/// Returns the exit code class of files that could not be sent.
+fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
+    let mut code = 0;
+    let mut sigs = SigAssembler::default();
+    // A request whose signature is still arriving.
+    let mut waiting: Option<u64> = None;
+    loop {
+        let m = match requests.try_recv() {
+            Ok(m) => m,
+            Err(_) => {
+                // Nothing queued: let the receiver have what was written.
+                link.flush();
+                match requests.recv() {
+                    Ok(m) => m,
+                    Err(_) => return code,
+                }
+            }
+        };
+        match m {
+            Msg::Request { index, flags } => {
+                if waiting.is_some() || flags & !1 != 0 {
+                    link.protocol_error("Request while a Signature is pending");
+                    return code;
+                }
+                let Some(path) = lookup(files, index) else {
+                    link.protocol_error("Request for an index that is not a regular file");
+                    return code;
+                };
+                if flags & 1 != 0 {
+                    waiting = Some(index);
+                } else {
+                    code = crate::engine::merge_code(code, send_file(link, index, &path, None));
+                }
+            }
+            Msg::Signature { index, last, piece } => {
+                if waiting != Some(index) {
+                    link.protocol_error("Signature without its Request");
+                    return code;
+                }
+                match sigs.push(index, last, &piece) {
+                    Ok(None) => {}
+                    Ok(Some(bytes)) => {
+                        waiting = None;
+                        let s = match sig::Signature::decode(&bytes) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                link.protocol_error(&format!("bad signature: {e:?}"));
+                                return code;
+                            }
+                        };
+                        let Some(path) = lookup(files, index) else {
+                            link.protocol_error("Signature for an unknown index");
+                            return code;
+                        };
+                        code =
+                            crate::engine::merge_code(code, send_file(link, index, &path, Some(s)));
+                    }
+                    Err(e) => {
+                        link.protocol_error(&e.to_string());
+                        return code;
+                    }
+                }
+            }
+            Msg::Done { phase } => {
+                if waiting.is_some() || phase > 1 {
+                    link.protocol_error("Done in the middle of a request");
+                    return code;
+                }
+                link.send(&Msg::Done { phase });
+                link.flush();
+                if phase == 1 {
+                    return code;
+                }
+            }
+            _ => {
+                link.protocol_error("unexpected message from the receiver");
+                return code;
+            }
+        }
+        if link.failed().is_some() {
+            return code;
+        }
+    }
+}
+
+fn lookup(files: &Files, index: u64) -> Option<PathBuf> {
+    let f = files.lock().unwrap();
+    f.get(usize::try_from(index).ok()?)?.clone()
+}
+
+/// Send one file: `Data` frames (a delta when the receiver sent the basis's
+/// signature), then `FileEnd` with the BLAKE3 of everything sent; `NoSend`
+/// when it cannot be read. Returns 23/24 for a file not sent.
+fn send_file(
+    link: &Link,
+    index: u64,
+    path: &std::path::Path,
+    basis: Option<sig::Signature>,
+) -> i32 {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return no_send(link, index, path, &e),
+    };
+    let mut hasher = blake3::Hasher::new();
+    let sent = match basis {
+        Some(b) if b.params.is_valid() => send_delta(link, index, &f, &b, &mut hasher),
+        _ => send_whole(link, index, &mut f, &mut hasher),
+    };
+    if let Err(e) = sent {
+        // Read failures after the start: the receiver drops the file.
+        return no_send(link, index, path, &e);
+    }
+    link.send(&Msg::FileEnd {
+        index,
+        hash: *hasher.finalize().as_bytes(),
+    });
+    0
+}
+
+fn no_send(link: &Link, index: u64, path: &std::path::Path, e: &std::io::Error) -> i32 {
+    let shown = crate::report::abs_display(path);
+    let (code, why) = if e.kind() == std::io::ErrorKind::NotFound {
+        (exit::VANISHED, format!("file has vanished: \"{shown}\""))
+    } else {
+        (
+            exit::PARTIAL,
+            format!(
+                "send_files failed to open \"{shown}\": {}",
+                crate::flist::errno_text(e)
+            ),
+        )
+    };
+    let mut why = format!("[sender] {why}").into_bytes();
+    why.truncate(proto::MAX_TEXT);
+    link.send(&Msg::NoSend {
+        index,
+        code: code as u8,
+        why,
+    });
+    code
+}
+
+fn send_whole(
+    link: &Link,
+    index: u64,
+    f: &mut std::fs::File,
+    hasher: &mut blake3::Hasher,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; DATA_CHUNK];
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        if !link.send(&Msg::Data {
+            index,
+            ops: vec![WireOp::Literal(buf[..n].to_vec())],
+        }) {
+            return Ok(());
+        }
+    }
+}
+
+/// Chunk the file with the basis's parameters and send copies of the chunks
+/// the basis has, literal bytes for the rest.
+fn send_delta(
+    link: &Link,
+    index: u64,
+    f: &std::fs::File,
+    basis: &sig::Signature,
+    hasher: &mut blake3::Hasher,
+) -> std::io::Result<()> {
+    let len = f.metadata()?.len();
+    let data = crate::sys::mmap::map_read(f, len, crate::sys::mmap::Access::Sequential)?;
+    let data: &[u8] = &data;
+    hasher.update_rayon(data);
+    let params: chunk::ChunkParams = basis.params;
+    let ours = sig::Signature::compute(data, params, basis.hash_len());
+    let delta = ops::encode(basis, &ours);
+    let mut pos = 0usize;
+    let mut pending: Vec<WireOp> = Vec::new();
+    let mut pending_bytes = 0usize;
+    for op in &delta.ops {
+        match *op {
+            ops::Op::Copy { offset, len } => {
+                pending.push(WireOp::Copy { offset, len });
+                pending_bytes += 24;
+                pos += len as usize;
+            }
+            ops::Op::Literal { len } => {
+                let mut left = len as usize;
+                while left > 0 {
+                    let n = left.min(DATA_CHUNK);
+                    pending.push(WireOp::Literal(data[pos..pos + n].to_vec()));
+                    pending_bytes += n + 8;
+                    pos += n;
+                    left -= n;
+                    if pending_bytes >= DATA_CHUNK {
+                        flush_ops(link, index, &mut pending);
+                        pending_bytes = 0;
+                    }
+                }
+            }
+        }
+        if pending.len() >= 4096 {
+            flush_ops(link, index, &mut pending);
+            pending_bytes = 0;
+        }
+    }
+    flush_ops(link, index, &mut pending);
+    Ok(())
+}
+
+fn flush_ops(link: &Link, index: u64, ops: &mut Vec<WireOp>) {
+    if !ops.is_empty() {
+        link.send(&Msg::Data {
+            index,
+            ops: std::mem::take(ops),
+        });
+    }
+}
