@@ -9,10 +9,12 @@
 //! has the same aim). Each listing is sorted into rsync's order: non-directories
 //! by name bytes, then directories as if their names ended in `/`.
 
-use super::checksum::{self, Checked, KnownSums};
+use super::checksum::{self, Checked, Seen};
 use super::{DestProbe, Entry, Kind, Meta, Paths, PathsBuf, Span};
 use crate::filter::{DirFilters, Filters, Side};
+use crate::manifest::format::{EntryRec, Hashed};
 use crate::options::Options;
+use crate::sys::time::Timestamp;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -214,8 +216,6 @@ pub struct Scanner {
     debug_filter: bool,
     /// `-c`: the listing tasks hash same-sized pairs (see [`Scanner::hash_pairs`]).
     checksum: bool,
-    /// Destination hashes a cache already knows (see [`KnownSums`]).
-    known: Option<Arc<dyn KnownSums>>,
     /// The rescan manifest: the last run's records and this run's.
     manifest: ManifestUse,
 }
@@ -270,20 +270,8 @@ impl Scanner {
             filters: filters.filter(|f| !f.is_empty()),
             debug_filter: opts.debug_level("FILTER") > 0,
             checksum: checksum_in_scan(opts),
-            known: None,
             manifest,
         })
-    }
-
-    /// Use `known` for destination hashes under `-c` (before the scan starts).
-    ///
-    /// Why: a destination cache (the manifest) that recorded a file's hash
-    /// saves `-c` reading it again.
-    pub fn with_known_sums(mut self: Arc<Self>, known: Arc<dyn KnownSums>) -> Arc<Self> {
-        Arc::get_mut(&mut self)
-            .expect("known sums are set before the scan starts")
-            .known = Some(known);
-        self
     }
 
     /// `-c`: hash the records of one listing whose source and destination
@@ -301,10 +289,9 @@ impl Scanner {
         names: &[u8],
         src: &std::os::fd::OwnedFd,
         dest: &std::os::fd::OwnedFd,
-        list_name: &(dyn Fn(&OsStr) -> PathBuf + Sync),
+        cached: &[EntryRec<'_>],
     ) {
         use rayon::prelude::*;
-        let known = self.known.as_deref();
         let mut pairs: Vec<(&mut Rec, Meta)> = recs
             .iter_mut()
             .filter_map(|rec| {
@@ -316,24 +303,64 @@ impl Scanner {
                 (pair && d.size == m.size).then_some((rec, d))
             })
             .collect();
+        // Files changed after this moment are too young to record.
+        let started = checksum::now_ns();
         let one = |(rec, d): &mut (&mut Rec, Meta)| {
             let nb = &names[rec.off as usize..(rec.off + rec.len) as usize];
-            let Ok(cname) = std::ffi::CString::new(nb) else {
-                return;
+            let seen = [
+                Seen {
+                    meta: &rec.r.meta,
+                    ctime: rec.ctimes.0,
+                },
+                Seen {
+                    meta: d,
+                    ctime: rec.ctimes.1,
+                },
+            ];
+            // What the last run recorded of this name, and which sides it
+            // still answers for.
+            let old = cached
+                .binary_search_by(|e| e.name.cmp(nb))
+                .ok()
+                .and_then(|i| Some((cached[i].hash?, &cached[i])));
+            let (src_known, dest_known) = match old {
+                Some((h, e)) => (
+                    checksum::answers(&e.src, h.src_ctime, &seen[0]).then_some(h.sum),
+                    e.dest
+                        .filter(|od| checksum::answers(od, h.dest_ctime, &seen[1]))
+                        .map(|_| h.sum),
+                ),
+                None => (None, None),
             };
             let len = d.size;
+            let cname = || std::ffi::CString::new(nb).ok();
             // The source is a regular file or a symlink followed to one
             // (-L, --copy-unsafe-links): read what it points to.
-            let s = || checksum::sum_at(src, &cname, len, true);
-            let t = || {
-                let n = || list_name(OsStr::from_bytes(nb));
-                checksum::dest_sum(known, dest, &cname, n, d)
+            let s = || match src_known {
+                Some(h) => Some(blake3::Hash::from_bytes(h)),
+                None => checksum::sum_at(src, &cname()?, len, true),
             };
-            let (s, t) = if len < SUM_JOIN_MIN {
+            let t = || match dest_known {
+                Some(h) => Some(blake3::Hash::from_bytes(h)),
+                None => checksum::sum_at(dest, &cname()?, len, false),
+            };
+            let (s, t) = if len < SUM_JOIN_MIN || src_known.is_some() || dest_known.is_some() {
                 (s(), t())
             } else {
                 rayon::join(s, t)
             };
+            // Equal content on both sides, neither side changed just before
+            // it was read: the next run may take it for whichever side
+            // still has this stat.
+            if let (Some(h), true) = (s, s == t) {
+                if checksum::recordable(&seen, started) {
+                    rec.hashed = Some(Hashed {
+                        sum: *h.as_bytes(),
+                        src_ctime: rec.ctimes.0.expect("recordable checked it"),
+                        dest_ctime: rec.ctimes.1.expect("recordable checked it"),
+                    });
+                }
+            }
             rec.sums = Some(Box::new(Checked { src: s, dest: t }));
         };
         // On the walk's own thread (a listing it runs inline) the pairs are
@@ -750,8 +777,10 @@ impl Scanner {
             let nb = cname.to_bytes();
             let n = OsStr::from_bytes(nb);
             let mut src_state = None;
+            let mut src_ctime;
             let meta = match crate::sys::meta::lstat_at_c(&fd, cname) {
                 Ok(m) => {
+                    src_ctime = Some(m.ctime);
                     if m.mode & libc::S_IFMT == libc::S_IFDIR {
                         src_state = Some(crate::manifest::format::DirState::from_stat(&m));
                     }
@@ -795,6 +824,7 @@ impl Scanner {
                 }
             }
             let mut dest_state = None;
+            let mut dest_ctime = None;
             let dest = match (&self.probe, &dest_fd) {
                 (None, _) => DestProbe::Unknown,
                 (Some(_), None) => DestProbe::Missing,
@@ -803,14 +833,16 @@ impl Scanner {
                         if st.mode & libc::S_IFMT == libc::S_IFDIR {
                             dest_state = Some(crate::manifest::format::DirState::from_stat(&st));
                         }
+                        dest_ctime = Some(st.ctime);
                         DestProbe::Found(Meta::from_sys(&st))
                     }
                     Err(_) => DestProbe::Missing,
                 },
             };
-            // A followed symlink's directory is not the one stat'ed.
-            if r.meta.kind != meta.kind {
+            // A followed symlink's directory (or file) is not the one stat'ed.
+            if r.meta.kind != meta.kind || r.meta.ino != meta.ino {
                 src_state = None;
+                src_ctime = None;
             }
             let mut recurse = false;
             if r.meta.kind == Kind::Dir {
@@ -828,11 +860,28 @@ impl Scanner {
                 dest,
                 sums: None,
                 states: (src_state, dest_state),
+                ctimes: (src_ctime, dest_ctime),
+                hashed: None,
             });
             names.extend_from_slice(nb);
         });
         if let (true, Some(dfd)) = (self.checksum, &dest_fd) {
-            self.hash_pairs(recs, names, &fd, dfd, &list_name);
+            // The hashes the last run recorded here, by name (a record's
+            // files are already in byte order; sorted again so a forged one
+            // only misses).
+            let mut cached: Vec<EntryRec<'_>> = match &self.manifest.old {
+                Some(m) => m
+                    .dir(req.name.as_os_str().as_bytes())
+                    .map_or_else(Vec::new, |d| {
+                        m.entries(d)
+                            .map_while(Result::ok)
+                            .filter(|e| e.hash.is_some())
+                            .collect()
+                    }),
+                None => Vec::new(),
+            };
+            cached.sort_unstable_by(|a, b| a.name.cmp(b.name));
+            self.hash_pairs(recs, names, &fd, dfd, &cached);
         }
         if let Err(e) = read {
             errors.push(ScanError::new(
@@ -928,14 +977,16 @@ impl Scanner {
                     DestProbe::Found(m) => Some(m),
                     _ => None,
                 };
-                r.entry(&crate::manifest::entry_rec(
+                let mut e = crate::manifest::entry_rec(
                     n,
                     rec.recurse,
                     rec.r.skip,
                     &rec.r.meta,
                     dest,
                     rec.r.link_target.as_ref(),
-                ));
+                );
+                e.hash = rec.hashed;
+                r.entry(&e);
             }
             let entry = Entry {
                 paths: shared.get(name, src),
@@ -1196,6 +1247,11 @@ struct Rec {
         Option<crate::manifest::format::DirState>,
         Option<crate::manifest::format::DirState>,
     ),
+    /// Both sides' ctimes as stat'ed (source: `None` for a followed
+    /// symlink), for `-c`'s cached hashes.
+    ctimes: (Option<Timestamp>, Option<Timestamp>),
+    /// `-c`: the hash to record for this entry (see [`Scanner::hash_pairs`]).
+    hashed: Option<Hashed>,
 }
 
 /// Merge `more` into `into`, keeping the first of duplicate names.

@@ -5,11 +5,16 @@
 //! payload = ndirs:u32 dir*
 //! dir     = namelen:u32 name flags:u8 src:state [dest:state] nent:u32 elen:u32 entry*
 //! state   = mtime:i64 mtime_ns:u32 ctime:i64 ctime_ns:u32 ino:u64      (32 bytes)
-//! entry   = namelen:u16 flags:u8 name src:meta [dest] [linklen:u16 link] [hash:[32]]
+//! entry   = namelen:u16 flags:u8 name src:meta [dest] [linklen:u16 link] [hashed]
+//! hashed  = hash:[32] src_ctime:i64 src_ctime_ns:u32 dest_ctime:i64 dest_ctime_ns:u32
 //! meta    = mode:u32 size:u64 mtime:i64 ns:u32 uid:u32 gid:u32 rdev:u64
 //!           ino:u64 dev:u64 nlink:u32                                 (60 bytes)
 //! dest    = ino:u64 dev:u64 nlink:u32 (flag SAME: the rest as src) | meta
 //! ```
+//!
+//! `hashed` (flag HASH, only with a destination) says that both sides held
+//! content with this BLAKE3 when they had the recorded metadata and these
+//! ctimes (see [`Hashed`]); version 2 added the ctimes.
 //!
 //! All numbers little-endian; `sum` is BLAKE3 of the payload. The decoder
 //! trusts nothing (the file lives in a user-writable cache and may be
@@ -24,8 +29,9 @@ use crate::flist::{Kind, Meta};
 
 /// File magic.
 pub const MAGIC: &[u8; 4] = b"RSMF";
-/// Format version; a different one is "foreign" and ignored.
-pub const VERSION: u32 = 1;
+/// Format version; a different one is "foreign" and ignored (2: `-c`
+/// hashes carry both sides' ctimes).
+pub const VERSION: u32 = 2;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 4 + 4 + 32 + 32 + 8 + 32;
 
@@ -61,7 +67,7 @@ pub const E_DEST: u8 = 4;
 pub const E_SAME: u8 = 8;
 /// Entry flag: a symlink target follows.
 pub const E_LINK: u8 = 16;
-/// Entry flag: a whole-file BLAKE3 follows.
+/// Entry flag: a [`Hashed`] record follows (both sides' content hash).
 pub const E_HASH: u8 = 32;
 const E_KNOWN: u8 = E_RECURSE | E_SKIP | E_DEST | E_SAME | E_LINK | E_HASH;
 
@@ -112,8 +118,24 @@ pub struct EntryRec<'a> {
     pub dest: Option<Meta>,
     /// Symlink target.
     pub link: Option<&'a [u8]>,
-    /// Whole-file BLAKE3 of the destination's content, when known.
-    pub hash: Option<[u8; 32]>,
+    /// The content hash both sides had when listed, when known.
+    pub hash: Option<Hashed>,
+}
+
+/// A whole-file BLAKE3 that both sides of an entry had, with the ctimes the
+/// sides had when it was computed.
+///
+/// Why the ctimes: `-c` takes the hash instead of reading a side again only
+/// while that side's inode, size, mtime *and* ctime are as recorded; a
+/// rewrite can restore the mtime (`touch -d`), never the ctime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hashed {
+    /// BLAKE3 of the listed size of both files.
+    pub sum: [u8; 32],
+    /// The source file's ctime when it was hashed.
+    pub src_ctime: crate::sys::time::Timestamp,
+    /// The destination file's ctime when it was hashed.
+    pub dest_ctime: crate::sys::time::Timestamp,
 }
 
 /// A decoding failure (the manifest is then ignored with a warning).
@@ -195,6 +217,11 @@ impl<'a> Cursor<'a> {
         Ok(n)
     }
 
+    /// A timestamp (seconds, nanoseconds).
+    fn time(&mut self) -> Result<crate::sys::time::Timestamp, Error> {
+        Ok(crate::sys::time::Timestamp::new(self.i64()?, self.nsec()?))
+    }
+
     /// A directory state.
     pub fn state(&mut self) -> Result<DirState, Error> {
         Ok(DirState {
@@ -240,7 +267,7 @@ impl<'a> Cursor<'a> {
         if len == 0 || len > MAX_NAME {
             return Err(Error("bad entry name length"));
         }
-        if flags & !E_KNOWN != 0 || (flags & E_SAME != 0 && flags & E_DEST == 0) {
+        if flags & !E_KNOWN != 0 || (flags & (E_SAME | E_HASH) != 0 && flags & E_DEST == 0) {
             return Err(Error("bad entry flags"));
         }
         let name = self.take(len)?;
@@ -270,7 +297,11 @@ impl<'a> Cursor<'a> {
             None
         };
         let hash = if flags & E_HASH != 0 {
-            Some(self.hash()?)
+            Some(Hashed {
+                sum: self.hash()?,
+                src_ctime: self.time()?,
+                dest_ctime: self.time()?,
+            })
         } else {
             None
         };
@@ -331,7 +362,9 @@ pub fn put_entry(out: &mut Vec<u8>, e: &EntryRec<'_>) {
     if e.link.is_some() {
         flags |= E_LINK;
     }
-    if e.hash.is_some() {
+    // A hash says both sides held it: without a destination it is dropped.
+    let hash = e.hash.filter(|_| e.dest.is_some());
+    if hash.is_some() {
         flags |= E_HASH;
     }
     out.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -352,8 +385,12 @@ pub fn put_entry(out: &mut Vec<u8>, e: &EntryRec<'_>) {
         out.extend_from_slice(&(l.len() as u16).to_le_bytes());
         out.extend_from_slice(l);
     }
-    if let Some(h) = &e.hash {
-        out.extend_from_slice(h);
+    if let Some(h) = &hash {
+        out.extend_from_slice(&h.sum);
+        for t in [h.src_ctime, h.dest_ctime] {
+            out.extend_from_slice(&t.sec.to_le_bytes());
+            out.extend_from_slice(&t.nsec.to_le_bytes());
+        }
     }
 }
 

@@ -9,10 +9,12 @@
 //! unchanged are recorded ("clean"); a run writes the manifest only when it
 //! ended with exit 0, and not at all with `--dry-run` or `--list-only`.
 //!
-//! The whole-file BLAKE3 slot is for `-c`: a listing records it by setting
-//! [`format::EntryRec::hash`] on the record it passes to
-//! [`DirRecording::entry`]; the next run reads it with [`Manifest::hash`]
-//! (valid while the entry's recorded size, mtime and inode still match).
+//! The whole-file BLAKE3 slot is for `-c`: a listing that found both sides
+//! equal records the hash with both sides' ctimes ([`format::Hashed`]) on
+//! the record it passes to [`DirRecording::entry`]; the next run takes it
+//! for each side whose inode, size, mtime and ctime are still as recorded
+//! (`flist::checksum::answers`), and reads only the sides it does not
+//! answer.
 //!
 //! How runs use it (docs/ARCHITECTURE.md has the reasoning and the limits):
 //! - safe (default): the source is listed and every destination name is
@@ -85,11 +87,12 @@ impl Manifest {
         &self.payload_bytes()[d.record.clone()]
     }
 
-    /// The whole-file BLAKE3 recorded for `dir`/`name`, if any.
+    /// The content hash recorded for `dir`/`name`, if any.
     ///
-    /// Why: `-c` can skip hashing a destination file whose metadata still
-    /// matches the manifest.
-    pub fn hash(&self, dir: &[u8], name: &[u8]) -> Option<[u8; 32]> {
+    /// Why: `-c` can skip hashing a file whose metadata and ctime still
+    /// match the manifest (the scan reads a whole directory's at once; this
+    /// is the one-name lookup).
+    pub fn hash(&self, dir: &[u8], name: &[u8]) -> Option<format::Hashed> {
         let d = self.dir(dir)?;
         self.entries(d)
             .map_while(Result::ok)
