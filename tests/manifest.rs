@@ -927,3 +927,38 @@ fn checksum_and_plain_runs_keep_separate_manifests() {
     let (_, read) = t.same_as_rsync_opens(&["-aci"], true, &["src"]);
     assert_eq!(read, files_below(&t.p("src")));
 }
+
+#[test]
+fn trust_mtime_counts_and_skips_like_a_full_scan_without_links() {
+    let t = T::new();
+    // Without -l the symlink is listed but skipped (rsync's "skipping
+    // non-regular file"), which a trusted listing must still print.
+    assert_eq!(t.resync(&["-rt", "src/", "dst/"]).code, 0);
+    settle();
+    assert_eq!(t.resync(&["-rt", "src/", "dst/"]).code, 0);
+    assert!(!t.manifests().is_empty());
+    settle();
+    for flags in [&["-rt", "--stats"][..], &["-rtv"]] {
+        let mut a = flags.to_vec();
+        a.extend(["--trust-mtime", "src/", "dst/"]);
+        let trusted = t.resync(&a);
+        let mut b = flags.to_vec();
+        b.extend(["--no-manifest", "src/", "dst/"]);
+        let full = t.resync(&b);
+        assert_eq!(trusted.code, 0);
+        let keep = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| !l.contains("File list") && !l.contains("bytes/sec"))
+                .filter(|l| !l.starts_with("sent ") && !l.starts_with("Total bytes"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(keep(&trusted.stdout), keep(&full.stdout), "{flags:?}");
+        assert!(
+            full.stdout.contains("skipping non-regular file \"a/link\"")
+                || flags.contains(&"--stats"),
+            "{}",
+            full.stdout
+        );
+    }
+}

@@ -201,6 +201,10 @@ pub struct Scanner {
     /// following symlinks (a symlink where the source has a directory is
     /// replaced, so what it points to must not be mistaken for the contents).
     probe: Option<std::os::fd::OwnedFd>,
+    /// `--trust-mtime`: the source root (the single `SRC/` operand), opened
+    /// once; trusted subdirectories are stat'ed by list name below it, a
+    /// lookup of their own components only.
+    src_root: Option<std::os::fd::OwnedFd>,
     /// Entries listed but not yet taken by the consumer.
     in_flight: AtomicIsize,
     /// Listings waiting to be started, the ones the walk needs soonest first.
@@ -260,6 +264,10 @@ impl Scanner {
         Arc::new(Scanner {
             opts: opts.clone(),
             probe: probe.and_then(|p| crate::sys::meta::open_dir(&p).ok()),
+            src_root: match &opts.sources[..] {
+                [one] if manifest.trust => crate::sys::meta::open_dir(Path::new(one)).ok(),
+                _ => None,
+            },
             in_flight: AtomicIsize::new(0),
             queue: Mutex::new(std::collections::VecDeque::new()),
             running: AtomicIsize::new(0),
@@ -1077,7 +1085,22 @@ impl Scanner {
         let mut pb = PathsBuf::default();
         let mut spans = Vec::new();
         let mut counted: (crate::report::TypeCounts, u64) = Default::default();
-        for e in m.entries(d) {
+        // Up-to-date non-directories are only counted: the leading run of
+        // them from the record's summary, without decoding them.
+        let entries = if self.manifest.count_only {
+            let p = &d.plain;
+            for (kind, n) in [Kind::File, Kind::Symlink, Kind::Device, Kind::Special]
+                .into_iter()
+                .zip(p.kinds)
+            {
+                counted.0.add_n(kind, n as u64);
+            }
+            counted.1 = p.size;
+            m.entries_after_plain(d)
+        } else {
+            m.entries(d)
+        };
+        for e in entries {
             // An entry that does not decode: list the directory for real.
             let e = e.ok()?;
             if self.manifest.count_only && e.src.kind != Kind::Dir && e.flags & format::E_SKIP == 0
@@ -1102,7 +1125,11 @@ impl Scanner {
             let paths = shared.get(name, src);
             let mut states = (None, None);
             let (meta, dest) = if e.src.kind == Kind::Dir {
-                let s = crate::sys::meta::lstat_full(paths.src()).ok()?;
+                let s = match &self.src_root {
+                    Some(r) => crate::sys::meta::lstat_at(r, paths.name().as_os_str()),
+                    None => crate::sys::meta::lstat_full(paths.src()),
+                }
+                .ok()?;
                 let sm = Meta::from_sys(&s);
                 if sm.kind != Kind::Dir {
                     return None;

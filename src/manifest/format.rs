@@ -3,7 +3,8 @@
 //! ```text
 //! file    = "RSMF" version:u32 pair:[32] opts:[32] len:u64 sum:[32] payload
 //! payload = ndirs:u32 dir*
-//! dir     = namelen:u32 name flags:u8 src:state [dest:state] nent:u32 elen:u32 entry*
+//! dir     = namelen:u32 name flags:u8 src:state [dest:state] nent:u32 elen:u32 plain entry*
+//! plain   = len:u32 files:u32 links:u32 devices:u32 specials:u32 size:u64     (28 bytes)
 //! state   = mtime:i64 mtime_ns:u32 ctime:i64 ctime_ns:u32 ino:u64      (32 bytes)
 //! entry   = namelen:u16 flags:u8 name src:meta [dest] [linklen:u16 link] [hashed]
 //! hashed  = hash:[32] src_ctime:i64 src_ctime_ns:u32 dest_ctime:i64 dest_ctime_ns:u32
@@ -12,6 +13,8 @@
 //! dest    = ino:u64 dev:u64 nlink:u32 (flag SAME: the rest as src) | meta
 //! ```
 //!
+//! `plain` sums up the leading entries that are neither directories nor
+//! skipped (see [`Plain`]); `elen` counts the entry bytes after it.
 //! `hashed` (flag HASH, only with a destination) says that both sides held
 //! content with this BLAKE3 when they had the recorded metadata and these
 //! ctimes (see [`Hashed`]); version 2 added the ctimes.
@@ -47,8 +50,10 @@ const META_LEN: usize = 60;
 const STATE_LEN: usize = 32;
 /// Smallest encoded entry: name length, flags, one name byte, source meta.
 const MIN_ENTRY: usize = 2 + 1 + 1 + META_LEN;
+/// Bytes of a directory's [`Plain`] summary.
+const PLAIN_LEN: usize = 4 * 5 + 8;
 /// Smallest encoded directory.
-const MIN_DIR: usize = 4 + 1 + 1 + STATE_LEN + 4 + 4;
+const MIN_DIR: usize = 4 + 1 + 1 + STATE_LEN + 4 + 4 + PLAIN_LEN;
 
 /// Directory flag: the destination directory existed when listed.
 pub const D_DEST: u8 = 1;
@@ -136,6 +141,51 @@ pub struct Hashed {
     pub src_ctime: crate::sys::time::Timestamp,
     /// The destination file's ctime when it was hashed.
     pub dest_ctime: crate::sys::time::Timestamp,
+}
+
+/// The leading run of a directory record's entries that are neither
+/// directories nor skipped (rsync's order puts non-directories first):
+/// their encoded length, how many of each kind, and the total size of the
+/// files and symlinks among them.
+///
+/// Why: a `--trust-mtime` no-op only counts those entries for `--stats`
+/// ([`crate::flist::ManifestUse::count_only`]); with the sums it jumps over
+/// their bytes instead of decoding every one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Plain {
+    /// Encoded bytes of the run.
+    pub len: u32,
+    /// Regular files, symlinks, devices, specials in it.
+    pub kinds: [u32; 4],
+    /// Total size of its files and symlinks.
+    pub size: u64,
+}
+
+impl Plain {
+    /// Whether an entry of `kind` with entry flags `flags` extends the run.
+    pub fn takes(kind: Kind, flags: u8) -> bool {
+        kind != Kind::Dir && flags & E_SKIP == 0
+    }
+
+    /// Count one entry of `kind`, `size` bytes, `bytes` encoded.
+    pub fn add(&mut self, kind: Kind, size: u64, bytes: usize) {
+        self.len += bytes as u32;
+        let i = match kind {
+            Kind::File => 0,
+            Kind::Symlink => 1,
+            Kind::Device => 2,
+            _ => 3,
+        };
+        self.kinds[i] += 1;
+        if matches!(kind, Kind::File | Kind::Symlink) {
+            self.size += size;
+        }
+    }
+
+    /// Entries in the run.
+    pub fn count(&self) -> u64 {
+        self.kinds.iter().map(|&k| k as u64).sum()
+    }
 }
 
 /// A decoding failure (the manifest is then ignored with a warning).
@@ -414,17 +464,23 @@ pub fn begin_dir(
         put_state(out, d);
     }
     let count_at = out.len();
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&[0; 8 + PLAIN_LEN]);
     (flags_at, count_at)
 }
 
-/// Patch the entry count and byte length of a directory record begun at
-/// `count_at` (its entries are everything after them in `out`).
-pub fn end_dir(out: &mut [u8], count_at: usize, count: u32) {
-    let len = (out.len() - count_at - 8) as u32;
+/// Patch the entry count, byte length and [`Plain`] summary of a directory
+/// record begun at `count_at` (its entries are everything after them in
+/// `out`).
+pub fn end_dir(out: &mut [u8], count_at: usize, count: u32, plain: &Plain) {
+    let len = (out.len() - count_at - 8 - PLAIN_LEN) as u32;
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     out[count_at + 4..count_at + 8].copy_from_slice(&len.to_le_bytes());
+    let mut p = count_at + 8;
+    for v in std::iter::once(plain.len).chain(plain.kinds) {
+        out[p..p + 4].copy_from_slice(&v.to_le_bytes());
+        p += 4;
+    }
+    out[p..p + 8].copy_from_slice(&plain.size.to_le_bytes());
 }
 
 /// The entries of one directory, decoded (and checked) as they are read.
@@ -486,6 +542,8 @@ pub struct DirHead {
     pub entries: std::ops::Range<usize>,
     /// Number of entries.
     pub count: u32,
+    /// The leading non-directory, non-skipped entries, summed up.
+    pub plain: Plain,
 }
 
 /// Decode and validate a whole payload: each directory's name and header.
@@ -525,6 +583,14 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
         };
         let count = c.u32()?;
         let elen = c.u32()? as usize;
+        let plain = Plain {
+            len: c.u32()?,
+            kinds: [c.u32()?, c.u32()?, c.u32()?, c.u32()?],
+            size: c.u64()?,
+        };
+        if plain.len as usize > elen || plain.count() > count as u64 {
+            return Err(Error("bad plain-entry summary"));
+        }
         if elen > c.remaining() {
             return Err(Error("entries longer than the file"));
         }
@@ -543,6 +609,7 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
                 record: start..c.pos(),
                 entries: es..c.pos(),
                 count,
+                plain,
             },
         ));
     }

@@ -81,6 +81,14 @@ impl Manifest {
         format::Entries::new(&self.payload_bytes()[d.entries.clone()], d.count)
     }
 
+    /// The entries of a directory record after its [`format::Plain`] run
+    /// (a caller that only counts those takes the summary instead).
+    pub fn entries_after_plain<'a>(&'a self, d: &DirHead) -> format::Entries<'a> {
+        let r = d.entries.start + d.plain.len as usize..d.entries.end;
+        let left = d.count - d.plain.count() as u32;
+        format::Entries::new(&self.payload_bytes()[r], left)
+    }
+
     /// The encoded bytes of a directory record (copied forward when a run
     /// trusts it).
     pub fn record_bytes(&self, d: &DirHead) -> &[u8] {
@@ -267,6 +275,10 @@ pub struct DirRecording {
     flags_at: usize,
     count_at: usize,
     count: u32,
+    /// The leading non-directory, non-skipped entries so far, and whether
+    /// that run still goes on.
+    plain: format::Plain,
+    in_plain: bool,
 }
 
 impl DirRecording {
@@ -280,13 +292,21 @@ impl DirRecording {
             flags_at,
             count_at,
             count: 0,
+            plain: format::Plain::default(),
+            in_plain: true,
         }
     }
 
     /// Record one listed name.
     pub fn entry(&mut self, e: &EntryRec<'_>) {
+        let before = self.buf.len();
         format::put_entry(&mut self.buf, e);
         self.count += 1;
+        self.in_plain &= format::Plain::takes(e.src.kind, e.flags);
+        if self.in_plain {
+            self.plain
+                .add(e.src.kind, e.src.size, self.buf.len() - before);
+        }
     }
 }
 
@@ -295,7 +315,7 @@ impl Recorder {
     /// of the directory (the usual case on a rescan) is kept as a reference
     /// to it instead: no copy to hold, and nothing to write at the end.
     pub fn add(&self, mut d: DirRecording, old: Option<&Manifest>) {
-        format::end_dir(&mut d.buf, d.count_at, d.count);
+        format::end_dir(&mut d.buf, d.count_at, d.count, &d.plain);
         if let Some((m, h)) = old.and_then(|m| m.dir(&d.name).map(|h| (m, h))) {
             let was = m.record_bytes(h);
             let at = d.flags_at;

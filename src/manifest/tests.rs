@@ -237,3 +237,49 @@ fn a_recording_equal_to_the_old_record_is_carried_and_nothing_is_written() {
     assert_eq!(m.dir(b"sub").unwrap().flags & format::D_COMPLETE, 0);
     assert_eq!(m.entries(m.dir(b"sub").unwrap()).count(), 4);
 }
+
+#[test]
+fn plain_summary_counts_the_leading_non_directories() {
+    let m = Manifest::from_payload(sample()).unwrap();
+    let d = m.dir(b"sub").unwrap();
+    // a, b (files) and l (a symlink) lead; z (a directory) ends the run.
+    assert_eq!(d.plain.kinds, [2, 1, 0, 0]);
+    assert_eq!(d.plain.size, 7 + 14 + 21);
+    let rest: Vec<_> = m.entries_after_plain(d).map(Result::unwrap).collect();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].name, b"z");
+    // A skipped entry ends the run too: what follows it is decoded.
+    let rec = Recorder::default();
+    let mut r = DirRecording::new(b".", &state(1), Some(&state(2)), 3);
+    r.entry(&entry_rec(
+        b"f",
+        false,
+        false,
+        &meta(1, 0o100644),
+        None,
+        None,
+    ));
+    r.entry(&entry_rec(
+        b"s",
+        false,
+        true,
+        &meta(2, 0o020644),
+        None,
+        None,
+    ));
+    r.entry(&entry_rec(
+        b"t",
+        false,
+        false,
+        &meta(3, 0o100644),
+        None,
+        None,
+    ));
+    rec.add(r, None);
+    let p = rec.payload(None, &HashSet::new(), &HashSet::new()).unwrap();
+    let m = Manifest::from_payload(p).unwrap();
+    let d = m.dir(b".").unwrap();
+    assert_eq!((d.plain.kinds, d.plain.size), ([1, 0, 0, 0], 7));
+    let rest: Vec<_> = m.entries_after_plain(d).map(|e| e.unwrap().name).collect();
+    assert_eq!(rest, [&b"s"[..], b"t"]);
+}
