@@ -1188,7 +1188,7 @@ impl Scanner {
             nodes.push(Node { entry, children });
         }
         if let Some(rec) = &self.manifest.rec {
-            rec.carry(name_b, m, d);
+            rec.carry(d);
         }
         Some(Listing {
             nodes,

@@ -528,6 +528,10 @@ impl<'a> Iterator for Entries<'a> {
 /// `entries` (see [`Entries`]).
 #[derive(Clone, Debug)]
 pub struct DirHead {
+    /// Byte range of the directory's list name in the payload.
+    pub name: std::ops::Range<usize>,
+    /// Its place among the payload's directories (which are sorted by name).
+    pub index: u32,
     /// Offset of the flags byte in the payload (for patching).
     pub flags_at: usize,
     /// [`D_DEST`], [`D_COMPLETE`].
@@ -546,8 +550,9 @@ pub struct DirHead {
     pub plain: Plain,
 }
 
-/// Decode and validate a whole payload: each directory's name and header.
-pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
+/// Decode and validate a whole payload: each directory's name and header,
+/// in the payload's order (sorted by name, checked).
+pub fn decode_payload(p: &[u8]) -> Result<Vec<DirHead>, Error> {
     let mut c = Cursor::new(p);
     let ndirs = c.u32()? as usize;
     if ndirs > c.remaining() / MIN_DIR {
@@ -555,12 +560,13 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
     }
     let mut out = Vec::with_capacity(ndirs);
     let mut prev: Option<&[u8]> = None;
-    for _ in 0..ndirs {
+    for index in 0..ndirs {
         let start = c.pos();
         let nlen = c.u32()? as usize;
         if nlen == 0 || nlen > MAX_DIR_NAME {
             return Err(Error("bad directory name length"));
         }
+        let name_at = c.pos();
         let name = c.take(nlen)?;
         if name.contains(&0) {
             return Err(Error("bad directory name"));
@@ -599,19 +605,18 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
         }
         let es = c.pos();
         c.take(elen)?;
-        out.push((
-            name,
-            DirHead {
-                flags_at,
-                flags,
-                src,
-                dest,
-                record: start..c.pos(),
-                entries: es..c.pos(),
-                count,
-                plain,
-            },
-        ));
+        out.push(DirHead {
+            name: name_at..name_at + nlen,
+            index: index as u32,
+            flags_at,
+            flags,
+            src,
+            dest,
+            record: start..c.pos(),
+            entries: es..c.pos(),
+            count,
+            plain,
+        });
     }
     if c.remaining() != 0 {
         return Err(Error("trailing bytes"));

@@ -30,7 +30,6 @@ pub mod format;
 use crate::flist::Meta;
 use crate::options::Options;
 use format::{DirHead, DirState, EntryRec, Header, Reject};
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -43,7 +42,10 @@ pub struct Manifest {
     /// at `start`.
     bytes: crate::sys::mmap::FileBytes,
     start: usize,
-    dirs: HashMap<Box<[u8]>, DirHead>,
+    /// Directory headers in the payload's order (sorted by name, which the
+    /// decoder checks): looked up by binary search over the mapped names,
+    /// so loading copies no name and builds no table.
+    dirs: Vec<DirHead>,
 }
 
 impl Manifest {
@@ -58,11 +60,7 @@ impl Manifest {
         bytes: crate::sys::mmap::FileBytes,
         start: usize,
     ) -> Result<Manifest, format::Error> {
-        let heads = format::decode_payload(&bytes[start..])?;
-        let dirs = heads
-            .into_iter()
-            .map(|(n, h)| (Box::<[u8]>::from(n), h))
-            .collect();
+        let dirs = format::decode_payload(&bytes[start..])?;
         Ok(Manifest { bytes, start, dirs })
     }
 
@@ -72,7 +70,17 @@ impl Manifest {
 
     /// The record of list directory `name` (`.` for the root).
     pub fn dir(&self, name: &[u8]) -> Option<&DirHead> {
-        self.dirs.get(name)
+        let p = self.payload_bytes();
+        let i = self
+            .dirs
+            .binary_search_by(|d| p[d.name.clone()].cmp(name))
+            .ok()?;
+        Some(&self.dirs[i])
+    }
+
+    /// The list name of a directory record.
+    pub fn dir_name(&self, d: &DirHead) -> &[u8] {
+        &self.payload_bytes()[d.name.clone()]
     }
 
     /// The entries of a directory record, in list order, each checked as
@@ -263,9 +271,9 @@ type Recorded = (Box<[u8]>, Vec<u8>, usize);
 #[derive(Default)]
 pub struct Recorder {
     dirs: Mutex<Vec<Recorded>>,
-    /// Records kept as they were in the last manifest (trusted directories):
-    /// name, complete flag as recorded.
-    carried: Mutex<Vec<(Box<[u8]>, bool)>>,
+    /// Records kept as they were in the last manifest (trusted or equal):
+    /// their index in it ([`DirHead::index`]), complete flag as recorded.
+    carried: Mutex<Vec<(u32, bool)>>,
 }
 
 /// One directory being recorded by a listing.
@@ -326,7 +334,7 @@ impl Recorder {
                 && was[..at] == d.buf[..at]
                 && was[at + 1..] == d.buf[at + 1..]
             {
-                self.carry(&d.name, m, h);
+                self.carry(h);
                 return;
             }
         }
@@ -336,9 +344,9 @@ impl Recorder {
 
     /// Keep a record from the previous manifest as it was (a trusted
     /// directory).
-    pub fn carry(&self, name: &[u8], _m: &Manifest, d: &DirHead) {
+    pub fn carry(&self, d: &DirHead) {
         let complete = d.flags & format::D_COMPLETE != 0;
-        self.carried.lock().unwrap().push((name.into(), complete));
+        self.carried.lock().unwrap().push((d.index, complete));
     }
 
     /// The payload of the new manifest: every recorded directory except
@@ -358,18 +366,18 @@ impl Recorder {
             // same ones complete: the old file stands.
             if dirs.is_empty()
                 && carried.len() == m.len()
-                && carried.iter().all(|(n, c)| {
-                    !dirty.contains(n.as_ref()) && *c == complete.contains(n.as_ref())
+                && carried.iter().all(|&(i, c)| {
+                    let n = m.dirs.get(i as usize).map_or(&[][..], |d| m.dir_name(d));
+                    !dirty.contains(n) && c == complete.contains(n)
                 })
             {
                 return None;
             }
         }
-        for (n, _) in carried {
-            if let Some(d) = old.and_then(|m| m.dir(&n).map(|d| (m, d))) {
-                let (m, d) = d;
+        for (i, _) in carried {
+            if let Some((m, d)) = old.and_then(|m| m.dirs.get(i as usize).map(|d| (m, d))) {
                 let at = d.flags_at - d.record.start;
-                dirs.push((n, m.record_bytes(d).to_vec(), at));
+                dirs.push((m.dir_name(d).into(), m.record_bytes(d).to_vec(), at));
             }
         }
         dirs.retain(|(n, _, _)| !dirty.contains(n.as_ref()));

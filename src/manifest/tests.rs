@@ -228,7 +228,7 @@ fn a_recording_equal_to_the_old_record_is_carried_and_nothing_is_written() {
     // A changed complete flag is written.
     let rec2 = Recorder::default();
     for name in [&b"sub"[..], b".", b"sub/deeper"] {
-        rec2.carry(name, &old, old.dir(name).unwrap());
+        rec2.carry(old.dir(name).unwrap());
     }
     let p = rec2
         .payload(Some(&old), &HashSet::new(), &HashSet::new())
