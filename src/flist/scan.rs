@@ -105,8 +105,9 @@ pub struct Listing {
 
 /// What to list.
 struct Request {
-    dir: PathBuf,
-    name: PathBuf,
+    /// The directory's list name and source path: the entry's own
+    /// [`Paths`] (a reference to its listing's buffer, not two copies).
+    paths: Paths,
     is_dot: bool,
     root_dev: u64,
     /// The parent listing's descriptors to open this one relative to (taken
@@ -689,8 +690,7 @@ impl Scanner {
         if entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && (is_dot || trailing))) {
             children = Children::Pending(Arc::new(Pending {
                 req: Request {
-                    dir: entry.src().to_path_buf(),
-                    name: entry.name().to_path_buf(),
+                    paths: entry.paths.clone(),
                     is_dot,
                     root_dev,
                     parent: Mutex::new(None),
@@ -728,7 +728,8 @@ impl Scanner {
         }
         let opts = &self.opts;
         let mut errors = Vec::new();
-        let dir = &req.dir;
+        let dir = req.paths.src();
+        let req_name = req.paths.name();
         let parent = req.parent.lock().unwrap().take();
         let base_name = OsStr::from_bytes(base(dir));
         let opened = match &parent {
@@ -747,7 +748,7 @@ impl Scanner {
         };
         // The matching destination directory, opened once to stat its entries.
         let dest_fd = self.probe.as_ref().and_then(|root| {
-            if req.name.as_os_str() == "." {
+            if req_name.as_os_str() == "." {
                 root.try_clone().ok()
             } else if let Some(p) = &parent {
                 // The parent's destination was opened without passing a
@@ -756,7 +757,7 @@ impl Scanner {
                 let d = p.dest.as_ref()?;
                 crate::sys::meta::open_dir_at(d, base_name, opts.keep_dirlinks).ok()
             } else {
-                crate::sys::meta::open_dir_beneath(root, &req.name, opts.keep_dirlinks).ok()
+                crate::sys::meta::open_dir_beneath(root, req_name, opts.keep_dirlinks).ok()
             }
         });
         drop(parent);
@@ -769,7 +770,7 @@ impl Scanner {
             if req.is_dot {
                 PathBuf::from(n)
             } else {
-                join_exact(&req.name, n)
+                join_exact(req_name, n)
             }
         };
         // Every kept name, back to back; records point into it. The buffers
@@ -879,7 +880,7 @@ impl Scanner {
             // only misses).
             let mut cached: Vec<EntryRec<'_>> = match &self.manifest.old {
                 Some(m) => m
-                    .dir(req.name.as_os_str().as_bytes())
+                    .dir(req_name.as_os_str().as_bytes())
                     .map_or_else(Vec::new, |d| {
                         m.entries(d)
                             .map_while(Result::ok)
@@ -937,7 +938,7 @@ impl Scanner {
             })
         });
         // Both paths of every entry go into one shared buffer, in list order.
-        let (dir_b, name_b) = (dir.as_os_str().as_bytes(), req.name.as_os_str().as_bytes());
+        let (dir_b, name_b) = (dir.as_os_str().as_bytes(), req_name.as_os_str().as_bytes());
         let mut pb = PathsBuf::with_capacity(
             2 * names.len() + recs.len() * (dir_b.len() + name_b.len() + 2),
         );
@@ -1010,8 +1011,7 @@ impl Scanner {
             let children = if rec.recurse {
                 Children::Pending(Arc::new(Pending {
                     req: Request {
-                        dir: entry.src().to_path_buf(),
-                        name: entry.name().to_path_buf(),
+                        paths: entry.paths.clone(),
                         is_dot: false,
                         root_dev: req.root_dev,
                         parent: Mutex::new(fds.clone()),
@@ -1067,7 +1067,7 @@ impl Scanner {
         use crate::manifest::format;
         let m = self.manifest.old.as_ref()?;
         let probe = self.probe.as_ref()?;
-        let name_b = req.name.as_os_str().as_bytes();
+        let name_b = req.paths.name().as_os_str().as_bytes();
         let d = m.dir(name_b)?;
         let dd = d.dest?;
         if !d.src.same_mtime_ino(&req.src_meta) {
@@ -1081,9 +1081,16 @@ impl Scanner {
         if dest_now.kind != Kind::Dir || !dd.same_mtime_ino(&dest_now) {
             return None;
         }
-        let (dir_b, n_b) = (req.dir.as_os_str().as_bytes(), name_b);
-        let mut pb = PathsBuf::default();
-        let mut spans = Vec::new();
+        let (dir_b, n_b) = (req.paths.src().as_os_str().as_bytes(), name_b);
+        // Sized for what is listed: all entries, or those after the counted
+        // run (mostly the subdirectories).
+        let listed = if self.manifest.count_only {
+            d.count as usize - d.plain.count() as usize
+        } else {
+            d.count as usize
+        };
+        let mut pb = PathsBuf::with_capacity(listed * (dir_b.len() + n_b.len() + 32));
+        let mut spans = Vec::with_capacity(listed);
         let mut counted: (crate::report::TypeCounts, u64) = Default::default();
         // Up-to-date non-directories are only counted: the leading run of
         // them from the record's summary, without decoding them.
@@ -1163,8 +1170,7 @@ impl Scanner {
             let children = if recurse {
                 Children::Pending(Arc::new(Pending {
                     req: Request {
-                        dir: entry.src().to_path_buf(),
-                        name: entry.name().to_path_buf(),
+                        paths: entry.paths.clone(),
                         is_dot: false,
                         root_dev: req.root_dev,
                         parent: Mutex::new(None),
