@@ -222,11 +222,13 @@ class FreshExt4:
 
 # Every scenario, in the order they run (see bench/README.md).
 SCENARIOS = ["initial-tmpfs", "initial-disk", "noop-tmpfs", "update-1pct-tmpfs",
-             "noop-manifest-tmpfs", "noop-trust-mtime-tmpfs", "checksum-noop-tmpfs", "delta-1g-tmpfs"]
+             "noop-manifest-tmpfs", "noop-trust-mtime-tmpfs", "checksum-noop-tmpfs",
+             "checksum-noop-manifest-tmpfs", "delta-1g-tmpfs"]
 
 # Extra flags per scenario, the same for resync and rsync.
 SCENARIO_FLAGS = {
     "checksum-noop-tmpfs": ["-c"],
+    "checksum-noop-manifest-tmpfs": ["-c"],
     "delta-1g-tmpfs": ["--no-whole-file", "--stats"],
 }
 
@@ -288,7 +290,7 @@ class Runner:
         self.src_manifests = {}
         self.delta_size = 0  # bytes of the delta scenario's source file
 
-    MANIFEST_SCENARIOS = ("noop-manifest-tmpfs", "noop-trust-mtime-tmpfs")
+    MANIFEST_SCENARIOS = ("noop-manifest-tmpfs", "noop-trust-mtime-tmpfs", "checksum-noop-manifest-tmpfs")
 
     def cmd(self, who, src, dst, scen="", flags=()):
         if who == "resync":
@@ -410,8 +412,9 @@ class Runner:
         elif scen in self.MANIFEST_SCENARIOS:
             # Second no-op: the identical copy is made once, then one untimed
             # resync run (after the copy's directory times have aged past the
-            # manifest's 100 ms race window) writes the manifest that every
-            # timed resync run finds. rsync runs its normal no-op.
+            # manifest's 100 ms race window, and its file ctimes past -c's
+            # 1 s one) writes the manifest that every timed resync run
+            # finds. rsync runs its normal no-op.
             dst, s, on_disk = shm_dst, src, False
             state = {"ready": False}
             mdir = os.path.join(self.shm, "manifests")
@@ -421,8 +424,8 @@ class Runner:
                     rmtree(dst)
                     rmtree(mdir)
                     subprocess.run(["cp", "-a", src, dst], check=True)
-                    time.sleep(0.5)
-                    first = self.cmd("resync", src, dst, scen)
+                    time.sleep(1.2 if scen.startswith("checksum") else 0.5)
+                    first = self.cmd("resync", src, dst, scen, SCENARIO_FLAGS.get(scen, ()))
                     subprocess.run(first, check=True, stdout=subprocess.DEVNULL)
                     if not os.listdir(mdir):
                         raise SystemExit(f"{scen}: no manifest written by {' '.join(first)}")

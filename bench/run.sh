@@ -8,7 +8,8 @@
 #   BENCH_REPEAT=N           timed rounds per scenario (default 5; 1 with BENCH_QUICK=1)
 #   BENCH_WARMUP=N           untimed warm-up rounds per scenario (default 1)
 #   BENCH_SCENARIOS=a,b      subset of initial-tmpfs,initial-disk,noop-tmpfs,update-1pct-tmpfs,
-#                            noop-manifest-tmpfs,noop-trust-mtime-tmpfs,checksum-noop-tmpfs,delta-1g-tmpfs
+#                            noop-manifest-tmpfs,noop-trust-mtime-tmpfs,checksum-noop-tmpfs,
+#                            checksum-noop-manifest-tmpfs,delta-1g-tmpfs
 #   BENCH_CONTESTANTS=a,b    subset of resync,rsync,cp
 #   BENCH_RESULTS=path       where to prepend the report (default bench/RESULTS.md; "-" = don't write)
 #   BENCH_TIMEOUT=secs       per-run timeout (default 3600)

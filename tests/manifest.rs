@@ -128,6 +128,17 @@ impl T {
     /// [`T::same_as_rsync`]; `rsync_tree`: also compare the tree with
     /// rsync's.
     fn same_as_rsync_tree(&self, flags: &[&str], rsync_tree: bool) -> Out {
+        self.same_as_rsync_opens(flags, rsync_tree, &[]).0
+    }
+
+    /// [`T::same_as_rsync_tree`], with the files opened below `watch`
+    /// during resync's run with the manifest (see [`Opens`]).
+    fn same_as_rsync_opens(
+        &self,
+        flags: &[&str],
+        rsync_tree: bool,
+        watch: &[&str],
+    ) -> (Out, Vec<PathBuf>) {
         self.copy_for_rsync();
         let with = |dst: &'static str, extra: &[&'static str]| -> Vec<&str> {
             let mut a = flags.to_vec();
@@ -135,7 +146,10 @@ impl T {
             a.extend(["src/", dst]);
             a
         };
+        let roots: Vec<PathBuf> = watch.iter().map(|w| self.p(w)).collect();
+        let opens = Opens::watch(&roots);
         let ours = self.resync(&with("dst/", &[]));
+        let opened = opens.files();
         let full = self.resync(&with("nom/", &["--no-manifest"]));
         // resync's own options are not rsync's.
         let b: Vec<&str> = with("ref/", &[])
@@ -167,7 +181,7 @@ impl T {
         if rsync_tree {
             same_trees(&self.p("dst"), &self.p("ref"));
         }
-        ours
+        (ours, opened)
     }
 }
 
@@ -645,5 +659,306 @@ fn second_run_matches_rsync_for_noop_and_one_percent_update() {
         }
         set_mtime(&t.p("src/many"), 1_600_002_000);
         set_mtime(&t.p("src"), 1_600_002_000);
+    }
+}
+
+/// The files opened below some directories while it was alive: an inotify
+/// watch (`IN_OPEN`) on every directory, so a test sees which files a run
+/// read without relying on atimes (resync reads with `O_NOATIME`).
+struct Opens {
+    fd: i32,
+    dirs: BTreeMap<i32, PathBuf>,
+}
+
+impl Opens {
+    fn watch(roots: &[PathBuf]) -> Opens {
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(fd >= 0);
+        let mut o = Opens {
+            fd,
+            dirs: BTreeMap::new(),
+        };
+        fn add(o: &mut Opens, d: &Path) {
+            let c = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).unwrap();
+            let wd = unsafe { libc::inotify_add_watch(o.fd, c.as_ptr(), libc::IN_OPEN) };
+            assert!(wd >= 0, "watch {}", d.display());
+            o.dirs.insert(wd, d.to_path_buf());
+            for e in fs::read_dir(d).unwrap().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    add(o, &e.path());
+                }
+            }
+        }
+        for r in roots {
+            add(&mut o, r);
+        }
+        o
+    }
+
+    /// The files (not directories) opened so far, sorted, each once.
+    fn files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            let mut i = 0;
+            while i < n as usize {
+                let ev: libc::inotify_event =
+                    unsafe { std::ptr::read_unaligned(buf[i..].as_ptr().cast()) };
+                let head = std::mem::size_of::<libc::inotify_event>();
+                let name = &buf[i + head..i + head + ev.len as usize];
+                let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
+                if ev.mask & libc::IN_ISDIR == 0 && !name.is_empty() {
+                    let n = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
+                    out.push(self.dirs[&ev.wd].join(n));
+                }
+                i += head + ev.len as usize;
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+impl Drop for Opens {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Let file ctimes age past `-c`'s racy margin (a hash of a file changed
+/// less than a second before it was read is not recorded).
+fn age_past_racy_margin() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
+/// `-c`: copy, let the ctimes age, then one `-c` run that hashes both sides
+/// and records the hashes. Returns the files that recording run opened.
+fn checksum_synced(t: &T) -> Vec<PathBuf> {
+    assert_eq!(t.resync(&["-a", "src/", "dst/"]).code, 0);
+    age_past_racy_margin();
+    let o = Opens::watch(&[t.p("src"), t.p("dst")]);
+    let r = t.resync(&["-aci", "src/", "dst/"]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    assert!(!t.manifests().is_empty());
+    o.files()
+}
+
+/// The regular files below `root` (both sides of each pair are read when
+/// nothing is cached).
+fn files_below(root: &Path) -> Vec<PathBuf> {
+    tree(root)
+        .into_iter()
+        .filter(|(_, (mode, ..))| mode & 0o170000 == 0o100000)
+        .map(|(k, _)| root.join(k))
+        .collect()
+}
+
+#[test]
+fn checksum_rescan_of_an_unchanged_tree_reads_no_file() {
+    if !have_rsync() {
+        return;
+    }
+    let t = T::new();
+    let read = checksum_synced(&t);
+    // The recording run read every file on both sides (so the watch sees
+    // reads) ...
+    let mut all = files_below(&t.p("src"));
+    all.extend(files_below(&t.p("dst")));
+    all.sort();
+    assert_eq!(read, all);
+    // ... the next one none: every hash comes from the manifest.
+    let o = Opens::watch(&[t.p("src"), t.p("dst")]);
+    let r = t.resync(&["-aci", "src/", "dst/"]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    assert_eq!(o.files(), Vec::<PathBuf>::new());
+    // Output, exit code and tree as rsync's and a full scan's.
+    t.same_as_rsync(&["-aci"]);
+    same_trees(&t.p("src"), &t.p("dst"));
+}
+
+/// Rewrite `p` in place with `data` (same size) and put its mtime back:
+/// size and mtime as before, only the ctime tells.
+fn rewrite_keeping_mtime(p: &Path, data: &[u8]) {
+    let before = fs::symlink_metadata(p).unwrap();
+    assert_eq!(before.len(), data.len() as u64);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, data))
+        .unwrap();
+    let f = fs::File::open(p).unwrap();
+    f.set_modified(before.modified().unwrap()).unwrap();
+    let after = fs::symlink_metadata(p).unwrap();
+    assert_eq!(
+        (after.ino(), after.len(), after.mtime(), after.mtime_nsec()),
+        (
+            before.ino(),
+            before.len(),
+            before.mtime(),
+            before.mtime_nsec()
+        )
+    );
+    assert_ne!(
+        (after.ctime(), after.ctime_nsec()),
+        (before.ctime(), before.ctime_nsec())
+    );
+}
+
+#[test]
+fn checksum_catches_a_destination_rewrite_that_restored_the_mtime() {
+    if !have_rsync() {
+        return;
+    }
+    let t = T::new();
+    checksum_synced(&t);
+    rewrite_keeping_mtime(&t.p("dst/a/one"), b"FIRST\n");
+    let (r, mut read) = t.same_as_rsync_opens(&["-aci"], true, &["dst"]);
+    assert!(r.stdout.contains(">fc........ a/one"), "{}", r.stdout);
+    // Only the changed side was read again (then replaced through a temp
+    // file, `.one.XXXXXX`).
+    read.retain(|p| !p.file_name().unwrap().as_encoded_bytes().starts_with(b"."));
+    assert_eq!(read, vec![t.p("dst/a/one")]);
+    same_trees(&t.p("src"), &t.p("dst"));
+}
+
+#[test]
+fn checksum_catches_a_source_rewrite_that_restored_the_mtime() {
+    if !have_rsync() {
+        return;
+    }
+    let t = T::new();
+    checksum_synced(&t);
+    rewrite_keeping_mtime(&t.p("src/c/x"), b"X\n");
+    let r = t.same_as_rsync(&["-aci"]);
+    assert!(r.stdout.contains(">fc........ c/x"), "{}", r.stdout);
+    assert_eq!(fs::read(t.p("dst/c/x")).unwrap(), b"X\n");
+    same_trees(&t.p("src"), &t.p("dst"));
+}
+
+#[test]
+fn checksum_does_not_trust_a_hash_after_an_inode_change() {
+    if !have_rsync() {
+        return;
+    }
+    let t = T::new();
+    checksum_synced(&t);
+    // Another inode with the same size and mtime and other content, on the
+    // destination; on the source, the same content under a new inode.
+    write(&t.p("dst/a/tmp"), b"y\n", 1_600_000_400);
+    fs::rename(t.p("dst/a/tmp"), t.p("dst/c/x")).unwrap();
+    write(&t.p("src/a/tmp"), b"top file\n", 1_600_000_000);
+    fs::rename(t.p("src/a/tmp"), t.p("src/top.txt")).unwrap();
+    set_mtime(&t.p("src/a"), 1_600_001_000);
+    set_mtime(&t.p("dst/a"), 1_600_001_000);
+    let (r, read) = t.same_as_rsync_opens(&["-aci"], true, &["src", "dst"]);
+    assert!(r.stdout.contains(">fc........ c/x"), "{}", r.stdout);
+    assert!(!r.stdout.contains("top.txt"), "{}", r.stdout);
+    // Both new inodes were read; the unchanged files elsewhere were not.
+    for p in ["src/top.txt", "dst/c/x", "src/c/x"] {
+        assert!(read.contains(&t.p(p)), "{p} not read: {read:?}");
+    }
+    assert!(!read.contains(&t.p("src/a/b/deep")), "{read:?}");
+    same_trees(&t.p("src"), &t.p("dst"));
+}
+
+#[test]
+fn checksum_records_no_hash_of_a_file_changed_within_the_racy_window() {
+    if !have_rsync() {
+        return;
+    }
+    let t = T::new();
+    checksum_synced(&t);
+    // A pair written just now on both sides (same content): its directory
+    // ages past its own 100 ms window, the files stay within the second.
+    for side in ["src", "dst"] {
+        write(
+            &t.p(&format!("{side}/c/d/young")),
+            b"young\n",
+            1_600_000_600,
+        );
+        set_mtime(&t.p(&format!("{side}/c/d")), 1_600_001_000);
+    }
+    settle();
+    let r = t.resync(&["-aci", "src/", "dst/"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    // Its hash was not recorded, so it is read again (and nothing else is);
+    // a rewrite in that window that kept every time would be caught.
+    let o = Opens::watch(&[t.p("src"), t.p("dst")]);
+    let r = t.resync(&["-aci", "src/", "dst/"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert_eq!(o.files(), vec![t.p("dst/c/d/young"), t.p("src/c/d/young")]);
+    // Changed in the window, mtime put back: caught.
+    rewrite_keeping_mtime(&t.p("dst/c/d/young"), b"YOUNG\n");
+    let r = t.same_as_rsync(&["-aci"]);
+    assert!(r.stdout.contains(">fc........ c/d/young"), "{}", r.stdout);
+    // Once older than the margin, it is recorded like the rest.
+    age_past_racy_margin();
+    assert_eq!(t.resync(&["-ac", "src/", "dst/"]).code, 0);
+    let o = Opens::watch(&[t.p("src"), t.p("dst")]);
+    assert_eq!(t.resync(&["-aci", "src/", "dst/"]).stdout, "");
+    assert_eq!(o.files(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn checksum_and_plain_runs_keep_separate_manifests() {
+    if !have_rsync() {
+        return;
+    }
+    let t = T::new();
+    // A manifest written by a plain -a run holds no hashes: -c reads every
+    // file, and an in-place rewrite with its mtime put back is caught.
+    t.synced(&["-a"]);
+    age_past_racy_margin();
+    rewrite_keeping_mtime(&t.p("dst/a/two"), b"SECOND FILE HERE\n");
+    let (r, read) = t.same_as_rsync_opens(&["-aci"], true, &["src"]);
+    assert!(r.stdout.contains(">fc........ a/two"), "{}", r.stdout);
+    assert_eq!(read, files_below(&t.p("src")));
+    // A plain run after a -c run replaces the -c manifest (other options):
+    // the next -c run hashes again, and still matches rsync.
+    age_past_racy_margin();
+    assert_eq!(t.resync(&["-ac", "src/", "dst/"]).code, 0);
+    settle();
+    assert_eq!(t.resync(&["-a", "src/", "dst/"]).code, 0);
+    let (_, read) = t.same_as_rsync_opens(&["-aci"], true, &["src"]);
+    assert_eq!(read, files_below(&t.p("src")));
+}
+
+#[test]
+fn trust_mtime_counts_and_skips_like_a_full_scan_without_links() {
+    let t = T::new();
+    // Without -l the symlink is listed but skipped (rsync's "skipping
+    // non-regular file"), which a trusted listing must still print.
+    assert_eq!(t.resync(&["-rt", "src/", "dst/"]).code, 0);
+    settle();
+    assert_eq!(t.resync(&["-rt", "src/", "dst/"]).code, 0);
+    assert!(!t.manifests().is_empty());
+    settle();
+    for flags in [&["-rt", "--stats"][..], &["-rtv"]] {
+        let mut a = flags.to_vec();
+        a.extend(["--trust-mtime", "src/", "dst/"]);
+        let trusted = t.resync(&a);
+        let mut b = flags.to_vec();
+        b.extend(["--no-manifest", "src/", "dst/"]);
+        let full = t.resync(&b);
+        assert_eq!(trusted.code, 0);
+        let keep = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| !l.contains("File list") && !l.contains("bytes/sec"))
+                .filter(|l| !l.starts_with("sent ") && !l.starts_with("Total bytes"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(keep(&trusted.stdout), keep(&full.stdout), "{flags:?}");
+        assert!(
+            full.stdout.contains("skipping non-regular file \"a/link\"")
+                || flags.contains(&"--stats"),
+            "{}",
+            full.stdout
+        );
     }
 }

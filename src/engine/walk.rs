@@ -488,9 +488,10 @@ impl<'a> Walk<'a> {
                 self.printer.raw(note);
             }
             self.skip_lines(&listing.nodes);
-            let dest = self.mode.path_of(n.entry.name());
-            let name = n.entry.name().to_path_buf();
-            let src = n.entry.src().to_path_buf();
+            // The entry's paths, shared with its listing (no copies: the
+            // entry is lent to the planner below).
+            let paths = n.entry.paths.clone();
+            let (name, src) = (paths.name(), paths.src());
             let recurse = !n.entry.no_recurse;
             self.cur_rf = rf.clone();
             let id = self.entry(&mut n.entry, seq, parent, skips_done);
@@ -502,6 +503,7 @@ impl<'a> Walk<'a> {
                 // with --ignore-existing): rsync fails on each child, and
                 // deleting in it fails to open it (which stops deletions).
                 self.blocked_dir = false;
+                let dest = self.mode.path_of(name);
                 if self.deleter.as_ref().is_some_and(|d| d.during_walk()) && recurse {
                     crate::report::message(&format!(
                         "[generator] opendir \"{}\" failed: Not a directory (20)",
@@ -522,8 +524,7 @@ impl<'a> Walk<'a> {
                 continue;
             }
             let inner = if recurse {
-                let r =
-                    self.delete_in(&name, &src, &listing.nodes, rf.as_ref(), listing.dest_exact);
+                let r = self.delete_in(name, src, &listing.nodes, rf.as_ref(), listing.dest_exact);
                 if let (Some(p), Some(_)) = (id, &self.deleter) {
                     if !self.opts.dry_run {
                         self.applier.touch(p);

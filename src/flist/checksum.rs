@@ -15,11 +15,14 @@
 //! [`crate::delta::hash::hash_listed`]); a file that cannot be opened has no
 //! sum, and two files without one compare equal (rsync's all-zero sums).
 //!
-//! The destination's hash goes through [`dest_sum`], where a cache that
-//! already knows it (the rescan manifest: "hash when known") can answer
-//! without reading the file ([`KnownSums`]).
+//! The rescan manifest records the hash of a pair found equal with both
+//! sides' metadata and ctimes; the next run takes it for a side whose stat
+//! is still what was recorded ([`answers`]) and reads only the sides it
+//! does not answer. Hashes of files changed just before they were read are
+//! not recorded ([`recordable`]).
 
-use super::Meta;
+use super::{Kind, Meta};
+use crate::sys::time::Timestamp;
 use std::ffi::CStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -48,15 +51,76 @@ impl Checked {
     }
 }
 
-/// Destination hashes known without reading the files.
+/// One side of a pair as the listing saw it: its `lstat` and its ctime.
 ///
-/// Why: the seam for a per-destination cache (the manifest) that records a
-/// whole-file hash per entry: when the entry's size, mtime and inode are as
-/// recorded, its hash is too, and `-c` need not read the file again.
-pub trait KnownSums: Send + Sync {
-    /// The BLAKE3 of destination file `name` (list name, relative to the
-    /// destination root) whose `lstat` is `meta`, if known.
-    fn dest(&self, name: &Path, meta: &Meta) -> Option<blake3::Hash>;
+/// Why the ctime: it is what a cached hash is checked against besides the
+/// metadata (see [`answers`]); [`Meta`] does not carry it.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    /// The side's metadata.
+    pub meta: &'a Meta,
+    /// Its ctime (`None`: not known, e.g. a followed symlink's referent).
+    pub ctime: Option<Timestamp>,
+}
+
+/// Whether a side recorded as `rec` (metadata) with ctime `rec_ctime` is,
+/// by its stat now, still the file that was hashed: a regular file with the
+/// same device, inode, size, mtime (ns) and ctime (ns).
+///
+/// Why ctime: a rewrite can put the size and mtime back (`touch -d`), but
+/// every write, truncate, rename or `utimensat` moves the ctime to "now",
+/// and nothing lets a user set it back; an inode change (a file replaced
+/// by another) shows in the inode.
+pub fn answers(rec: &Meta, rec_ctime: Timestamp, now: &Seen<'_>) -> bool {
+    let m = now.meta;
+    now.ctime == Some(rec_ctime)
+        && rec.kind == Kind::File
+        && m.kind == Kind::File
+        && rec.ino == m.ino
+        && rec.dev == m.dev
+        && rec.size == m.size
+        && rec.mtime == m.mtime
+        && rec.mtime_nsec == m.mtime_nsec
+}
+
+/// How much older than the start of its hashing a side's ctime and mtime
+/// must be for its hash to be recorded.
+///
+/// Why (git's "racy index" rule): file times come from a clock that ticks
+/// every few milliseconds (a second on some filesystems), so a write right
+/// after the hash was read could leave both times as they were: the next
+/// run would see the recorded stat and take a stale hash. A file changed
+/// within the margin is hashed again next time instead.
+pub const RACY_MARGIN_NS: i128 = 1_000_000_000;
+
+/// [`RACY_MARGIN_NS`] for a file whose ctime and mtime both have zero
+/// nanoseconds: most likely a filesystem with whole-second (or FAT's
+/// two-second) timestamps.
+const RACY_MARGIN_COARSE_NS: i128 = 3_000_000_000;
+
+/// Whether a hash of sides `seen`, whose reading started at `started`
+/// (ns since the epoch), may be recorded (see [`RACY_MARGIN_NS`]).
+pub fn recordable(seen: &[Seen<'_>], started: i128) -> bool {
+    seen.iter().all(|s| {
+        let Some(c) = s.ctime else {
+            return false;
+        };
+        let ns = |sec: i64, nsec: u32| sec as i128 * 1_000_000_000 + nsec as i128;
+        let margin = if c.nsec == 0 && s.meta.mtime_nsec == 0 {
+            RACY_MARGIN_COARSE_NS
+        } else {
+            RACY_MARGIN_NS
+        };
+        ns(c.sec, c.nsec).max(ns(s.meta.mtime, s.meta.mtime_nsec)) + margin <= started
+    })
+}
+
+/// Now, in nanoseconds since the epoch (for [`recordable`]).
+pub fn now_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
 }
 
 /// The sum of `name` in directory `dir` over `len` bytes, following a
@@ -72,35 +136,10 @@ pub fn sum_path(path: &Path, len: u64, follow: bool) -> Sum {
     crate::delta::hash::hash_listed(&f, len).ok()
 }
 
-/// The destination's sum: from `known` when it has it, else read from
-/// `name` in `dir` (never through a symlink). `list_name` builds the entry's
-/// list name (only asked for when there is a cache to ask).
-pub fn dest_sum(
-    known: Option<&dyn KnownSums>,
-    dir: &OwnedFd,
-    name: &CStr,
-    list_name: impl FnOnce() -> std::path::PathBuf,
-    meta: &Meta,
-) -> Sum {
-    if let Some(k) = known {
-        if let Some(h) = k.dest(&list_name(), meta) {
-            return Some(h);
-        }
-    }
-    sum_at(dir, name, meta.size, false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::ffi::CString;
-
-    struct Fixed(blake3::Hash);
-    impl KnownSums for Fixed {
-        fn dest(&self, name: &Path, _: &Meta) -> Option<blake3::Hash> {
-            (name == Path::new("d/known")).then_some(self.0)
-        }
-    }
 
     #[test]
     fn sums_follow_rsync_rules() {
@@ -136,13 +175,41 @@ mod tests {
         // A directory is not a file.
         std::fs::create_dir(d.path().join("sub")).unwrap();
         assert_eq!(sum_at(&dir, &c("sub"), 0, true), None);
-        // A known destination hash is taken without reading the file.
-        let meta = Meta::from_std(&std::fs::metadata(d.path().join("a")).unwrap());
-        let k = Fixed(blake3::hash(b"cached"));
-        let got = dest_sum(Some(&k), &dir, &c("a"), || "d/known".into(), &meta);
-        assert_eq!(got, Some(blake3::hash(b"cached")));
-        let got = dest_sum(Some(&k), &dir, &c("a"), || "d/other".into(), &meta);
-        assert_eq!(got, a);
-        assert_eq!(dest_sum(None, &dir, &c("a"), || unreachable!(), &meta), a);
+    }
+
+    #[test]
+    fn a_cached_hash_answers_only_the_same_stat_and_ctime() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a"), b"hello").unwrap();
+        let st = crate::sys::meta::lstat_full(&d.path().join("a")).unwrap();
+        let m = Meta::from_sys(&st);
+        let now = Seen {
+            meta: &m,
+            ctime: Some(st.ctime),
+        };
+        assert!(answers(&m, st.ctime, &now));
+        // Another ctime (a rewrite with the mtime put back) or inode, size,
+        // mtime: not answered.
+        let later = Timestamp::new(st.ctime.sec, (st.ctime.nsec + 1) % 1_000_000_000);
+        assert!(!answers(&m, later, &now));
+        for change in [
+            |m: &mut Meta| m.ino += 1,
+            |m: &mut Meta| m.size += 1,
+            |m: &mut Meta| m.mtime_nsec ^= 1,
+            |m: &mut Meta| m.dev += 1,
+        ] {
+            let mut r = m;
+            change(&mut r);
+            assert!(!answers(&r, st.ctime, &now));
+        }
+        assert!(!answers(&m, st.ctime, &Seen { ctime: None, ..now }));
+        // Just written: too young to record; a second ago or more: fine.
+        let t = now_ns();
+        assert!(!recordable(&[now], t));
+        assert!(recordable(&[now], t + RACY_MARGIN_NS + 10_000_000));
+        assert!(!recordable(
+            &[now, Seen { ctime: None, ..now }],
+            t + 2 * RACY_MARGIN_NS
+        ));
     }
 }

@@ -9,10 +9,12 @@
 //! has the same aim). Each listing is sorted into rsync's order: non-directories
 //! by name bytes, then directories as if their names ended in `/`.
 
-use super::checksum::{self, Checked, KnownSums};
+use super::checksum::{self, Checked, Seen};
 use super::{DestProbe, Entry, Kind, Meta, Paths, PathsBuf, Span};
 use crate::filter::{DirFilters, Filters, Side};
+use crate::manifest::format::{EntryRec, Hashed};
 use crate::options::Options;
+use crate::sys::time::Timestamp;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -122,8 +124,9 @@ pub struct Listing {
 
 /// What to list.
 struct Request {
-    dir: PathBuf,
-    name: PathBuf,
+    /// The directory's list name and source path: the entry's own
+    /// [`Paths`] (a reference to its listing's buffer, not two copies).
+    paths: Paths,
     is_dot: bool,
     root_dev: u64,
     /// The parent listing's descriptors to open this one relative to (taken
@@ -218,6 +221,10 @@ pub struct Scanner {
     /// following symlinks (a symlink where the source has a directory is
     /// replaced, so what it points to must not be mistaken for the contents).
     probe: Option<std::os::fd::OwnedFd>,
+    /// `--trust-mtime`: the source root (the single `SRC/` operand), opened
+    /// once; trusted subdirectories are stat'ed by list name below it, a
+    /// lookup of their own components only.
+    src_root: Option<std::os::fd::OwnedFd>,
     /// Entries listed but not yet taken by the consumer.
     in_flight: AtomicIsize,
     /// Listings waiting to be started, the ones the walk needs soonest first.
@@ -233,8 +240,6 @@ pub struct Scanner {
     debug_filter: bool,
     /// `-c`: the listing tasks hash same-sized pairs (see [`Scanner::hash_pairs`]).
     checksum: bool,
-    /// Destination hashes a cache already knows (see [`KnownSums`]).
-    known: Option<Arc<dyn KnownSums>>,
     /// The rescan manifest: the last run's records and this run's.
     manifest: ManifestUse,
     /// A remote sender's listings, in place of scanning (see [`Feed`]).
@@ -281,6 +286,10 @@ impl Scanner {
         Arc::new(Scanner {
             opts: opts.clone(),
             probe: probe.and_then(|p| crate::sys::meta::open_dir(&p).ok()),
+            src_root: match &opts.sources[..] {
+                [one] if manifest.trust => crate::sys::meta::open_dir(Path::new(one)).ok(),
+                _ => None,
+            },
             in_flight: AtomicIsize::new(0),
             queue: Mutex::new(std::collections::VecDeque::new()),
             running: AtomicIsize::new(0),
@@ -291,7 +300,6 @@ impl Scanner {
             filters: filters.filter(|f| !f.is_empty()),
             debug_filter: opts.debug_level("FILTER") > 0,
             checksum: checksum_in_scan(opts),
-            known: None,
             manifest,
             feed: None,
         })
@@ -306,17 +314,6 @@ impl Scanner {
         Arc::get_mut(&mut self)
             .expect("the feed is set before the scan starts")
             .feed = Some(feed);
-        self
-    }
-
-    /// Use `known` for destination hashes under `-c` (before the scan starts).
-    ///
-    /// Why: a destination cache (the manifest) that recorded a file's hash
-    /// saves `-c` reading it again.
-    pub fn with_known_sums(mut self: Arc<Self>, known: Arc<dyn KnownSums>) -> Arc<Self> {
-        Arc::get_mut(&mut self)
-            .expect("known sums are set before the scan starts")
-            .known = Some(known);
         self
     }
 
@@ -335,10 +332,9 @@ impl Scanner {
         names: &[u8],
         src: &std::os::fd::OwnedFd,
         dest: &std::os::fd::OwnedFd,
-        list_name: &(dyn Fn(&OsStr) -> PathBuf + Sync),
+        cached: &[EntryRec<'_>],
     ) {
         use rayon::prelude::*;
-        let known = self.known.as_deref();
         let mut pairs: Vec<(&mut Rec, Meta)> = recs
             .iter_mut()
             .filter_map(|rec| {
@@ -350,24 +346,64 @@ impl Scanner {
                 (pair && d.size == m.size).then_some((rec, d))
             })
             .collect();
+        // Files changed after this moment are too young to record.
+        let started = checksum::now_ns();
         let one = |(rec, d): &mut (&mut Rec, Meta)| {
             let nb = &names[rec.off as usize..(rec.off + rec.len) as usize];
-            let Ok(cname) = std::ffi::CString::new(nb) else {
-                return;
+            let seen = [
+                Seen {
+                    meta: &rec.r.meta,
+                    ctime: rec.ctimes.0,
+                },
+                Seen {
+                    meta: d,
+                    ctime: rec.ctimes.1,
+                },
+            ];
+            // What the last run recorded of this name, and which sides it
+            // still answers for.
+            let old = cached
+                .binary_search_by(|e| e.name.cmp(nb))
+                .ok()
+                .and_then(|i| Some((cached[i].hash?, &cached[i])));
+            let (src_known, dest_known) = match old {
+                Some((h, e)) => (
+                    checksum::answers(&e.src, h.src_ctime, &seen[0]).then_some(h.sum),
+                    e.dest
+                        .filter(|od| checksum::answers(od, h.dest_ctime, &seen[1]))
+                        .map(|_| h.sum),
+                ),
+                None => (None, None),
             };
             let len = d.size;
+            let cname = || std::ffi::CString::new(nb).ok();
             // The source is a regular file or a symlink followed to one
             // (-L, --copy-unsafe-links): read what it points to.
-            let s = || checksum::sum_at(src, &cname, len, true);
-            let t = || {
-                let n = || list_name(OsStr::from_bytes(nb));
-                checksum::dest_sum(known, dest, &cname, n, d)
+            let s = || match src_known {
+                Some(h) => Some(blake3::Hash::from_bytes(h)),
+                None => checksum::sum_at(src, &cname()?, len, true),
             };
-            let (s, t) = if len < SUM_JOIN_MIN {
+            let t = || match dest_known {
+                Some(h) => Some(blake3::Hash::from_bytes(h)),
+                None => checksum::sum_at(dest, &cname()?, len, false),
+            };
+            let (s, t) = if len < SUM_JOIN_MIN || src_known.is_some() || dest_known.is_some() {
                 (s(), t())
             } else {
                 rayon::join(s, t)
             };
+            // Equal content on both sides, neither side changed just before
+            // it was read: the next run may take it for whichever side
+            // still has this stat.
+            if let (Some(h), true) = (s, s == t) {
+                if checksum::recordable(&seen, started) {
+                    rec.hashed = Some(Hashed {
+                        sum: *h.as_bytes(),
+                        src_ctime: rec.ctimes.0.expect("recordable checked it"),
+                        dest_ctime: rec.ctimes.1.expect("recordable checked it"),
+                    });
+                }
+            }
             rec.sums = Some(Box::new(Checked { src: s, dest: t }));
         };
         // On the walk's own thread (a listing it runs inline) the pairs are
@@ -695,8 +731,7 @@ impl Scanner {
         if entry.meta.kind == Kind::Dir && (opts.recursive || (opts.dirs && (is_dot || trailing))) {
             children = Children::Pending(Arc::new(Pending {
                 req: Request {
-                    dir: entry.src().to_path_buf(),
-                    name: entry.name().to_path_buf(),
+                    paths: entry.paths.clone(),
                     is_dot,
                     root_dev,
                     parent: Mutex::new(None),
@@ -734,7 +769,8 @@ impl Scanner {
         }
         let opts = &self.opts;
         let mut errors = Vec::new();
-        let dir = &req.dir;
+        let dir = req.paths.src();
+        let req_name = req.paths.name();
         let parent = req.parent.lock().unwrap().take();
         let base_name = OsStr::from_bytes(base(dir));
         let opened = match &parent {
@@ -753,7 +789,7 @@ impl Scanner {
         };
         // The matching destination directory, opened once to stat its entries.
         let dest_fd = self.probe.as_ref().and_then(|root| {
-            if req.name.as_os_str() == "." {
+            if req_name.as_os_str() == "." {
                 root.try_clone().ok()
             } else if let Some(p) = &parent {
                 // The parent's destination was opened without passing a
@@ -762,7 +798,7 @@ impl Scanner {
                 let d = p.dest.as_ref()?;
                 crate::sys::meta::open_dir_at(d, base_name, opts.keep_dirlinks).ok()
             } else {
-                crate::sys::meta::open_dir_beneath(root, &req.name, opts.keep_dirlinks).ok()
+                crate::sys::meta::open_dir_beneath(root, req_name, opts.keep_dirlinks).ok()
             }
         });
         drop(parent);
@@ -775,7 +811,7 @@ impl Scanner {
             if req.is_dot {
                 PathBuf::from(n)
             } else {
-                join_exact(&req.name, n)
+                join_exact(req_name, n)
             }
         };
         // Every kept name, back to back; records point into it. The buffers
@@ -791,8 +827,10 @@ impl Scanner {
             let nb = cname.to_bytes();
             let n = OsStr::from_bytes(nb);
             let mut src_state = None;
+            let mut src_ctime;
             let meta = match crate::sys::meta::lstat_at_c(&fd, cname) {
                 Ok(m) => {
+                    src_ctime = Some(m.ctime);
                     if m.mode & libc::S_IFMT == libc::S_IFDIR {
                         src_state = Some(crate::manifest::format::DirState::from_stat(&m));
                     }
@@ -836,6 +874,7 @@ impl Scanner {
                 }
             }
             let mut dest_state = None;
+            let mut dest_ctime = None;
             let dest = match (&self.probe, &dest_fd) {
                 (None, _) => DestProbe::Unknown,
                 (Some(_), None) => DestProbe::Missing,
@@ -844,14 +883,16 @@ impl Scanner {
                         if st.mode & libc::S_IFMT == libc::S_IFDIR {
                             dest_state = Some(crate::manifest::format::DirState::from_stat(&st));
                         }
+                        dest_ctime = Some(st.ctime);
                         DestProbe::Found(Meta::from_sys(&st))
                     }
                     Err(_) => DestProbe::Missing,
                 },
             };
-            // A followed symlink's directory is not the one stat'ed.
-            if r.meta.kind != meta.kind {
+            // A followed symlink's directory (or file) is not the one stat'ed.
+            if r.meta.kind != meta.kind || r.meta.ino != meta.ino {
                 src_state = None;
+                src_ctime = None;
             }
             let mut recurse = false;
             if r.meta.kind == Kind::Dir {
@@ -869,11 +910,28 @@ impl Scanner {
                 dest,
                 sums: None,
                 states: (src_state, dest_state),
+                ctimes: (src_ctime, dest_ctime),
+                hashed: None,
             });
             names.extend_from_slice(nb);
         });
         if let (true, Some(dfd)) = (self.checksum, &dest_fd) {
-            self.hash_pairs(recs, names, &fd, dfd, &list_name);
+            // The hashes the last run recorded here, by name (a record's
+            // files are already in byte order; sorted again so a forged one
+            // only misses).
+            let mut cached: Vec<EntryRec<'_>> = match &self.manifest.old {
+                Some(m) => m
+                    .dir(req_name.as_os_str().as_bytes())
+                    .map_or_else(Vec::new, |d| {
+                        m.entries(d)
+                            .map_while(Result::ok)
+                            .filter(|e| e.hash.is_some())
+                            .collect()
+                    }),
+                None => Vec::new(),
+            };
+            cached.sort_unstable_by(|a, b| a.name.cmp(b.name));
+            self.hash_pairs(recs, names, &fd, dfd, &cached);
         }
         if let Err(e) = read {
             errors.push(ScanError::new(
@@ -921,7 +979,7 @@ impl Scanner {
             })
         });
         // Both paths of every entry go into one shared buffer, in list order.
-        let (dir_b, name_b) = (dir.as_os_str().as_bytes(), req.name.as_os_str().as_bytes());
+        let (dir_b, name_b) = (dir.as_os_str().as_bytes(), req_name.as_os_str().as_bytes());
         let mut pb = PathsBuf::with_capacity(
             2 * names.len() + recs.len() * (dir_b.len() + name_b.len() + 2),
         );
@@ -969,14 +1027,16 @@ impl Scanner {
                     DestProbe::Found(m) => Some(m),
                     _ => None,
                 };
-                r.entry(&crate::manifest::entry_rec(
+                let mut e = crate::manifest::entry_rec(
                     n,
                     rec.recurse,
                     rec.r.skip,
                     &rec.r.meta,
                     dest,
                     rec.r.link_target.as_ref(),
-                ));
+                );
+                e.hash = rec.hashed;
+                r.entry(&e);
             }
             let entry = Entry {
                 paths: shared.get(name, src),
@@ -992,8 +1052,7 @@ impl Scanner {
             let children = if rec.recurse {
                 Children::Pending(Arc::new(Pending {
                     req: Request {
-                        dir: entry.src().to_path_buf(),
-                        name: entry.name().to_path_buf(),
+                        paths: entry.paths.clone(),
                         is_dot: false,
                         root_dev: req.root_dev,
                         parent: Mutex::new(fds.clone()),
@@ -1049,7 +1108,7 @@ impl Scanner {
         use crate::manifest::format;
         let m = self.manifest.old.as_ref()?;
         let probe = self.probe.as_ref()?;
-        let name_b = req.name.as_os_str().as_bytes();
+        let name_b = req.paths.name().as_os_str().as_bytes();
         let d = m.dir(name_b)?;
         let dd = d.dest?;
         if !d.src.same_mtime_ino(&req.src_meta) {
@@ -1063,11 +1122,33 @@ impl Scanner {
         if dest_now.kind != Kind::Dir || !dd.same_mtime_ino(&dest_now) {
             return None;
         }
-        let (dir_b, n_b) = (req.dir.as_os_str().as_bytes(), name_b);
-        let mut pb = PathsBuf::default();
-        let mut spans = Vec::new();
+        let (dir_b, n_b) = (req.paths.src().as_os_str().as_bytes(), name_b);
+        // Sized for what is listed: all entries, or those after the counted
+        // run (mostly the subdirectories).
+        let listed = if self.manifest.count_only {
+            d.count as usize - d.plain.count() as usize
+        } else {
+            d.count as usize
+        };
+        let mut pb = PathsBuf::with_capacity(listed * (dir_b.len() + n_b.len() + 32));
+        let mut spans = Vec::with_capacity(listed);
         let mut counted: (crate::report::TypeCounts, u64) = Default::default();
-        for e in m.entries(d) {
+        // Up-to-date non-directories are only counted: the leading run of
+        // them from the record's summary, without decoding them.
+        let entries = if self.manifest.count_only {
+            let p = &d.plain;
+            for (kind, n) in [Kind::File, Kind::Symlink, Kind::Device, Kind::Special]
+                .into_iter()
+                .zip(p.kinds)
+            {
+                counted.0.add_n(kind, n as u64);
+            }
+            counted.1 = p.size;
+            m.entries_after_plain(d)
+        } else {
+            m.entries(d)
+        };
+        for e in entries {
             // An entry that does not decode: list the directory for real.
             let e = e.ok()?;
             if self.manifest.count_only && e.src.kind != Kind::Dir && e.flags & format::E_SKIP == 0
@@ -1092,7 +1173,11 @@ impl Scanner {
             let paths = shared.get(name, src);
             let mut states = (None, None);
             let (meta, dest) = if e.src.kind == Kind::Dir {
-                let s = crate::sys::meta::lstat_full(paths.src()).ok()?;
+                let s = match &self.src_root {
+                    Some(r) => crate::sys::meta::lstat_at(r, paths.name().as_os_str()),
+                    None => crate::sys::meta::lstat_full(paths.src()),
+                }
+                .ok()?;
                 let sm = Meta::from_sys(&s);
                 if sm.kind != Kind::Dir {
                     return None;
@@ -1126,8 +1211,7 @@ impl Scanner {
             let children = if recurse {
                 Children::Pending(Arc::new(Pending {
                     req: Request {
-                        dir: entry.src().to_path_buf(),
-                        name: entry.name().to_path_buf(),
+                        paths: entry.paths.clone(),
                         is_dot: false,
                         root_dev: req.root_dev,
                         parent: Mutex::new(None),
@@ -1151,7 +1235,7 @@ impl Scanner {
             nodes.push(Node { entry, children });
         }
         if let Some(rec) = &self.manifest.rec {
-            rec.carry(name_b, m, d);
+            rec.carry(d);
         }
         Some(Listing {
             nodes,
@@ -1237,6 +1321,11 @@ struct Rec {
         Option<crate::manifest::format::DirState>,
         Option<crate::manifest::format::DirState>,
     ),
+    /// Both sides' ctimes as stat'ed (source: `None` for a followed
+    /// symlink), for `-c`'s cached hashes.
+    ctimes: (Option<Timestamp>, Option<Timestamp>),
+    /// `-c`: the hash to record for this entry (see [`Scanner::hash_pairs`]).
+    hashed: Option<Hashed>,
 }
 
 /// Merge `more` into `into`, keeping the first of duplicate names.

@@ -3,13 +3,21 @@
 //! ```text
 //! file    = "RSMF" version:u32 pair:[32] opts:[32] len:u64 sum:[32] payload
 //! payload = ndirs:u32 dir*
-//! dir     = namelen:u32 name flags:u8 src:state [dest:state] nent:u32 elen:u32 entry*
+//! dir     = namelen:u32 name flags:u8 src:state [dest:state] nent:u32 elen:u32 plain entry*
+//! plain   = len:u32 files:u32 links:u32 devices:u32 specials:u32 size:u64     (28 bytes)
 //! state   = mtime:i64 mtime_ns:u32 ctime:i64 ctime_ns:u32 ino:u64      (32 bytes)
-//! entry   = namelen:u16 flags:u8 name src:meta [dest] [linklen:u16 link] [hash:[32]]
+//! entry   = namelen:u16 flags:u8 name src:meta [dest] [linklen:u16 link] [hashed]
+//! hashed  = hash:[32] src_ctime:i64 src_ctime_ns:u32 dest_ctime:i64 dest_ctime_ns:u32
 //! meta    = mode:u32 size:u64 mtime:i64 ns:u32 uid:u32 gid:u32 rdev:u64
 //!           ino:u64 dev:u64 nlink:u32                                 (60 bytes)
 //! dest    = ino:u64 dev:u64 nlink:u32 (flag SAME: the rest as src) | meta
 //! ```
+//!
+//! `plain` sums up the leading entries that are neither directories nor
+//! skipped (see [`Plain`]); `elen` counts the entry bytes after it.
+//! `hashed` (flag HASH, only with a destination) says that both sides held
+//! content with this BLAKE3 when they had the recorded metadata and these
+//! ctimes (see [`Hashed`]); version 2 added the ctimes.
 //!
 //! All numbers little-endian; `sum` is BLAKE3 of the payload. The decoder
 //! trusts nothing (the file lives in a user-writable cache and may be
@@ -24,8 +32,9 @@ use crate::flist::{Kind, Meta};
 
 /// File magic.
 pub const MAGIC: &[u8; 4] = b"RSMF";
-/// Format version; a different one is "foreign" and ignored.
-pub const VERSION: u32 = 1;
+/// Format version; a different one is "foreign" and ignored (2: `-c`
+/// hashes carry both sides' ctimes).
+pub const VERSION: u32 = 2;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 4 + 4 + 32 + 32 + 8 + 32;
 
@@ -41,8 +50,10 @@ const META_LEN: usize = 60;
 const STATE_LEN: usize = 32;
 /// Smallest encoded entry: name length, flags, one name byte, source meta.
 const MIN_ENTRY: usize = 2 + 1 + 1 + META_LEN;
+/// Bytes of a directory's [`Plain`] summary.
+const PLAIN_LEN: usize = 4 * 5 + 8;
 /// Smallest encoded directory.
-const MIN_DIR: usize = 4 + 1 + 1 + STATE_LEN + 4 + 4;
+const MIN_DIR: usize = 4 + 1 + 1 + STATE_LEN + 4 + 4 + PLAIN_LEN;
 
 /// Directory flag: the destination directory existed when listed.
 pub const D_DEST: u8 = 1;
@@ -61,7 +72,7 @@ pub const E_DEST: u8 = 4;
 pub const E_SAME: u8 = 8;
 /// Entry flag: a symlink target follows.
 pub const E_LINK: u8 = 16;
-/// Entry flag: a whole-file BLAKE3 follows.
+/// Entry flag: a [`Hashed`] record follows (both sides' content hash).
 pub const E_HASH: u8 = 32;
 const E_KNOWN: u8 = E_RECURSE | E_SKIP | E_DEST | E_SAME | E_LINK | E_HASH;
 
@@ -112,8 +123,69 @@ pub struct EntryRec<'a> {
     pub dest: Option<Meta>,
     /// Symlink target.
     pub link: Option<&'a [u8]>,
-    /// Whole-file BLAKE3 of the destination's content, when known.
-    pub hash: Option<[u8; 32]>,
+    /// The content hash both sides had when listed, when known.
+    pub hash: Option<Hashed>,
+}
+
+/// A whole-file BLAKE3 that both sides of an entry had, with the ctimes the
+/// sides had when it was computed.
+///
+/// Why the ctimes: `-c` takes the hash instead of reading a side again only
+/// while that side's inode, size, mtime *and* ctime are as recorded; a
+/// rewrite can restore the mtime (`touch -d`), never the ctime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hashed {
+    /// BLAKE3 of the listed size of both files.
+    pub sum: [u8; 32],
+    /// The source file's ctime when it was hashed.
+    pub src_ctime: crate::sys::time::Timestamp,
+    /// The destination file's ctime when it was hashed.
+    pub dest_ctime: crate::sys::time::Timestamp,
+}
+
+/// The leading run of a directory record's entries that are neither
+/// directories nor skipped (rsync's order puts non-directories first):
+/// their encoded length, how many of each kind, and the total size of the
+/// files and symlinks among them.
+///
+/// Why: a `--trust-mtime` no-op only counts those entries for `--stats`
+/// ([`crate::flist::ManifestUse::count_only`]); with the sums it jumps over
+/// their bytes instead of decoding every one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Plain {
+    /// Encoded bytes of the run.
+    pub len: u32,
+    /// Regular files, symlinks, devices, specials in it.
+    pub kinds: [u32; 4],
+    /// Total size of its files and symlinks.
+    pub size: u64,
+}
+
+impl Plain {
+    /// Whether an entry of `kind` with entry flags `flags` extends the run.
+    pub fn takes(kind: Kind, flags: u8) -> bool {
+        kind != Kind::Dir && flags & E_SKIP == 0
+    }
+
+    /// Count one entry of `kind`, `size` bytes, `bytes` encoded.
+    pub fn add(&mut self, kind: Kind, size: u64, bytes: usize) {
+        self.len += bytes as u32;
+        let i = match kind {
+            Kind::File => 0,
+            Kind::Symlink => 1,
+            Kind::Device => 2,
+            _ => 3,
+        };
+        self.kinds[i] += 1;
+        if matches!(kind, Kind::File | Kind::Symlink) {
+            self.size += size;
+        }
+    }
+
+    /// Entries in the run.
+    pub fn count(&self) -> u64 {
+        self.kinds.iter().map(|&k| k as u64).sum()
+    }
 }
 
 /// A decoding failure (the manifest is then ignored with a warning).
@@ -195,6 +267,11 @@ impl<'a> Cursor<'a> {
         Ok(n)
     }
 
+    /// A timestamp (seconds, nanoseconds).
+    fn time(&mut self) -> Result<crate::sys::time::Timestamp, Error> {
+        Ok(crate::sys::time::Timestamp::new(self.i64()?, self.nsec()?))
+    }
+
     /// A directory state.
     pub fn state(&mut self) -> Result<DirState, Error> {
         Ok(DirState {
@@ -240,7 +317,7 @@ impl<'a> Cursor<'a> {
         if len == 0 || len > MAX_NAME {
             return Err(Error("bad entry name length"));
         }
-        if flags & !E_KNOWN != 0 || (flags & E_SAME != 0 && flags & E_DEST == 0) {
+        if flags & !E_KNOWN != 0 || (flags & (E_SAME | E_HASH) != 0 && flags & E_DEST == 0) {
             return Err(Error("bad entry flags"));
         }
         let name = self.take(len)?;
@@ -270,7 +347,11 @@ impl<'a> Cursor<'a> {
             None
         };
         let hash = if flags & E_HASH != 0 {
-            Some(self.hash()?)
+            Some(Hashed {
+                sum: self.hash()?,
+                src_ctime: self.time()?,
+                dest_ctime: self.time()?,
+            })
         } else {
             None
         };
@@ -331,7 +412,9 @@ pub fn put_entry(out: &mut Vec<u8>, e: &EntryRec<'_>) {
     if e.link.is_some() {
         flags |= E_LINK;
     }
-    if e.hash.is_some() {
+    // A hash says both sides held it: without a destination it is dropped.
+    let hash = e.hash.filter(|_| e.dest.is_some());
+    if hash.is_some() {
         flags |= E_HASH;
     }
     out.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -352,8 +435,12 @@ pub fn put_entry(out: &mut Vec<u8>, e: &EntryRec<'_>) {
         out.extend_from_slice(&(l.len() as u16).to_le_bytes());
         out.extend_from_slice(l);
     }
-    if let Some(h) = &e.hash {
-        out.extend_from_slice(h);
+    if let Some(h) = &hash {
+        out.extend_from_slice(&h.sum);
+        for t in [h.src_ctime, h.dest_ctime] {
+            out.extend_from_slice(&t.sec.to_le_bytes());
+            out.extend_from_slice(&t.nsec.to_le_bytes());
+        }
     }
 }
 
@@ -377,17 +464,23 @@ pub fn begin_dir(
         put_state(out, d);
     }
     let count_at = out.len();
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&[0; 8 + PLAIN_LEN]);
     (flags_at, count_at)
 }
 
-/// Patch the entry count and byte length of a directory record begun at
-/// `count_at` (its entries are everything after them in `out`).
-pub fn end_dir(out: &mut [u8], count_at: usize, count: u32) {
-    let len = (out.len() - count_at - 8) as u32;
+/// Patch the entry count, byte length and [`Plain`] summary of a directory
+/// record begun at `count_at` (its entries are everything after them in
+/// `out`).
+pub fn end_dir(out: &mut [u8], count_at: usize, count: u32, plain: &Plain) {
+    let len = (out.len() - count_at - 8 - PLAIN_LEN) as u32;
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     out[count_at + 4..count_at + 8].copy_from_slice(&len.to_le_bytes());
+    let mut p = count_at + 8;
+    for v in std::iter::once(plain.len).chain(plain.kinds) {
+        out[p..p + 4].copy_from_slice(&v.to_le_bytes());
+        p += 4;
+    }
+    out[p..p + 8].copy_from_slice(&plain.size.to_le_bytes());
 }
 
 /// The entries of one directory, decoded (and checked) as they are read.
@@ -435,6 +528,10 @@ impl<'a> Iterator for Entries<'a> {
 /// `entries` (see [`Entries`]).
 #[derive(Clone, Debug)]
 pub struct DirHead {
+    /// Byte range of the directory's list name in the payload.
+    pub name: std::ops::Range<usize>,
+    /// Its place among the payload's directories (which are sorted by name).
+    pub index: u32,
     /// Offset of the flags byte in the payload (for patching).
     pub flags_at: usize,
     /// [`D_DEST`], [`D_COMPLETE`].
@@ -449,10 +546,13 @@ pub struct DirHead {
     pub entries: std::ops::Range<usize>,
     /// Number of entries.
     pub count: u32,
+    /// The leading non-directory, non-skipped entries, summed up.
+    pub plain: Plain,
 }
 
-/// Decode and validate a whole payload: each directory's name and header.
-pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
+/// Decode and validate a whole payload: each directory's name and header,
+/// in the payload's order (sorted by name, checked).
+pub fn decode_payload(p: &[u8]) -> Result<Vec<DirHead>, Error> {
     let mut c = Cursor::new(p);
     let ndirs = c.u32()? as usize;
     if ndirs > c.remaining() / MIN_DIR {
@@ -460,12 +560,13 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
     }
     let mut out = Vec::with_capacity(ndirs);
     let mut prev: Option<&[u8]> = None;
-    for _ in 0..ndirs {
+    for index in 0..ndirs {
         let start = c.pos();
         let nlen = c.u32()? as usize;
         if nlen == 0 || nlen > MAX_DIR_NAME {
             return Err(Error("bad directory name length"));
         }
+        let name_at = c.pos();
         let name = c.take(nlen)?;
         if name.contains(&0) {
             return Err(Error("bad directory name"));
@@ -488,6 +589,14 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
         };
         let count = c.u32()?;
         let elen = c.u32()? as usize;
+        let plain = Plain {
+            len: c.u32()?,
+            kinds: [c.u32()?, c.u32()?, c.u32()?, c.u32()?],
+            size: c.u64()?,
+        };
+        if plain.len as usize > elen || plain.count() > count as u64 {
+            return Err(Error("bad plain-entry summary"));
+        }
         if elen > c.remaining() {
             return Err(Error("entries longer than the file"));
         }
@@ -496,18 +605,18 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<(&[u8], DirHead)>, Error> {
         }
         let es = c.pos();
         c.take(elen)?;
-        out.push((
-            name,
-            DirHead {
-                flags_at,
-                flags,
-                src,
-                dest,
-                record: start..c.pos(),
-                entries: es..c.pos(),
-                count,
-            },
-        ));
+        out.push(DirHead {
+            name: name_at..name_at + nlen,
+            index: index as u32,
+            flags_at,
+            flags,
+            src,
+            dest,
+            record: start..c.pos(),
+            entries: es..c.pos(),
+            count,
+            plain,
+        });
     }
     if c.remaining() != 0 {
         return Err(Error("trailing bytes"));

@@ -9,10 +9,12 @@
 //! unchanged are recorded ("clean"); a run writes the manifest only when it
 //! ended with exit 0, and not at all with `--dry-run` or `--list-only`.
 //!
-//! The whole-file BLAKE3 slot is for `-c`: a listing records it by setting
-//! [`format::EntryRec::hash`] on the record it passes to
-//! [`DirRecording::entry`]; the next run reads it with [`Manifest::hash`]
-//! (valid while the entry's recorded size, mtime and inode still match).
+//! The whole-file BLAKE3 slot is for `-c`: a listing that found both sides
+//! equal records the hash with both sides' ctimes ([`format::Hashed`]) on
+//! the record it passes to [`DirRecording::entry`]; the next run takes it
+//! for each side whose inode, size, mtime and ctime are still as recorded
+//! (`flist::checksum::answers`), and reads only the sides it does not
+//! answer.
 //!
 //! How runs use it (docs/ARCHITECTURE.md has the reasoning and the limits):
 //! - safe (default): the source is listed and every destination name is
@@ -28,7 +30,6 @@ pub mod format;
 use crate::flist::Meta;
 use crate::options::Options;
 use format::{DirHead, DirState, EntryRec, Header, Reject};
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -41,7 +42,10 @@ pub struct Manifest {
     /// at `start`.
     bytes: crate::sys::mmap::FileBytes,
     start: usize,
-    dirs: HashMap<Box<[u8]>, DirHead>,
+    /// Directory headers in the payload's order (sorted by name, which the
+    /// decoder checks): looked up by binary search over the mapped names,
+    /// so loading copies no name and builds no table.
+    dirs: Vec<DirHead>,
 }
 
 impl Manifest {
@@ -56,11 +60,7 @@ impl Manifest {
         bytes: crate::sys::mmap::FileBytes,
         start: usize,
     ) -> Result<Manifest, format::Error> {
-        let heads = format::decode_payload(&bytes[start..])?;
-        let dirs = heads
-            .into_iter()
-            .map(|(n, h)| (Box::<[u8]>::from(n), h))
-            .collect();
+        let dirs = format::decode_payload(&bytes[start..])?;
         Ok(Manifest { bytes, start, dirs })
     }
 
@@ -70,7 +70,17 @@ impl Manifest {
 
     /// The record of list directory `name` (`.` for the root).
     pub fn dir(&self, name: &[u8]) -> Option<&DirHead> {
-        self.dirs.get(name)
+        let p = self.payload_bytes();
+        let i = self
+            .dirs
+            .binary_search_by(|d| p[d.name.clone()].cmp(name))
+            .ok()?;
+        Some(&self.dirs[i])
+    }
+
+    /// The list name of a directory record.
+    pub fn dir_name(&self, d: &DirHead) -> &[u8] {
+        &self.payload_bytes()[d.name.clone()]
     }
 
     /// The entries of a directory record, in list order, each checked as
@@ -79,17 +89,26 @@ impl Manifest {
         format::Entries::new(&self.payload_bytes()[d.entries.clone()], d.count)
     }
 
+    /// The entries of a directory record after its [`format::Plain`] run
+    /// (a caller that only counts those takes the summary instead).
+    pub fn entries_after_plain<'a>(&'a self, d: &DirHead) -> format::Entries<'a> {
+        let r = d.entries.start + d.plain.len as usize..d.entries.end;
+        let left = d.count - d.plain.count() as u32;
+        format::Entries::new(&self.payload_bytes()[r], left)
+    }
+
     /// The encoded bytes of a directory record (copied forward when a run
     /// trusts it).
     pub fn record_bytes(&self, d: &DirHead) -> &[u8] {
         &self.payload_bytes()[d.record.clone()]
     }
 
-    /// The whole-file BLAKE3 recorded for `dir`/`name`, if any.
+    /// The content hash recorded for `dir`/`name`, if any.
     ///
-    /// Why: `-c` can skip hashing a destination file whose metadata still
-    /// matches the manifest.
-    pub fn hash(&self, dir: &[u8], name: &[u8]) -> Option<[u8; 32]> {
+    /// Why: `-c` can skip hashing a file whose metadata and ctime still
+    /// match the manifest (the scan reads a whole directory's at once; this
+    /// is the one-name lookup).
+    pub fn hash(&self, dir: &[u8], name: &[u8]) -> Option<format::Hashed> {
         let d = self.dir(dir)?;
         self.entries(d)
             .map_while(Result::ok)
@@ -252,9 +271,9 @@ type Recorded = (Box<[u8]>, Vec<u8>, usize);
 #[derive(Default)]
 pub struct Recorder {
     dirs: Mutex<Vec<Recorded>>,
-    /// Records kept as they were in the last manifest (trusted directories):
-    /// name, complete flag as recorded.
-    carried: Mutex<Vec<(Box<[u8]>, bool)>>,
+    /// Records kept as they were in the last manifest (trusted or equal):
+    /// their index in it ([`DirHead::index`]), complete flag as recorded.
+    carried: Mutex<Vec<(u32, bool)>>,
 }
 
 /// One directory being recorded by a listing.
@@ -264,6 +283,10 @@ pub struct DirRecording {
     flags_at: usize,
     count_at: usize,
     count: u32,
+    /// The leading non-directory, non-skipped entries so far, and whether
+    /// that run still goes on.
+    plain: format::Plain,
+    in_plain: bool,
 }
 
 impl DirRecording {
@@ -277,13 +300,21 @@ impl DirRecording {
             flags_at,
             count_at,
             count: 0,
+            plain: format::Plain::default(),
+            in_plain: true,
         }
     }
 
     /// Record one listed name.
     pub fn entry(&mut self, e: &EntryRec<'_>) {
+        let before = self.buf.len();
         format::put_entry(&mut self.buf, e);
         self.count += 1;
+        self.in_plain &= format::Plain::takes(e.src.kind, e.flags);
+        if self.in_plain {
+            self.plain
+                .add(e.src.kind, e.src.size, self.buf.len() - before);
+        }
     }
 }
 
@@ -292,7 +323,7 @@ impl Recorder {
     /// of the directory (the usual case on a rescan) is kept as a reference
     /// to it instead: no copy to hold, and nothing to write at the end.
     pub fn add(&self, mut d: DirRecording, old: Option<&Manifest>) {
-        format::end_dir(&mut d.buf, d.count_at, d.count);
+        format::end_dir(&mut d.buf, d.count_at, d.count, &d.plain);
         if let Some((m, h)) = old.and_then(|m| m.dir(&d.name).map(|h| (m, h))) {
             let was = m.record_bytes(h);
             let at = d.flags_at;
@@ -303,7 +334,7 @@ impl Recorder {
                 && was[..at] == d.buf[..at]
                 && was[at + 1..] == d.buf[at + 1..]
             {
-                self.carry(&d.name, m, h);
+                self.carry(h);
                 return;
             }
         }
@@ -313,9 +344,9 @@ impl Recorder {
 
     /// Keep a record from the previous manifest as it was (a trusted
     /// directory).
-    pub fn carry(&self, name: &[u8], _m: &Manifest, d: &DirHead) {
+    pub fn carry(&self, d: &DirHead) {
         let complete = d.flags & format::D_COMPLETE != 0;
-        self.carried.lock().unwrap().push((name.into(), complete));
+        self.carried.lock().unwrap().push((d.index, complete));
     }
 
     /// The payload of the new manifest: every recorded directory except
@@ -335,18 +366,18 @@ impl Recorder {
             // same ones complete: the old file stands.
             if dirs.is_empty()
                 && carried.len() == m.len()
-                && carried.iter().all(|(n, c)| {
-                    !dirty.contains(n.as_ref()) && *c == complete.contains(n.as_ref())
+                && carried.iter().all(|&(i, c)| {
+                    let n = m.dirs.get(i as usize).map_or(&[][..], |d| m.dir_name(d));
+                    !dirty.contains(n) && c == complete.contains(n)
                 })
             {
                 return None;
             }
         }
-        for (n, _) in carried {
-            if let Some(d) = old.and_then(|m| m.dir(&n).map(|d| (m, d))) {
-                let (m, d) = d;
+        for (i, _) in carried {
+            if let Some((m, d)) = old.and_then(|m| m.dirs.get(i as usize).map(|d| (m, d))) {
                 let at = d.flags_at - d.record.start;
-                dirs.push((n, m.record_bytes(d).to_vec(), at));
+                dirs.push((m.dir_name(d).into(), m.record_bytes(d).to_vec(), at));
             }
         }
         dirs.retain(|(n, _, _)| !dirty.contains(n.as_ref()));

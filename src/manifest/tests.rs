@@ -31,6 +31,14 @@ fn state(seed: u64) -> DirState {
     }
 }
 
+fn hashed() -> format::Hashed {
+    format::Hashed {
+        sum: [0xab; 32],
+        src_ctime: crate::sys::time::Timestamp::new(1_700_000_001, 2),
+        dest_ctime: crate::sys::time::Timestamp::new(1_700_000_003, 999_999_999),
+    }
+}
+
 /// Records the sample's three directories into `rec` (against `old`, if any).
 fn record_sample(rec: &Recorder, old: Option<&Manifest>) {
     for (i, name) in [&b"sub"[..], b".", b"sub/deeper"].iter().enumerate() {
@@ -38,7 +46,9 @@ fn record_sample(rec: &Recorder, old: Option<&Manifest>) {
         let src = meta(1, 0o100644);
         let mut dest = src;
         dest.ino = 77;
-        d.entry(&entry_rec(b"a", false, false, &src, Some(&dest), None));
+        let mut a = entry_rec(b"a", false, false, &src, Some(&dest), None);
+        a.hash = Some(hashed());
+        d.entry(&a);
         let mut other = meta(2, 0o100600);
         other.size = 1;
         d.entry(&entry_rec(
@@ -58,8 +68,9 @@ fn record_sample(rec: &Recorder, old: Option<&Manifest>) {
             None,
             Some(&t),
         ));
+        // A hash without a destination is not recorded.
         let mut e = entry_rec(b"z", true, false, &meta(4, 0o040755), None, None);
-        e.hash = Some([0xab; 32]);
+        e.hash = Some(hashed());
         d.entry(&e);
         rec.add(d, old);
     }
@@ -95,8 +106,10 @@ fn round_trip_keeps_every_field() {
     assert_eq!(e[2].link, Some(&b"target/x"[..]));
     assert_eq!(e[2].dest, None);
     assert_eq!(e[3].flags & format::E_RECURSE, format::E_RECURSE);
-    assert_eq!(m.hash(b"sub", b"z"), Some([0xab; 32]));
-    assert_eq!(m.hash(b"sub", b"a"), None);
+    assert_eq!(m.hash(b"sub", b"a"), Some(hashed()));
+    assert_eq!(m.hash(b"sub", b"b"), None);
+    assert_eq!(m.hash(b"sub", b"z"), None);
+    assert_eq!(e[3].hash, None);
 }
 
 #[test]
@@ -130,9 +143,10 @@ fn header_rejects_other_pair_options_version_and_corruption() {
         ..h.clone()
     };
     assert_eq!(format::open(&file, &opts), Err(Reject::OtherOptions));
-    let mut v2 = file.clone();
-    v2[4] = 2;
-    assert_eq!(format::open(&v2, &h), Err(Reject::Version(2)));
+    // Version 1 (no ctimes with the hashes) is another version.
+    let mut v1 = file.clone();
+    v1[4] = 1;
+    assert_eq!(format::open(&v1, &h), Err(Reject::Version(1)));
     let short = &file[..file.len() - 1];
     assert!(matches!(format::open(short, &h), Err(Reject::Corrupt(_))));
     let mut flip = file.clone();
@@ -214,7 +228,7 @@ fn a_recording_equal_to_the_old_record_is_carried_and_nothing_is_written() {
     // A changed complete flag is written.
     let rec2 = Recorder::default();
     for name in [&b"sub"[..], b".", b"sub/deeper"] {
-        rec2.carry(name, &old, old.dir(name).unwrap());
+        rec2.carry(old.dir(name).unwrap());
     }
     let p = rec2
         .payload(Some(&old), &HashSet::new(), &HashSet::new())
@@ -222,4 +236,50 @@ fn a_recording_equal_to_the_old_record_is_carried_and_nothing_is_written() {
     let m = Manifest::from_payload(p).unwrap();
     assert_eq!(m.dir(b"sub").unwrap().flags & format::D_COMPLETE, 0);
     assert_eq!(m.entries(m.dir(b"sub").unwrap()).count(), 4);
+}
+
+#[test]
+fn plain_summary_counts_the_leading_non_directories() {
+    let m = Manifest::from_payload(sample()).unwrap();
+    let d = m.dir(b"sub").unwrap();
+    // a, b (files) and l (a symlink) lead; z (a directory) ends the run.
+    assert_eq!(d.plain.kinds, [2, 1, 0, 0]);
+    assert_eq!(d.plain.size, 7 + 14 + 21);
+    let rest: Vec<_> = m.entries_after_plain(d).map(Result::unwrap).collect();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].name, b"z");
+    // A skipped entry ends the run too: what follows it is decoded.
+    let rec = Recorder::default();
+    let mut r = DirRecording::new(b".", &state(1), Some(&state(2)), 3);
+    r.entry(&entry_rec(
+        b"f",
+        false,
+        false,
+        &meta(1, 0o100644),
+        None,
+        None,
+    ));
+    r.entry(&entry_rec(
+        b"s",
+        false,
+        true,
+        &meta(2, 0o020644),
+        None,
+        None,
+    ));
+    r.entry(&entry_rec(
+        b"t",
+        false,
+        false,
+        &meta(3, 0o100644),
+        None,
+        None,
+    ));
+    rec.add(r, None);
+    let p = rec.payload(None, &HashSet::new(), &HashSet::new()).unwrap();
+    let m = Manifest::from_payload(p).unwrap();
+    let d = m.dir(b".").unwrap();
+    assert_eq!((d.plain.kinds, d.plain.size), ([1, 0, 0, 0], 7));
+    let rest: Vec<_> = m.entries_after_plain(d).map(|e| e.unwrap().name).collect();
+    assert_eq!(rest, [&b"s"[..], b"t"]);
 }

@@ -30,6 +30,20 @@ impl TypeCounts {
         }
     }
 
+    /// Count `n` entries of `kind`.
+    ///
+    /// Why: a `--trust-mtime` listing counts a directory's up-to-date files
+    /// from the manifest's per-kind sums.
+    pub fn add_n(&mut self, kind: Kind, n: u64) {
+        match kind {
+            Kind::File => self.reg += n,
+            Kind::Dir => self.dir += n,
+            Kind::Symlink => self.link += n,
+            Kind::Device => self.dev += n,
+            Kind::Special => self.special += n,
+        }
+    }
+
     /// Total over all kinds.
     pub fn total(&self) -> u64 {
         self.reg + self.dir + self.link + self.dev + self.special
