@@ -193,6 +193,10 @@ impl ListFeed {
                 }
             }
         }
+        if first {
+            // An empty listing (or the end of the list): its errors.
+            l.errors.append(&mut st.errors);
+        }
         l
     }
 }

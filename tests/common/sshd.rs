@@ -76,6 +76,8 @@ impl Sshd {
                 "KbdInteractiveAuthentication=no",
                 "-o",
                 "LogLevel=ERROR",
+                "-o",
+                "MaxStartups=100",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
