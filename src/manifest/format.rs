@@ -13,6 +13,8 @@
 //! dest    = ino:u64 dev:u64 nlink:u32 (flag SAME: the rest as src) | meta
 //! ```
 //!
+//! Directory flag STALE marks the record of a directory the recording run
+//! changed, kept only for its `-c` hashes.
 //! `plain` sums up the leading entries that are neither directories nor
 //! skipped (see [`Plain`]); `elen` counts the entry bytes after it.
 //! `hashed` (flag HASH, only with a destination) says that both sides held

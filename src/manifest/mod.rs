@@ -6,8 +6,10 @@
 //! the source and destination directory states (mtime, ctime, inode) and
 //! every listed name with its source and destination metadata (and a
 //! whole-file BLAKE3 slot for `-c`). Only directories a run saw and left
-//! unchanged are recorded ("clean"); a run writes the manifest only when it
-//! ended with exit 0, and not at all with `--dry-run` or `--list-only`.
+//! unchanged are recorded ("clean"), except that a changed one holding `-c`
+//! hashes is kept marked stale, for those hashes only; a run writes the
+//! manifest only when it ended with exit 0, and not at all with `--dry-run`
+//! or `--list-only`.
 //!
 //! The whole-file BLAKE3 slot is for `-c`: a listing that found both sides
 //! equal records the hash with both sides' ctimes ([`format::Hashed`]) on
