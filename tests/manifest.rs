@@ -962,3 +962,22 @@ fn trust_mtime_counts_and_skips_like_a_full_scan_without_links() {
         );
     }
 }
+
+#[test]
+fn checksum_keeps_the_hashes_of_a_directory_it_changed() {
+    if !have_rsync() {
+        return;
+    }
+    let t = T::new();
+    checksum_synced(&t);
+    // One file of a/ changes: the run transfers it, so a/ is dirty ...
+    write(&t.p("src/a/one"), b"FIRST\n", 1_600_000_150);
+    let r = t.resync(&["-aci", "src/", "dst/"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ">fc.t...... a/one\n"));
+    // ... but the hashes of its unchanged files are kept: the next run reads
+    // only the new pair (too young to record when it was written).
+    let (r, read) = t.same_as_rsync_opens(&["-aci"], true, &["src", "dst"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert_eq!(read, vec![t.p("dst/a/one"), t.p("src/a/one")]);
+    same_trees(&t.p("src"), &t.p("dst"));
+}

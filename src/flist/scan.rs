@@ -997,6 +997,7 @@ impl Scanner {
         let dest_exact = match (&mf.old, &states) {
             (Some(m), Some((_, Some(dnow)))) => m.dir(name_b).is_some_and(|d| {
                 d.flags & crate::manifest::format::D_COMPLETE != 0
+                    && d.flags & crate::manifest::format::D_STALE == 0
                     && d.dest == Some(*dnow)
                     && d.count as usize == order.len()
                     && m.entries(d).zip(order.iter()).all(|(e, &(_, _, i))| {
@@ -1110,6 +1111,10 @@ impl Scanner {
         let probe = self.probe.as_ref()?;
         let name_b = req.paths.name().as_os_str().as_bytes();
         let d = m.dir(name_b)?;
+        // A directory the recording run changed: its record is only for -c.
+        if d.flags & format::D_STALE != 0 {
+            return None;
+        }
         let dd = d.dest?;
         if !d.src.same_mtime_ino(&req.src_meta) {
             return None;

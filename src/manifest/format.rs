@@ -13,6 +13,8 @@
 //! dest    = ino:u64 dev:u64 nlink:u32 (flag SAME: the rest as src) | meta
 //! ```
 //!
+//! Directory flag STALE marks the record of a directory the recording run
+//! changed, kept only for its `-c` hashes.
 //! `plain` sums up the leading entries that are neither directories nor
 //! skipped (see [`Plain`]); `elen` counts the entry bytes after it.
 //! `hashed` (flag HASH, only with a destination) says that both sides held
@@ -60,6 +62,12 @@ pub const D_DEST: u8 = 1;
 /// Directory flag: the destination directory held exactly the listed names
 /// (seen by `--delete`), so an unchanged one needs no reading to delete.
 pub const D_COMPLETE: u8 = 2;
+
+/// Directory flag: the run that recorded it changed something in the
+/// directory, so the record says nothing about the directory's state; it is
+/// kept only for `-c`'s hashes, each checked against its own file's stat
+/// (see `flist::checksum::answers`).
+pub const D_STALE: u8 = 4;
 
 /// Entry flag: a directory whose contents were listed.
 pub const E_RECURSE: u8 = 1;
@@ -578,7 +586,7 @@ pub fn decode_payload(p: &[u8]) -> Result<Vec<DirHead>, Error> {
         prev = Some(name);
         let flags_at = c.pos();
         let flags = c.u8()?;
-        if flags & !(D_DEST | D_COMPLETE) != 0 {
+        if flags & !(D_DEST | D_COMPLETE | D_STALE) != 0 {
             return Err(Error("bad directory flags"));
         }
         let src = c.state()?;

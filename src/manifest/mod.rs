@@ -6,8 +6,10 @@
 //! the source and destination directory states (mtime, ctime, inode) and
 //! every listed name with its source and destination metadata (and a
 //! whole-file BLAKE3 slot for `-c`). Only directories a run saw and left
-//! unchanged are recorded ("clean"); a run writes the manifest only when it
-//! ended with exit 0, and not at all with `--dry-run` or `--list-only`.
+//! unchanged are recorded ("clean"), except that a changed one holding `-c`
+//! hashes is kept marked stale, for those hashes only; a run writes the
+//! manifest only when it ended with exit 0, and not at all with `--dry-run`
+//! or `--list-only`.
 //!
 //! The whole-file BLAKE3 slot is for `-c`: a listing that found both sides
 //! equal records the hash with both sides' ctimes ([`format::Hashed`]) on
@@ -262,8 +264,9 @@ fn warn(place: &Place, why: &str) {
     ));
 }
 
-/// A recorded directory: list name, encoded record, offset of its flags.
-type Recorded = (Box<[u8]>, Vec<u8>, usize);
+/// A recorded directory: list name, encoded record, offset of its flags,
+/// whether it holds a `-c` hash.
+type Recorded = (Box<[u8]>, Vec<u8>, usize, bool);
 
 /// Collects the directory records of one run (listings run on many
 /// threads; the walk then says which directories it changed).
@@ -287,6 +290,8 @@ pub struct DirRecording {
     /// that run still goes on.
     plain: format::Plain,
     in_plain: bool,
+    /// Some entry carries a `-c` hash (kept even if the directory is dirty).
+    hashes: bool,
 }
 
 impl DirRecording {
@@ -302,6 +307,7 @@ impl DirRecording {
             count: 0,
             plain: format::Plain::default(),
             in_plain: true,
+            hashes: false,
         }
     }
 
@@ -310,6 +316,7 @@ impl DirRecording {
         let before = self.buf.len();
         format::put_entry(&mut self.buf, e);
         self.count += 1;
+        self.hashes |= e.hash.is_some() && e.dest.is_some();
         self.in_plain &= format::Plain::takes(e.src.kind, e.flags);
         if self.in_plain {
             self.plain
@@ -339,7 +346,10 @@ impl Recorder {
             }
         }
         let flags_at = d.flags_at;
-        self.dirs.lock().unwrap().push((d.name, d.buf, flags_at));
+        self.dirs
+            .lock()
+            .unwrap()
+            .push((d.name, d.buf, flags_at, d.hashes));
     }
 
     /// Keep a record from the previous manifest as it was (a trusted
@@ -377,20 +387,24 @@ impl Recorder {
         for (i, _) in carried {
             if let Some((m, d)) = old.and_then(|m| m.dirs.get(i as usize).map(|d| (m, d))) {
                 let at = d.flags_at - d.record.start;
-                dirs.push((m.dir_name(d).into(), m.record_bytes(d).to_vec(), at));
+                dirs.push((m.dir_name(d).into(), m.record_bytes(d).to_vec(), at, false));
             }
         }
-        dirs.retain(|(n, _, _)| !dirty.contains(n.as_ref()));
+        // A dirty directory is left out, unless it holds `-c` hashes: those
+        // are kept in a record marked stale (each is checked against its
+        // file's own stat, whatever happened to the directory).
+        dirs.retain(|(n, _, _, h)| *h || !dirty.contains(n.as_ref()));
         dirs.sort_by(|a, b| a.0.cmp(&b.0));
         dirs.dedup_by(|a, b| a.0 == b.0);
         let total: usize = dirs.iter().map(|d| d.1.len()).sum();
         let mut out = Vec::with_capacity(4 + total);
         out.extend_from_slice(&(dirs.len() as u32).to_le_bytes());
-        for (n, mut b, at) in dirs {
-            if complete.contains(n.as_ref()) {
+        for (n, mut b, at, _) in dirs {
+            b[at] &= !(format::D_COMPLETE | format::D_STALE);
+            if dirty.contains(n.as_ref()) {
+                b[at] |= format::D_STALE;
+            } else if complete.contains(n.as_ref()) {
                 b[at] |= format::D_COMPLETE;
-            } else {
-                b[at] &= !format::D_COMPLETE;
             }
             out.extend_from_slice(&b);
         }

@@ -283,3 +283,38 @@ fn plain_summary_counts_the_leading_non_directories() {
     let rest: Vec<_> = m.entries_after_plain(d).map(|e| e.unwrap().name).collect();
     assert_eq!(rest, [&b"s"[..], b"t"]);
 }
+
+#[test]
+fn a_dirty_directory_with_hashes_is_kept_stale_and_never_carried() {
+    let record = |rec: &Recorder, old: Option<&Manifest>| {
+        let mut d = DirRecording::new(b"h", &state(1), Some(&state(2)), 1);
+        let src = meta(1, 0o100644);
+        let mut e = entry_rec(b"f", false, false, &src, Some(&src), None);
+        e.hash = Some(hashed());
+        d.entry(&e);
+        rec.add(d, old);
+    };
+    let rec = Recorder::default();
+    record(&rec, None);
+    rec.add(DirRecording::new(b"x", &state(1), None, 0), None);
+    let dirty: HashSet<Vec<u8>> = [b"h".to_vec(), b"x".to_vec()].into();
+    let complete: HashSet<Vec<u8>> = [b"h".to_vec()].into();
+    let m = Manifest::from_payload(rec.payload(None, &dirty, &complete).unwrap()).unwrap();
+    // Without hashes a dirty directory goes; with them it stays, stale
+    // (never complete), its hashes readable.
+    assert!(m.dir(b"x").is_none());
+    let h = m.dir(b"h").unwrap();
+    assert_eq!(
+        h.flags & (format::D_STALE | format::D_COMPLETE),
+        format::D_STALE
+    );
+    assert_eq!(m.hash(b"h", b"f"), Some(hashed()));
+    // The same listing, clean this time, is not taken as equal to the stale
+    // record: it is written again without the mark.
+    let rec2 = Recorder::default();
+    record(&rec2, Some(&m));
+    assert_eq!(rec2.dirs.lock().unwrap().len(), 1, "not carried");
+    let p = rec2.payload(Some(&m), &HashSet::new(), &HashSet::new());
+    let m2 = Manifest::from_payload(p.unwrap()).unwrap();
+    assert_eq!(m2.dir(b"h").unwrap().flags & format::D_STALE, 0);
+}
