@@ -48,11 +48,7 @@ pub fn route(opts: &Options) -> Option<i32> {
         Transfer::Pull { remote, paths, .. } => (remote, paths, "Receiver", true),
     };
     if remote.kind != Kind::Shell {
-        report::message(
-            "daemon connections (host::module, rsync://, resync://) are not supported yet",
-        );
-        report::exit_message(exit::UNSUPPORTED, role);
-        return Some(exit::UNSUPPORTED);
+        return Some(super::daemon_client::run(opts, &remote, paths, role, pull));
     }
     let mut server_args = vec![b"--server".to_vec()];
     if pull {

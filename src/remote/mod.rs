@@ -7,9 +7,12 @@
 //! completes the handshake and stops with "remote transfers are not supported
 //! yet" (exit 4) before anything is listed or written.
 
+pub mod access;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod daemon;
+pub mod daemon_client;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
@@ -17,3 +20,4 @@ pub mod operand;
 pub mod proto;
 pub mod rsh;
 pub mod server;
+pub mod tls;

@@ -34,6 +34,29 @@ pub fn serve(opts: &Options, r: &mut FrameReader, w: &mut FrameWriter) -> i32 {
     if let Err(e) = handshake::handshake(Side::Server, r, w, &handshake::our_hello(0)) {
         return fail_handshake(&e, role(opts));
     }
+    session(opts, r, w)
+}
+
+/// The server side of a daemon connection, once the daemon has done the
+/// handshake and checked access: `root` is the module's directory (`/`
+/// after a chroot; the process is in it), every path in `opts` is relative
+/// to it and has passed the daemon's jail, and `opts` carries the client's
+/// options plus the module's filters and `incoming chmod`. The same seam as
+/// [`serve`] after its handshake, so the transfer engine plugs in once for
+/// both.
+pub fn serve_session(
+    opts: &Options,
+    root: &std::path::Path,
+    r: &mut FrameReader,
+    w: &mut FrameWriter,
+) -> i32 {
+    let _ = root;
+    session(opts, r, w)
+}
+
+/// After the handshake: until the engine runs over the protocol, wait for
+/// the client's `Goodbye` and refuse anything else with `Error(4)`.
+fn session(opts: &Options, r: &mut FrameReader, w: &mut FrameWriter) -> i32 {
     loop {
         match r.recv() {
             Ok(Msg::Keepalive) => continue,
