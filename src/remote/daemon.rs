@@ -614,7 +614,16 @@ fn converse(
         }
         Err((code, msg)) => {
             d.log.line(&msg);
-            refuse(w, code, msg)
+            // Past the module's access checks the error is the server
+            // side's own, ended with its own exit line in its role (rsync
+            // relays its daemon process's messages the same way).
+            let role = if start.options.iter().any(|o| o == "--sender") {
+                "sender"
+            } else {
+                "Receiver"
+            };
+            let line = crate::report::exit_line(code, role);
+            refuse(w, code, format!("{msg}\n{line}"))
         }
     }
 }

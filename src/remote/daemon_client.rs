@@ -94,7 +94,8 @@ pub fn option_words(opts: &Options, pull: bool) -> Vec<Vec<u8>> {
     let delete = match opts.delete {
         crate::options::Delete::Off => None,
         crate::options::Delete::Before => Some("--delete-before"),
-        crate::options::Delete::During => Some("--delete-during"),
+        // rsync's `--delete` (during is the default).
+        crate::options::Delete::During => Some("--delete"),
         crate::options::Delete::Delay => Some("--delete-delay"),
         crate::options::Delete::After => Some("--delete-after"),
     };
@@ -457,7 +458,11 @@ fn converse(
             }
             Ok(Msg::Error { code, message }) => {
                 report::message_bare(&message);
-                report::exit_message(i32::from(code), role);
+                // The daemon's server side sends its own last line.
+                let last = message.lines().last().unwrap_or("");
+                if !(last.starts_with("resync error:") || last.starts_with("resync warning:")) {
+                    report::exit_message(i32::from(code), role);
+                }
                 return i32::from(code);
             }
             Ok(m) => {
