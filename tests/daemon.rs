@@ -23,6 +23,9 @@ struct Pki {
     ca_pem: String,
     cert_pem: String,
     key_pem: String,
+    /// A client certificate signed by the same CA.
+    client_pem: String,
+    client_key_pem: String,
 }
 
 fn pki() -> Pki {
@@ -40,10 +43,17 @@ fn pki() -> Pki {
     leaf.distinguished_name
         .push(DnType::CommonName, "localhost");
     let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let ckey = KeyPair::generate().unwrap();
+    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client.distinguished_name.push(DnType::CommonName, "alice");
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let ccert = client.signed_by(&ckey, &issuer).unwrap();
     Pki {
         ca_pem: ca_cert.pem(),
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
+        client_pem: ccert.pem(),
+        client_key_pem: ckey.serialize_pem(),
     }
 }
 
@@ -85,7 +95,8 @@ fn modules(d: &Path) -> String {
          [jail]\npath = {p}/m\n\
          [chr]\npath = {p}/m\nuse chroot = yes\n\
          [lim]\npath = {p}/m\nmax connections = 1\nlock file = {p}/lock\n\
-         auth users = alice\nsecrets file = {p}/secrets\n"
+         auth users = alice\nsecrets file = {p}/secrets\n\
+         [nob]\npath = {p}/priv\nlist = no\nuid = nobody\ngid = nogroup\n"
     )
 }
 
@@ -106,6 +117,8 @@ impl Drop for Daemon {
 /// Files every daemon directory has: the module tree, secrets, motd.
 fn fixture(d: &Path) {
     fs::create_dir_all(d.join("m/sub")).unwrap();
+    fs::create_dir_all(d.join("priv")).unwrap();
+    fs::set_permissions(d.join("priv"), fs::Permissions::from_mode(0o700)).unwrap();
     fs::write(d.join("m/f"), b"data\n").unwrap();
     std::os::unix::fs::symlink("/etc", d.join("m/esc")).unwrap();
     std::os::unix::fs::symlink("sub", d.join("m/inside")).unwrap();
@@ -126,6 +139,8 @@ impl Daemon {
         fs::write(d.join("ca.pem"), &pki.ca_pem).unwrap();
         fs::write(d.join("cert.pem"), &pki.cert_pem).unwrap();
         fs::write(d.join("key.pem"), &pki.key_pem).unwrap();
+        fs::write(d.join("client.pem"), &pki.client_pem).unwrap();
+        fs::write(d.join("client-key.pem"), &pki.client_key_pem).unwrap();
         Self::start_resync(dir, free_port(), extra)
     }
 
@@ -133,7 +148,8 @@ impl Daemon {
         let d = dir.path();
         let conf = format!(
             "port = {port}\naddress = 127.0.0.1\ntls cert = {p}/cert.pem\ntls key = {p}/key.pem\n\
-             motd file = {p}/motd\nlog file = {p}/log\n{extra}\n{}",
+             motd file = {p}/motd\nlog file = {p}/log\n{}\n{}",
+            extra.replace("@DIR@", &d.display().to_string()),
             modules(d),
             p = d.display()
         );
@@ -542,7 +558,11 @@ fn first_use_pinning_then_a_changed_certificate_is_refused() {
     let d2 = Daemon::start_resync(dir, port, "");
     let o = d2.client_raw(&[d2.url("")], &[]);
     assert_eq!(o.status.code(), Some(5), "{}", err(&o));
-    assert!(err(&o).contains("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!"));
+    assert!(
+        err(&o).contains("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!"),
+        "{}",
+        err(&o)
+    );
     assert!(err(&o).contains(pinned.split_whitespace().nth(1).unwrap()));
     assert!(err(&o).ends_with(
         "resync error: error starting client-server protocol (code 5) [Receiver=0.1.0]\n"
@@ -772,4 +792,84 @@ fn daemon_detaches_and_writes_its_pid_file() {
         )),
         "{log}"
     );
+}
+
+#[test]
+fn tls_client_ca_requires_a_client_certificate() {
+    let d = Daemon::resync(&pki(), "tls client ca = @DIR@/ca.pem");
+    let o = d.client(&[&d.url("")]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    assert!(
+        err(&o).contains("TLS handshake with 127.0.0.1 failed"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(out(&o), "");
+    // A certificate of another CA is refused too.
+    let other = pki();
+    fs::write(d.path().join("o.pem"), &other.client_pem).unwrap();
+    fs::write(d.path().join("o-key.pem"), &other.client_key_pem).unwrap();
+    let o = d.client(&["--tls-cert", "o.pem", "--tls-key", "o-key.pem", &d.url("")]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    let o = d.client(&[
+        "--tls-cert",
+        "client.pem",
+        "--tls-key",
+        "client-key.pem",
+        &d.url(""),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(out(&o), format!("{MOTD}{LISTING}"));
+    let o = d.client(&["--tls-cert", "client.pem", &d.url("")]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+}
+
+#[test]
+fn module_uid_is_dropped_to_before_any_access() {
+    // As root the module's uid/gid (nobody/nogroup) apply before the module
+    // is opened: a 0700 root directory is then out of reach.
+    if !Path::new("/proc/self").exists() || unsafe_uid() != 0 {
+        return;
+    }
+    let d = Daemon::resync(&pki(), "");
+    let o = d.client(&[&d.url("nob/")]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    assert_eq!(
+        err(&o).lines().next(),
+        Some("@ERROR: cannot open module nob: Permission denied (13)"),
+        "{}",
+        err(&o)
+    );
+}
+
+fn unsafe_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+#[test]
+fn an_idle_tls_connection_is_dropped_after_timeout() {
+    use resync::remote::tls;
+    let d = Daemon::resync(&pki(), "timeout = 1");
+    let cfg = tls::client_config(&tls::Trust::Ca(d.path().join("ca.pem")), None).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::Connection::Client(rustls::ClientConnection::new(cfg, name).unwrap());
+    let mut sock = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    tls::complete_handshake(&mut conn, &mut sock).unwrap();
+    // Handshake done, then silence: the daemon's pump gives up after 1 s.
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(d.log().contains("idle, dropped"), "{}", d.log());
 }

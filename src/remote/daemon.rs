@@ -246,6 +246,7 @@ fn accept_loop(d: &Daemon, l: &TcpListener) -> i32 {
         };
         match sys::fork() {
             Ok(sys::Fork::Child) => {
+                sys::close_listener(l);
                 let code = connection(d, stream, peer.ip());
                 // The child never returns into the accept loop.
                 std::process::exit(code);
@@ -308,6 +309,8 @@ fn connection(d: &Daemon, mut sock: TcpStream, ip: IpAddr) -> i32 {
         }
     };
     let mut exporter = [0u8; AUTH_LEN];
+    let limit = tls::idle_limit(idle);
+    let plain_sock = sock.try_clone().ok();
     let (stream, pump) = if first == 0x16 {
         let Some(cfg) = d.tls.clone() else {
             d.log.line(&format!(
@@ -336,7 +339,7 @@ fn connection(d: &Daemon, mut sock: TcpStream, ip: IpAddr) -> i32 {
             }
         }
         let _ = sock.set_read_timeout(None);
-        match tls::start_pump(conn, sock, idle) {
+        match tls::start_pump(conn, sock, limit.clone()) {
             Ok((s, h)) => (Box::new(s) as Box<dyn Stream>, Some(h)),
             Err(e) => {
                 d.log.line(&format!("cannot start TLS pump: {e}"));
@@ -387,7 +390,19 @@ fn connection(d: &Daemon, mut sock: TcpStream, ip: IpAddr) -> i32 {
         Ok((rd, wr)) => {
             let mut r = FrameReader::new(rd);
             let mut w = FrameWriter::new(wr);
-            let code = converse(d, &peer, &exporter, &mut r, &mut w);
+            // A module's own `timeout` replaces the global one.
+            let set_idle = |t: Option<Duration>| {
+                limit.store(
+                    t.map_or(0, |t| t.as_millis() as u64),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                if pump.is_none() {
+                    if let Some(s) = &plain_sock {
+                        let _ = s.set_read_timeout(t);
+                    }
+                }
+            };
+            let code = converse(d, &peer, &exporter, &set_idle, &mut r, &mut w);
             let _ = w.flush();
             drop(w);
             drop(r);
@@ -477,6 +492,7 @@ fn converse(
     d: &Daemon,
     peer: &Peer,
     exporter: &[u8; AUTH_LEN],
+    set_idle: &dyn Fn(Option<Duration>),
     r: &mut FrameReader,
     w: &mut FrameWriter,
 ) -> i32 {
@@ -564,6 +580,8 @@ fn converse(
         "resync allowed access on module {module_name} from {}",
         peer.name()
     ));
+    let t = mint(&d.cfg, module, "timeout");
+    set_idle((t > 0).then(|| Duration::from_secs(t as u64)));
     let max = mint(&d.cfg, module, "max connections");
     if max > 0 {
         let lock = mstr(&d.cfg, module, "lock file").unwrap_or_default();

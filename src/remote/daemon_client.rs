@@ -166,7 +166,9 @@ pub fn run(opts: &Options, remote: &Remote, paths: Vec<Vec<u8>>, role: &str, pul
                     .max(Duration::from_millis(1)),
             ));
         }
-        if let Err(e) = tls::complete_handshake(&mut conn, &mut sock) {
+        let done = tls::complete_handshake(&mut conn, &mut sock)
+            .and_then(|_| tls::await_first_data(&mut conn, &mut sock));
+        if let Err(e) = done {
             if let Some((pin, line)) = &pin {
                 let st = pin.state.lock().unwrap_or_else(|e| e.into_inner());
                 if let (Some(old), Some(new)) = (&st.mismatch, &st.seen) {
@@ -218,7 +220,7 @@ pub fn run(opts: &Options, remote: &Remote, paths: Vec<Vec<u8>>, role: &str, pul
             }
         }
         let _ = sock.set_read_timeout(None);
-        match tls::start_pump(conn, sock, None) {
+        match tls::start_pump(conn, sock, tls::idle_limit(None)) {
             Ok((s, _h)) => Box::new(s),
             Err(e) => return fail(exit::IPC, &format!("cannot start TLS pump: {e}"), role),
         }

@@ -225,6 +225,28 @@ pub fn complete_handshake(conn: &mut rustls::Connection, sock: &mut TcpStream) -
     Ok(())
 }
 
+/// Client side, after the handshake: wait for the server's first bytes.
+/// In TLS 1.3 a server that rejects the client's certificate says so only
+/// after the client finished its handshake; reading here turns that alert
+/// into a handshake error instead of a closed stream later. The bytes stay
+/// buffered in `conn` for the pump.
+pub fn await_first_data(conn: &mut rustls::Connection, sock: &mut TcpStream) -> io::Result<()> {
+    loop {
+        let st = conn
+            .process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if st.plaintext_bytes_to_read() > 0 || st.peer_has_closed() {
+            return Ok(());
+        }
+        if conn.read_tls(sock)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the daemon closed the connection",
+            ));
+        }
+    }
+}
+
 /// Why a pump stopped.
 #[derive(Debug)]
 pub enum PumpEnd {
@@ -236,13 +258,24 @@ pub enum PumpEnd {
     Failed(io::Error),
 }
 
+/// The pump's idle limit in milliseconds (0: none), shared so the daemon
+/// can switch from the global `timeout` to the module's once it knows it.
+pub type IdleLimit = Arc<std::sync::atomic::AtomicU64>;
+
+/// An [`IdleLimit`] of `d` (`None`: no limit).
+pub fn idle_limit(d: Option<Duration>) -> IdleLimit {
+    Arc::new(std::sync::atomic::AtomicU64::new(
+        d.map_or(0, |d| d.as_millis() as u64),
+    ))
+}
+
 /// Start the pump for an established connection: returns the local end of
 /// the stream and the thread, which ends when both directions are closed
-/// (or the peer was silent for `idle`).
+/// (or the peer was silent for the idle limit).
 pub fn start_pump(
     conn: rustls::Connection,
     sock: TcpStream,
-    idle: Option<Duration>,
+    idle: IdleLimit,
 ) -> io::Result<(UnixStream, std::thread::JoinHandle<PumpEnd>)> {
     let (ours, theirs) = UnixStream::pair()?;
     let h = std::thread::Builder::new()
@@ -258,7 +291,7 @@ fn pump(
     mut conn: rustls::Connection,
     mut sock: TcpStream,
     mut local: UnixStream,
-    idle: Option<Duration>,
+    idle_ms: IdleLimit,
 ) -> io::Result<PumpEnd> {
     sock.set_nonblocking(true)?;
     local.set_nonblocking(true)?;
@@ -268,6 +301,15 @@ fn pump(
     let mut local_eof = false; // the protocol side closed its writing half
     let mut local_shut = false;
     let mut last = Instant::now();
+    // Plaintext already decrypted before the pump started.
+    let n = conn
+        .process_new_packets()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        .plaintext_bytes_to_read();
+    if n > 0 {
+        to_local.resize(n, 0);
+        conn.reader().read_exact(&mut to_local)?;
+    }
     loop {
         if peer_eof && to_local.is_empty() && !local_shut {
             let _ = local.shutdown(std::net::Shutdown::Write);
@@ -278,7 +320,12 @@ fn pump(
         }
         let want_sock_read = !peer_eof && to_local.len() < (1 << 20);
         let want_local_read = !local_eof && !conn.wants_write();
-        let timeout = idle.map(|d| d.saturating_sub(last.elapsed()));
+        let idle = match idle_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        // Wake at least once a second so a changed limit takes effect.
+        let timeout = idle.map(|d| d.saturating_sub(last.elapsed()).min(Duration::from_secs(1)));
         let r = poll(
             &[
                 (sock.as_fd(), want_sock_read, conn.wants_write()),

@@ -331,3 +331,14 @@ pub fn claim_slot(lock: &Path, max: u32) -> io::Result<bool> {
     }
     Ok(false)
 }
+
+/// Close the listening socket in a connection's child: the child must not
+/// keep the daemon's port open after the daemon itself is gone (a restarted
+/// daemon could not bind it, and clients would queue on a dead listener).
+/// The child never drops the listener (it exits), so there is no double close.
+pub fn close_listener(l: &std::net::TcpListener) {
+    // SAFETY: closes a descriptor this process owns and will not use again.
+    unsafe {
+        libc::close(l.as_raw_fd());
+    }
+}
