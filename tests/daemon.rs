@@ -323,7 +323,12 @@ fn module_listing_hides_list_no_modules_like_rsync() {
     let o = d.client(&["--port", &port, "--no-motd", "127.0.0.1::"]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert_eq!(out(&o), LISTING);
+    // --address binds the outgoing socket.
+    let o = d.client(&["--address", "127.0.0.2", "--no-motd", &d.url("")]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(out(&o), LISTING);
     let log = d.log();
+    assert!(log.contains(" (127.0.0.2)\n"), "{log}");
     assert!(
         log.contains("] connect from localhost (127.0.0.1)\n"),
         "{log}"

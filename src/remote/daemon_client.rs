@@ -108,20 +108,24 @@ pub fn option_words(opts: &Options, pull: bool) -> Vec<Vec<u8>> {
 /// Run a daemon transfer (or module listing); returns the exit code.
 pub fn run(opts: &Options, remote: &Remote, paths: Vec<Vec<u8>>, role: &str, pull: bool) -> i32 {
     let d = &opts.daemon;
-    if d.address.is_some() {
-        return fail(
-            exit::UNSUPPORTED,
-            "--address (bind address for the daemon connection) is not supported yet",
-            role,
-        );
-    }
+    let bind = match d.address.as_deref().map(str::parse::<std::net::IpAddr>) {
+        None => None,
+        Some(Ok(ip)) => Some(ip),
+        Some(Err(_)) => {
+            return fail(
+                exit::SYNTAX,
+                &format!("invalid --address {}", d.address.as_deref().unwrap_or("")),
+                role,
+            );
+        }
+    };
     let port = match remote.kind {
         Kind::DaemonPort(p) => p,
         _ => d.port.unwrap_or(DEFAULT_PORT),
     };
     let host = String::from_utf8_lossy(&remote.host).into_owned();
     let deadline = (d.contimeout > 0).then(|| Instant::now() + Duration::from_secs(d.contimeout));
-    let mut sock = match connect(&host, port, deadline, role) {
+    let mut sock = match connect(&host, port, bind, deadline, role) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -270,7 +274,13 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 /// Connect to the first address of `host` that answers, within the deadline.
-fn connect(host: &str, port: u16, deadline: Option<Instant>, role: &str) -> Result<TcpStream, i32> {
+fn connect(
+    host: &str,
+    port: u16,
+    bind: Option<std::net::IpAddr>,
+    deadline: Option<Instant>,
+    role: &str,
+) -> Result<TcpStream, i32> {
     let addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
         Ok(a) => a.collect(),
         Err(e) => {
@@ -283,16 +293,12 @@ fn connect(host: &str, port: u16, deadline: Option<Instant>, role: &str) -> Resu
     };
     let mut last = None;
     for a in &addrs {
-        let res = match deadline {
-            Some(dl) => {
-                let left = dl.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
-                } else {
-                    TcpStream::connect_timeout(a, left)
-                }
-            }
-            None => TcpStream::connect(a),
+        let left = deadline.map(|dl| dl.saturating_duration_since(Instant::now()));
+        let res = match (left, bind) {
+            (Some(l), _) if l.is_zero() => Err(std::io::Error::from_raw_os_error(libc::ETIMEDOUT)),
+            (_, Some(b)) => crate::sys::daemon::connect_from(b, *a, left),
+            (Some(l), None) => TcpStream::connect_timeout(a, l),
+            (None, None) => TcpStream::connect(a),
         };
         match res {
             Ok(s) => return Ok(s),

@@ -8,7 +8,7 @@
 use std::ffi::CString;
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -341,4 +341,56 @@ pub fn close_listener(l: &std::net::TcpListener) {
     unsafe {
         libc::close(l.as_raw_fd());
     }
+}
+
+/// Connect to `to` from the local address `from` (`--address`), within
+/// `timeout` if given: std's `TcpStream` cannot bind before connecting.
+pub fn connect_from(
+    from: IpAddr,
+    to: std::net::SocketAddr,
+    timeout: Option<Duration>,
+) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let family = if to.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    if from.is_ipv4() != to.is_ipv4() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--address and the daemon's address are of different families",
+        ));
+    }
+    // SAFETY: socket(2) with constant arguments.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new socket this function owns from here on.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (local, llen) = sockaddr(&std::net::SocketAddr::new(from, 0));
+    // SAFETY: local holds a valid sockaddr of llen bytes.
+    if unsafe { libc::bind(fd, (&raw const local).cast(), llen) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let stream = std::net::TcpStream::from(owned);
+    stream.set_nonblocking(timeout.is_some())?;
+    let (remote, rlen) = sockaddr(&to);
+    // SAFETY: remote holds a valid sockaddr of rlen bytes.
+    if unsafe { libc::connect(fd, (&raw const remote).cast(), rlen) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+        let r = poll(&[(stream.as_fd(), false, true)], timeout)?;
+        if !r[0].write {
+            return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
+        }
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
