@@ -209,39 +209,79 @@ pub fn jail_check(root: BorrowedFd<'_>, rel: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// rsync's `refuse options`: the first client option matching a pattern
-/// (by long name without dashes, wildcards allowed; a short option counts
-/// as its long name), as `--NAME` for the message.
+/// Options a wildcard in `refuse options` never matches (rsync: they
+/// must be named exactly).
+const VITAL: &[&str] = &["server", "sender", "dry-run", "no-iconv", "secluded-args"];
+
+/// Whether `refuse options` refuses the option with these names (long names
+/// without dashes, and the short letter): terms apply in order, a later one
+/// overriding an earlier one, `!term` accepts (rsync 3.2+).
+fn is_refused(pats: &[&str], names: &[&str]) -> bool {
+    let mut refused = false;
+    for p in pats {
+        let (neg, p) = match p.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, *p),
+        };
+        let wild = p.contains(['*', '?', '[']);
+        let hit = names.iter().any(|n| {
+            if wild && VITAL.contains(n) {
+                return false;
+            }
+            wildmatch(p.as_bytes(), n.as_bytes())
+        });
+        if hit {
+            refused = !neg;
+        }
+    }
+    refused
+}
+
+/// The names an option goes by: every spelling in its table row (without
+/// dashes) plus, for a `--delete-*` option, `delete` (they imply it).
+fn option_names(typed: &str) -> Vec<String> {
+    let row = crate::options::table::TABLE
+        .iter()
+        .find(|o| o.names.iter().any(|n| n.trim_start_matches('-') == typed));
+    let mut v: Vec<String> = match row {
+        Some(o) => o
+            .names
+            .iter()
+            .map(|n| n.trim_start_matches('-').to_string())
+            .collect(),
+        None => vec![typed.to_string()],
+    };
+    if typed.starts_with("del") {
+        v.push("delete".into());
+    }
+    v
+}
+
+/// rsync's `refuse options`: the first client option refused by the
+/// patterns (long names without dashes or one-letter names, wildcards,
+/// `!` negations), as `--NAME` for the message.
 pub fn refused_option(patterns: &str, args: &[OsString]) -> Option<String> {
     let pats = config::words(patterns);
-    let hit = |name: &str| {
-        pats.iter()
-            .any(|p| wildmatch(p.trim_start_matches('-').as_bytes(), name.as_bytes()))
+    let check = |typed: &str| {
+        let names = option_names(typed);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        is_refused(&pats, &refs)
     };
     for a in args {
         let a = a.to_string_lossy();
         if let Some(long) = a.strip_prefix("--") {
             let name = long.split('=').next().unwrap_or("");
-            if name == "server" || name == "sender" {
-                continue;
-            }
-            if hit(name) {
-                return Some(format!("--{name}"));
-            }
-            // `delete` also refuses every `--delete-*` (rsync).
-            if name.starts_with("delete") && hit("delete") {
+            if check(name) {
                 return Some(format!("--{name}"));
             }
         } else if let Some(shorts) = a.strip_prefix('-') {
             for c in shorts.chars() {
-                let long = crate::options::table::TABLE
-                    .iter()
-                    .find(|o| o.short() == Some(c))
-                    .map(|o| o.long_name().trim_start_matches('-').to_string());
-                if let Some(l) = long {
-                    if hit(&l) || hit(&c.to_string()) {
-                        return Some(format!("--{l}"));
-                    }
+                if check(&c.to_string()) {
+                    let long = option_names(&c.to_string())
+                        .into_iter()
+                        .find(|n| n.len() > 1)
+                        .unwrap_or_else(|| c.to_string());
+                    return Some(format!("--{long}"));
                 }
             }
         }
@@ -400,6 +440,26 @@ mod tests {
         assert_eq!(
             refused_option("comp*", &a(&["--compress-level=3"])),
             Some("--compress-level".into())
+        );
+        // Later terms override earlier ones; wildcards skip vital options.
+        assert_eq!(
+            refused_option(
+                "delete-* !delete-during",
+                &a(&["--server", "--delete-during"])
+            ),
+            None
+        );
+        assert_eq!(
+            refused_option("* !r", &a(&["--server", "--sender", "-r"])),
+            None
+        );
+        assert_eq!(
+            refused_option("* !r", &a(&["--server", "-rt"])),
+            Some("--times".into())
+        );
+        assert_eq!(
+            refused_option("c", &a(&["--server", "--checksum"])),
+            Some("--checksum".into())
         );
     }
 

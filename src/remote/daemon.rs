@@ -583,6 +583,14 @@ fn converse(
     let t = mint(&d.cfg, module, "timeout");
     set_idle((t > 0).then(|| Duration::from_secs(t as u64)));
     let max = mint(&d.cfg, module, "max connections");
+    if max < 0 {
+        // rsync: a negative value disables the module.
+        return refuse(
+            w,
+            exit::START_CLIENT,
+            format!("@ERROR: max connections ({max}) reached -- try again later"),
+        );
+    }
     if max > 0 {
         let lock = mstr(&d.cfg, module, "lock file").unwrap_or_default();
         match sys::claim_slot(Path::new(&lock), max as u32) {
@@ -813,10 +821,41 @@ fn open_module(
         access::jail_check(root_fd.as_fd(), p)
             .map_err(|e| (exit::FILE_SELECT, format!("resync: [server] {e}")))?;
     }
+    let opts = session_options(cfg, module, start, &rel, filters)?;
+    let push = !opts.sender;
+    let who = match user {
+        Some(u) => format!("{u}@{}", peer.host),
+        None => peer.host.clone(),
+    };
+    let what: Vec<String> = start
+        .paths
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    d.log.line(&format!(
+        "resync {} {} from {who} ({})",
+        if push { "to" } else { "on" },
+        what.join(" "),
+        peer.ip
+    ));
+    Ok(SessionSetup { opts, root })
+}
+
+/// The options the server side of a module runs with: the client's `Start`
+/// options (checked against `refuse options`) with the jailed paths, then
+/// `read only`/`write only`, the module's filter rules first, and
+/// `incoming chmod` for a push. No I/O: the daemon's policy on options.
+fn session_options(
+    cfg: &Config,
+    module: &Module,
+    start: &StartArgs,
+    rel: &[Vec<u8>],
+    filters: Vec<crate::filter::FilterArg>,
+) -> Result<Options, (i32, String)> {
     // The client's options, as `resync --server` would parse them.
     let mut argv = start.options.clone();
     argv.push(".".into());
-    for p in &rel {
+    for p in rel {
         let p = if p.is_empty() {
             b".".to_vec()
         } else {
@@ -852,20 +891,64 @@ fn open_module(
             opts.chmod.push(c);
         }
     }
-    let who = match user {
-        Some(u) => format!("{u}@{}", peer.host),
-        None => peer.host.clone(),
-    };
-    let what: Vec<String> = start
-        .paths
-        .iter()
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect();
-    d.log.line(&format!(
-        "resync {} {} from {who} ({})",
-        if push { "to" } else { "on" },
-        what.join(" "),
-        peer.ip
-    ));
-    Ok(SessionSetup { opts, root })
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::FilterArg;
+
+    fn args(v: &[&str]) -> StartArgs {
+        let raw: Vec<Vec<u8>> = v.iter().map(|a| a.as_bytes().to_vec()).collect();
+        split_start(&raw).unwrap()
+    }
+
+    #[test]
+    fn start_is_split_at_the_first_lone_dot() {
+        let s = args(&["--server", "-r", "--exclude=.", ".", "mod/a", "mod/."]);
+        assert_eq!(s.options, vec!["--server", "-r", "--exclude=."]);
+        assert_eq!(s.paths, vec![b"mod/a".to_vec(), b"mod/.".to_vec()]);
+        assert!(split_start(&[b"-r".to_vec(), b".".to_vec()]).is_err());
+        assert!(split_start(&[b"--server".to_vec()]).is_err());
+    }
+
+    #[test]
+    fn session_options_put_daemon_rules_first_and_apply_incoming_chmod() {
+        let cfg = Config::parse(
+            "[m]\npath = /x\nread only = no\nexclude = *.secret\nfilter = - core\n\
+             incoming chmod = Fo-w\n[ro]\npath = /x\n[wo]\npath = /x\nwrite only = yes\n\
+             read only = no\n",
+        )
+        .unwrap();
+        let m = cfg.module("m").unwrap();
+        let f = crate::remote::access::module_filters(&cfg, m).unwrap();
+        assert_eq!(
+            f,
+            vec![
+                FilterArg::Rule("- core".into()),
+                FilterArg::Exclude("*.secret".into())
+            ]
+        );
+        let st = args(&["--server", "-r", "--include=*.secret", ".", "m/d"]);
+        let o = session_options(&cfg, m, &st, &[b"d".to_vec()], f).unwrap();
+        assert_eq!(o.filters[0], FilterArg::Rule("- core".into()));
+        assert_eq!(o.filters[1], FilterArg::Exclude("*.secret".into()));
+        assert_eq!(o.filters[2], FilterArg::Include("*.secret".into()));
+        assert_eq!(o.chmod, vec!["Fo-w".to_string()]);
+        assert!(o.recursive && !o.sender);
+        assert_eq!(o.dest.as_deref(), Some(std::ffi::OsStr::new("d")));
+        // A pull gets no incoming chmod; read only / write only by direction.
+        let pull = args(&["--server", "--sender", ".", "m/"]);
+        let o = session_options(&cfg, m, &pull, &[vec![]], vec![]).unwrap();
+        assert!(o.chmod.is_empty() && o.sender);
+        let ro = cfg.module("ro").unwrap();
+        let push = args(&["--server", ".", "ro/"]);
+        let e = session_options(&cfg, ro, &push, &[vec![]], vec![]).unwrap_err();
+        assert_eq!(e, (1, "ERROR: module is read only".to_string()));
+        assert!(session_options(&cfg, ro, &pull, &[vec![]], vec![]).is_ok());
+        let wo = cfg.module("wo").unwrap();
+        let e = session_options(&cfg, wo, &pull, &[vec![]], vec![]).unwrap_err();
+        assert_eq!(e, (1, "ERROR: module is write only".to_string()));
+    }
 }
