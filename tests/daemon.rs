@@ -96,7 +96,9 @@ fn modules(d: &Path) -> String {
          [chr]\npath = {p}/m\nuse chroot = yes\n\
          [lim]\npath = {p}/m\nmax connections = 1\nlock file = {p}/lock\n\
          auth users = alice\nsecrets file = {p}/secrets\n\
-         [nob]\npath = {p}/priv\nlist = no\nuid = nobody\ngid = nogroup\n"
+         [nob]\npath = {p}/priv\nlist = no\nuid = nobody\ngid = nogroup\n\
+         [rules]\npath = {p}/m\nlist = no\nread only = yes\nauth users = bob:deny alice:rw\n\
+         secrets file = {p}/secrets\n"
     )
 }
 
@@ -122,7 +124,7 @@ fn fixture(d: &Path) {
     fs::write(d.join("m/f"), b"data\n").unwrap();
     std::os::unix::fs::symlink("/etc", d.join("m/esc")).unwrap();
     std::os::unix::fs::symlink("sub", d.join("m/inside")).unwrap();
-    fs::write(d.join("secrets"), "alice:secret\n").unwrap();
+    fs::write(d.join("secrets"), "alice:secret\nbob:bobpw\n").unwrap();
     fs::set_permissions(d.join("secrets"), fs::Permissions::from_mode(0o600)).unwrap();
     fs::write(d.join("motd"), "welcome to the test daemon\n").unwrap();
     fs::create_dir_all(d.join("xdg")).unwrap();
@@ -426,6 +428,24 @@ fn auth_success_and_failures() {
         &["--ca-file".into(), ca.clone(), url.clone()],
         &[("RSYNC_PASSWORD", "secret")],
     );
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert!(err(&o).contains("remote transfers are not supported yet"));
+    // `auth users = bob:deny alice:rw`: bob is refused with his right
+    // password; alice may push to the read-only module.
+    let rules = |user: &str, pw: &str| {
+        let src = d.path().join("src/a").display().to_string();
+        let url = format!("resync://{user}@127.0.0.1:{}/rules/", d.port);
+        d.client_raw(
+            &["--ca-file".into(), ca.clone(), src, url],
+            &[("RSYNC_PASSWORD", pw)],
+        )
+    };
+    let o = rules("bob", "bobpw");
+    assert_eq!(o.status.code(), Some(5));
+    assert!(err(&o).starts_with("@ERROR: auth failed on module rules\n"));
+    assert!(d.log().contains("for bob: denied by rule"));
+    // TRANSFER: alice's push is accepted (exit 4 until transfers land).
+    let o = rules("alice", "secret");
     assert_eq!(o.status.code(), Some(4), "{}", err(&o));
     assert!(err(&o).contains("remote transfers are not supported yet"));
     // --password-file: missing, other-accessible, then right.

@@ -94,6 +94,41 @@ fn in_net(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
     }
 }
 
+/// What an `auth users` rule says about a user (rsync 3.2's
+/// `NAME[:deny|:ro|:rw]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthRule {
+    /// A plain name: the module's `read only` applies.
+    Default,
+    /// `:deny`: refused even with the right password.
+    Deny,
+    /// `:ro`: read only for this user.
+    ReadOnly,
+    /// `:rw`: writable for this user.
+    ReadWrite,
+}
+
+/// The first `auth users` rule whose name pattern matches `user`; `None`
+/// when none does. `@group` rules are not supported and never match.
+pub fn auth_rule(users: &str, user: &str) -> Option<AuthRule> {
+    for w in config::words(users) {
+        let (name, suffix) = match w.rsplit_once(':') {
+            Some((n, s)) => (n, Some(s)),
+            None => (w, None),
+        };
+        if name.starts_with('@') || !wildmatch(name.as_bytes(), user.as_bytes()) {
+            continue;
+        }
+        return Some(match suffix.map(str::to_ascii_lowercase).as_deref() {
+            Some("deny") => AuthRule::Deny,
+            Some("ro") => AuthRule::ReadOnly,
+            Some("rw") => AuthRule::ReadWrite,
+            _ => AuthRule::Default,
+        });
+    }
+    None
+}
+
 /// The password of `user` in a secrets file (`user:password` lines, `#`
 /// comments). With `strict`, the file must not be other-accessible and,
 /// when the daemon runs as root, must be owned by root (rsync's checks).
@@ -394,6 +429,17 @@ mod tests {
         assert!(allowed(Some("10.1.1.1"), Some("10.2.2.2"), l, "x"));
         assert!(allowed(Some("::1/128"), None, ip("::1"), "x"));
         assert!(!allowed(Some("::1/128"), None, l, "x"));
+    }
+
+    #[test]
+    fn auth_users_rules_first_match_wins() {
+        let u = "bob:deny admin:rw guest*:ro alice @staff:rw";
+        assert_eq!(auth_rule(u, "bob"), Some(AuthRule::Deny));
+        assert_eq!(auth_rule(u, "admin"), Some(AuthRule::ReadWrite));
+        assert_eq!(auth_rule(u, "guest7"), Some(AuthRule::ReadOnly));
+        assert_eq!(auth_rule(u, "alice"), Some(AuthRule::Default));
+        assert_eq!(auth_rule(u, "carol"), None);
+        assert_eq!(auth_rule("*:deny alice", "alice"), Some(AuthRule::Deny));
     }
 
     #[test]

@@ -43,6 +43,12 @@ struct Log {
 
 impl Log {
     fn line(&self, msg: &str) {
+        // Names in messages come from the client: no control characters
+        // (a forged newline must not make a log line of its own).
+        let msg: String = msg
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -616,9 +622,13 @@ fn converse(
         }
     }
     let mut user = None;
+    let mut rule = access::AuthRule::Default;
     if let Some(users) = mstr(&d.cfg, module, "auth users") {
         match authenticate(d, module, &users, exporter, r, w) {
-            Ok(u) => user = Some(u),
+            Ok((u, rl)) => {
+                user = Some(u);
+                rule = rl;
+            }
             Err(why) => {
                 d.log.line(&format!(
                     "auth failed on module {module_name} from {}{why}",
@@ -632,7 +642,7 @@ fn converse(
             }
         }
     }
-    match open_module(d, module, &module_name, &start, user.as_deref(), peer) {
+    match open_module(d, module, &module_name, &start, user.as_deref(), rule, peer) {
         Ok(session) => {
             let _ = w.send(&Msg::Ready);
             let _ = w.flush();
@@ -681,7 +691,7 @@ fn authenticate(
     exporter: &[u8; AUTH_LEN],
     r: &mut FrameReader,
     w: &mut FrameWriter,
-) -> Result<String, String> {
+) -> Result<(String, access::AuthRule), String> {
     let mut challenge = [0u8; AUTH_LEN];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut challenge)
         .map_err(|_| ": no randomness".to_string())?;
@@ -695,11 +705,11 @@ fn authenticate(
         Ok(_) => return Err(": unexpected message".into()),
         Err(e) => return Err(format!(": no response ({e:?})")),
     };
-    if !config::words(users)
-        .iter()
-        .any(|p| crate::filter::wildmatch::wildmatch(p.as_bytes(), user.as_bytes()))
-    {
+    let Some(rule) = access::auth_rule(users, &user) else {
         return Err(format!(" for {user}: no matching rule"));
+    };
+    if rule == access::AuthRule::Deny {
+        return Err(format!(" for {user}: denied by rule"));
     }
     let Some(secrets) = mstr(&d.cfg, module, "secrets file") else {
         return Err(format!(" for {user}: no secrets file"));
@@ -713,7 +723,7 @@ fn authenticate(
     let want = access::auth_response(&password, &challenge, exporter, &module.name, &user);
     // blake3::Hash's equality is constant time.
     if blake3::Hash::from(want) == blake3::Hash::from(response) {
-        Ok(user)
+        Ok((user, rule))
     } else {
         Err(format!(" for {user}: invalid challenge response"))
     }
@@ -734,6 +744,7 @@ fn open_module(
     name: &str,
     start: &StartArgs,
     user: Option<&str>,
+    rule: access::AuthRule,
     peer: &Peer,
 ) -> Result<SessionSetup, (i32, String)> {
     let cfg = &d.cfg;
@@ -821,7 +832,7 @@ fn open_module(
         access::jail_check(root_fd.as_fd(), p)
             .map_err(|e| (exit::FILE_SELECT, format!("resync: [server] {e}")))?;
     }
-    let opts = session_options(cfg, module, start, &rel, filters)?;
+    let opts = session_options(cfg, module, start, &rel, filters, rule)?;
     let push = !opts.sender;
     let who = match user {
         Some(u) => format!("{u}@{}", peer.host),
@@ -851,6 +862,7 @@ fn session_options(
     start: &StartArgs,
     rel: &[Vec<u8>],
     filters: Vec<crate::filter::FilterArg>,
+    rule: access::AuthRule,
 ) -> Result<Options, (i32, String)> {
     // The client's options, as `resync --server` would parse them.
     let mut argv = start.options.clone();
@@ -876,7 +888,12 @@ fn session_options(
         Err(e) => return Err((exit::SYNTAX, format!("resync: [server] {e}"))),
     };
     let push = !opts.sender;
-    if push && mbool(cfg, module, "read only") {
+    let read_only = match rule {
+        access::AuthRule::ReadOnly => true,
+        access::AuthRule::ReadWrite => false,
+        _ => mbool(cfg, module, "read only"),
+    };
+    if push && read_only {
         return Err((exit::SYNTAX, "ERROR: module is read only".into()));
     }
     if !push && mbool(cfg, module, "write only") {
@@ -931,7 +948,8 @@ mod tests {
             ]
         );
         let st = args(&["--server", "-r", "--include=*.secret", ".", "m/d"]);
-        let o = session_options(&cfg, m, &st, &[b"d".to_vec()], f).unwrap();
+        let o =
+            session_options(&cfg, m, &st, &[b"d".to_vec()], f, access::AuthRule::Default).unwrap();
         assert_eq!(o.filters[0], FilterArg::Rule("- core".into()));
         assert_eq!(o.filters[1], FilterArg::Exclude("*.secret".into()));
         assert_eq!(o.filters[2], FilterArg::Include("*.secret".into()));
@@ -940,15 +958,63 @@ mod tests {
         assert_eq!(o.dest.as_deref(), Some(std::ffi::OsStr::new("d")));
         // A pull gets no incoming chmod; read only / write only by direction.
         let pull = args(&["--server", "--sender", ".", "m/"]);
-        let o = session_options(&cfg, m, &pull, &[vec![]], vec![]).unwrap();
+        let o =
+            session_options(&cfg, m, &pull, &[vec![]], vec![], access::AuthRule::Default).unwrap();
         assert!(o.chmod.is_empty() && o.sender);
         let ro = cfg.module("ro").unwrap();
         let push = args(&["--server", ".", "ro/"]);
-        let e = session_options(&cfg, ro, &push, &[vec![]], vec![]).unwrap_err();
+        let e = session_options(
+            &cfg,
+            ro,
+            &push,
+            &[vec![]],
+            vec![],
+            access::AuthRule::Default,
+        )
+        .unwrap_err();
         assert_eq!(e, (1, "ERROR: module is read only".to_string()));
-        assert!(session_options(&cfg, ro, &pull, &[vec![]], vec![]).is_ok());
+        assert!(
+            session_options(
+                &cfg,
+                ro,
+                &pull,
+                &[vec![]],
+                vec![],
+                access::AuthRule::Default
+            )
+            .is_ok()
+        );
+        // `auth users = alice:rw` makes a read-only module writable for her.
+        assert!(
+            session_options(
+                &cfg,
+                ro,
+                &push,
+                &[vec![]],
+                vec![],
+                access::AuthRule::ReadWrite
+            )
+            .is_ok()
+        );
+        let e = session_options(
+            &cfg,
+            m,
+            &st,
+            &[b"d".to_vec()],
+            vec![],
+            access::AuthRule::ReadOnly,
+        );
+        assert_eq!(e.unwrap_err().1, "ERROR: module is read only");
         let wo = cfg.module("wo").unwrap();
-        let e = session_options(&cfg, wo, &pull, &[vec![]], vec![]).unwrap_err();
+        let e = session_options(
+            &cfg,
+            wo,
+            &pull,
+            &[vec![]],
+            vec![],
+            access::AuthRule::Default,
+        )
+        .unwrap_err();
         assert_eq!(e, (1, "ERROR: module is write only".to_string()));
     }
 }

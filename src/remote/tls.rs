@@ -247,6 +247,9 @@ pub fn await_first_data(conn: &mut rustls::Connection, sock: &mut TcpStream) -> 
     }
 }
 
+/// How long a pump whose own side has finished waits for the peer's close.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 /// Why a pump stopped.
 #[derive(Debug)]
 pub enum PumpEnd {
@@ -301,6 +304,7 @@ fn pump(
     let mut local_eof = false; // the protocol side closed its writing half
     let mut local_shut = false;
     let mut last = Instant::now();
+    let mut closed_at: Option<Instant> = None;
     // Plaintext already decrypted before the pump started.
     let n = conn
         .process_new_packets()
@@ -318,6 +322,14 @@ fn pump(
         if local_shut && local_eof && !conn.wants_write() {
             return Ok(PumpEnd::Closed);
         }
+        // Our side is done and its close_notify is out: give the peer a
+        // moment to close too, but do not wait on it for ever.
+        if local_eof && !conn.wants_write() {
+            let t = *closed_at.get_or_insert_with(Instant::now);
+            if t.elapsed() >= CLOSE_GRACE {
+                return Ok(PumpEnd::Closed);
+            }
+        }
         let want_sock_read = !peer_eof && to_local.len() < (1 << 20);
         let want_local_read = !local_eof && !conn.wants_write();
         let idle = match idle_ms.load(std::sync::atomic::Ordering::Relaxed) {
@@ -325,7 +337,11 @@ fn pump(
             ms => Some(Duration::from_millis(ms)),
         };
         // Wake at least once a second so a changed limit takes effect.
-        let timeout = idle.map(|d| d.saturating_sub(last.elapsed()).min(Duration::from_secs(1)));
+        let timeout = match idle.map(|d| d.saturating_sub(last.elapsed())) {
+            Some(t) => Some(t.min(Duration::from_secs(1))),
+            None if local_eof => Some(Duration::from_secs(1)),
+            None => None,
+        };
         let r = poll(
             &[
                 (sock.as_fd(), want_sock_read, conn.wants_write()),
