@@ -22,6 +22,15 @@ pub fn run(opts: options::Options) -> i32 {
     // Before any thread starts (see reserve_fds): the scanner keeps up to
     // 2 x 256 directory descriptors open.
     sys::meta::reserve_fds(1024);
+    if opts.daemon.daemon {
+        if opts.server {
+            crate::report::message(
+                "--daemon over a remote shell (--server --daemon) is not supported yet",
+            );
+            return crate::exit::UNSUPPORTED;
+        }
+        return remote::daemon::run(&opts);
+    }
     if opts.server {
         return remote::server::run(&opts);
     }

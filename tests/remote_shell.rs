@@ -335,15 +335,20 @@ fn operand_and_rsh_errors_are_usage_errors() {
         "Missing trailing-' in remote-shell command.\n\
          resync error: syntax or usage error (code 1) [sender=0.1.0]\n"
     );
-    // Daemon operands are refused before any connection.
+    // Daemon operands connect to a daemon (tests/daemon.rs); with none
+    // listening that is rsync's socket error, exit 10.
     for d in [
-        "host::mod/dst",
-        "rsync://host/mod/dst",
-        "resync://host:8730/mod",
+        "127.0.0.1::mod/dst",
+        "rsync://127.0.0.1:1/mod/dst",
+        "resync://127.0.0.1:1/mod",
     ] {
-        let o = f.run(&["src/", d]);
-        assert_eq!(o.status.code(), Some(4), "{d}");
-        assert!(stderr(&o).contains("daemon connections"), "{d}");
+        let o = f.run(&["--port=1", "src/", d]);
+        assert_eq!(o.status.code(), Some(10), "{d}");
+        assert!(
+            stderr(&o).contains("failed to connect to 127.0.0.1 (127.0.0.1)"),
+            "{d}: {}",
+            stderr(&o)
+        );
     }
     // A ':' after a '/' is a local name, as in rsync.
     let o = f.run(&["-a", "src/", "./x:y/"]);

@@ -6,10 +6,11 @@
 //! Every rsync option is known to the table in `table`; the ones resync does not
 //! implement yet are rejected with exit 1 instead of being silently ignored.
 
+pub mod daemon;
 mod parse;
 pub mod table;
 
-pub use parse::{ParseOutcome, parse};
+pub use parse::{ParseOutcome, parse, parse_quiet};
 
 /// How `--append` behaves (`--append` vs `--append-verify`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -295,6 +296,8 @@ pub struct Options {
     pub sender: bool,
     /// `--old-args` count (`--no-old-args` resets it).
     pub old_args: u8,
+    /// Daemon connections and `--daemon` (`options/daemon.rs`).
+    pub daemon: daemon::DaemonOpts,
 
     // ---- operands ------------------------------------------------------
     /// Source operands exactly as given (trailing slashes significant).

@@ -173,6 +173,18 @@ pub fn parse(args: &[OsString]) -> ParseOutcome {
     }
 }
 
+/// Parse a client's argument list on the daemon side: like [`parse`], but
+/// a failure is returned as its message instead of printed (the daemon
+/// sends it to the client).
+pub fn parse_quiet(args: &[OsString]) -> Result<Options, String> {
+    match parse_inner(args) {
+        Ok(o) => Ok(o),
+        Err(Stop::Usage(m)) => Err(m),
+        Err(Stop::Unsupported(n)) => Err(format!("{n} is not supported yet")),
+        Err(Stop::Help) | Err(Stop::Exit(_)) => Err("unexpected help or version request".into()),
+    }
+}
+
 /// The parse proper; every early exit is a [`Stop`] that [`parse`] reports.
 fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
     let mut st = State {
@@ -322,6 +334,10 @@ fn parse_inner(args: &[OsString]) -> Result<Options, Stop> {
     st.o.human_readable = st.human.saturating_sub(1);
     st.o.plain_numbers = st.human == 0;
 
+    if st.o.daemon.daemon && operands.is_empty() && !st.o.server {
+        // `resync --daemon [--config FILE] …`: no operands.
+        return Ok(st.o);
+    }
     match operands.len() {
         0 => {
             // rsync prints its whole help text to stderr, then the usage error.

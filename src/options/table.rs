@@ -249,7 +249,9 @@ pub static TABLE: &[Opt] = &[
         s.o.quiet = true
     }),
     todo(&["--motd"], ""),
-    todo(&["--no-motd"], "suppress daemon-mode MOTD"),
+    flag(&["--no-motd"], "suppress daemon-mode MOTD", |s| {
+        s.o.daemon.no_motd = true
+    }),
     flag(
         &["--checksum", "-c"],
         "skip based on checksum, not mod-time & size",
@@ -752,12 +754,16 @@ pub static TABLE: &[Opt] = &[
     ),
     todo_v(&["--timeout"], "SECONDS", "set I/O timeout in seconds"),
     todo(&["--no-timeout"], ""),
-    todo_v(
+    value(
         &["--contimeout"],
         "SECONDS",
         "set daemon connection timeout in seconds",
+        |s, v| {
+            s.o.daemon.contimeout = parse::int(v)?.max(0) as u64;
+            Ok(())
+        },
     ),
-    todo(&["--no-contimeout"], ""),
+    flag(&["--no-contimeout"], "", |s| s.o.daemon.contimeout = 0),
     flag(
         &["--ignore-times", "-I"],
         "don't skip files that match size and time",
@@ -934,15 +940,62 @@ pub static TABLE: &[Opt] = &[
         "USER[:GROUP]",
         "specify user & optional group for the copy",
     ),
-    todo_v(
+    value(
         &["--address"],
         "ADDRESS",
         "bind address for outgoing socket to daemon",
+        |s, v| {
+            s.o.daemon.address = Some(v.string());
+            Ok(())
+        },
     ),
-    todo_v(
+    value(
         &["--port"],
         "PORT",
         "specify double-colon alternate port number",
+        |s, v| {
+            let n = parse::int(v)?;
+            let p = u16::try_from(n).map_err(|_| {
+                Stop::usage(format!(
+                    "{}: invalid port number",
+                    v.written.to_string_lossy()
+                ))
+            })?;
+            s.o.daemon.port = Some(p);
+            Ok(())
+        },
+    ),
+    value(
+        &["--ca-file"],
+        "FILE",
+        "verify the daemon's TLS cert with FILE (resync only)",
+        |s, v| {
+            s.o.daemon.ca_file = Some(v.value.to_os_string());
+            Ok(())
+        },
+    ),
+    value(
+        &["--tls-cert"],
+        "FILE",
+        "client TLS certificate for the daemon (resync only)",
+        |s, v| {
+            s.o.daemon.tls_cert = Some(v.value.to_os_string());
+            Ok(())
+        },
+    ),
+    value(
+        &["--tls-key"],
+        "FILE",
+        "private key of --tls-cert (resync only)",
+        |s, v| {
+            s.o.daemon.tls_key = Some(v.value.to_os_string());
+            Ok(())
+        },
+    ),
+    flag(
+        &["--plain-tcp"],
+        "talk to the daemon without TLS (resync only)",
+        |s| s.o.daemon.plain_tcp = true,
     ),
     todo_v(&["--sockopts"], "OPTIONS", "specify custom TCP options"),
     flag(
@@ -1016,10 +1069,14 @@ pub static TABLE: &[Opt] = &[
         "FMT",
         "log updates using the specified FMT",
     ),
-    todo_v(
+    value(
         &["--password-file"],
         "FILE",
         "read daemon-access password from FILE",
+        |s, v| {
+            s.o.daemon.password_file = Some(v.value.to_os_string());
+            Ok(())
+        },
     ),
     todo_v(
         &["--early-input"],
@@ -1094,11 +1151,14 @@ pub static TABLE: &[Opt] = &[
     todo(&["--qsort"], ""),
     flag(&["--server"], "", |s| s.o.server = true),
     flag(&["--sender"], "", |s| s.o.sender = true),
-    todo(&["--daemon"], ""),
-    todo_v(&["--config"], "FILE", ""),
+    flag(&["--daemon"], "", |s| s.o.daemon.daemon = true),
+    value(&["--config"], "FILE", "", |s, v| {
+        s.o.daemon.config = Some(v.value.to_os_string());
+        Ok(())
+    }),
     todo_v(&["--dparam"], "OVERRIDE", ""),
-    todo(&["--detach"], ""),
-    todo(&["--no-detach"], ""),
+    flag(&["--detach"], "", |s| s.o.daemon.no_detach = false),
+    flag(&["--no-detach"], "", |s| s.o.daemon.no_detach = true),
     flag_r(
         &["--version", "-V"],
         "print the version + other info and exit",
@@ -1403,6 +1463,10 @@ mod tests {
             "--manifest-dir",
             "--no-manifest",
             "--trust-mtime",
+            "--ca-file",
+            "--tls-cert",
+            "--tls-key",
+            "--plain-tcp",
         ];
         for n in names.iter().filter(|n| n.starts_with("--")) {
             assert!(

@@ -46,11 +46,7 @@ pub fn route(opts: &Options) -> Option<i32> {
         Transfer::Pull { remote, paths, .. } => (remote, paths, "Receiver", true),
     };
     if remote.kind != Kind::Shell {
-        report::message(
-            "daemon connections (host::module, rsync://, resync://) are not supported yet",
-        );
-        report::exit_message(exit::UNSUPPORTED, role);
-        return Some(exit::UNSUPPORTED);
+        return Some(super::daemon_client::run(opts, &remote, paths, role, pull));
     }
     if let Some(name) = super::args::unsupported(opts) {
         report::message(&format!("{name} is not supported for remote transfers yet"));
@@ -171,7 +167,7 @@ fn compress_level(_opts: &Options) -> i8 {
 
 /// rsync's client header with `-v`: `sending`/`receiving incremental file
 /// list`, or the whole-list form when incremental recursion is off.
-fn header(opts: &Options, pull: bool) {
+pub(crate) fn header(opts: &Options, pull: bool) {
     if opts.verbose == 0 || opts.quiet {
         return;
     }

@@ -277,6 +277,49 @@ impl FrameWriter {
     }
 }
 
+/// The writing half of a socket (a TCP connection, or the socketpair of a
+/// TLS pump) that shuts the socket's sending direction down when dropped.
+///
+/// Why: the reading half is a clone of the same socket, so closing the
+/// writer's descriptor alone does not end the peer's stream; each side
+/// waits for the other's end of stream after `Goodbye`, as over the two
+/// pipes of a remote shell.
+pub struct SocketWriter<S: SocketShutdown>(pub S);
+
+/// A socket whose sending direction can be shut down.
+pub trait SocketShutdown: Write {
+    /// `shutdown(SHUT_WR)`.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl SocketShutdown for std::net::TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl SocketShutdown for std::os::unix::net::UnixStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl<S: SocketShutdown> Write for SocketWriter<S> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.write(b)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S: SocketShutdown> Drop for SocketWriter<S> {
+    fn drop(&mut self) {
+        let _ = self.0.flush();
+        let _ = self.0.shutdown_write();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,13 @@
 //! streams the list and the data ([`sender`]), the receiver plans, applies
 //! and deletes with the engine fed from the wire ([`receiver`]).
 
+pub mod access;
 pub mod args;
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod daemon;
+pub mod daemon_client;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
@@ -21,4 +24,5 @@ pub mod rsh;
 pub mod sender;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod transfer;

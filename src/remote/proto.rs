@@ -47,6 +47,10 @@ pub const MAX_XATTR_VALUE: usize = 64 << 10;
 pub const MAX_STATS: usize = 32;
 /// Longest `program` string of a `Hello`.
 pub const MAX_PROGRAM: usize = 64;
+/// Longest module or user name in the daemon's auth messages.
+pub const MAX_AUTH_NAME: usize = 255;
+/// Length of a daemon auth challenge and of its response.
+pub const AUTH_LEN: usize = 32;
 
 /// Capability bits of `Hello` (the used set is the intersection).
 pub mod cap {
@@ -100,6 +104,9 @@ pub mod kind {
     pub const DONE: u8 = 0x25;
     pub const SUCCESS: u8 = 0x26;
     pub const STATS: u8 = 0x27;
+    pub const AUTH_CHALLENGE: u8 = 0x30;
+    pub const AUTH_RESPONSE: u8 = 0x31;
+    pub const READY: u8 = 0x32;
 }
 
 /// Why a frame or message was rejected; always a protocol error (exit 12).
@@ -300,6 +307,24 @@ pub enum Msg {
         /// Counters in the documented order.
         values: Vec<u64>,
     },
+    /// Daemon → client: the module needs a user and password; prove it by
+    /// answering this random challenge (docs/PROTOCOL.md, "Daemon").
+    AuthChallenge {
+        /// The module asked for (what the response is bound to).
+        module: String,
+        /// Random bytes, fresh per connection.
+        challenge: [u8; AUTH_LEN],
+    },
+    /// Client → daemon: the user name and the keyed hash of the challenge.
+    AuthResponse {
+        /// The user name (`user@` of the operand, else `$USER`).
+        user: String,
+        /// `daemon_client::auth_response` of the challenge.
+        response: [u8; AUTH_LEN],
+    },
+    /// Daemon → client: access granted; the server side of the transfer
+    /// starts on this stream.
+    Ready,
 }
 
 // ---- encoding --------------------------------------------------------------
@@ -384,6 +409,9 @@ impl Msg {
             Msg::Done { .. } => kind::DONE,
             Msg::Success { .. } => kind::SUCCESS,
             Msg::Stats { .. } => kind::STATS,
+            Msg::AuthChallenge { .. } => kind::AUTH_CHALLENGE,
+            Msg::AuthResponse { .. } => kind::AUTH_RESPONSE,
+            Msg::Ready => kind::READY,
         }
     }
 
@@ -480,6 +508,15 @@ impl Msg {
                     put_var(&mut o, *v);
                 }
             }
+            Msg::AuthChallenge { module, challenge } => {
+                put_bytes(&mut o, module.as_bytes());
+                o.extend_from_slice(challenge);
+            }
+            Msg::AuthResponse { user, response } => {
+                put_bytes(&mut o, user.as_bytes());
+                o.extend_from_slice(response);
+            }
+            Msg::Ready => {}
         }
         o
     }
@@ -540,7 +577,9 @@ impl Msg {
             },
             kind::LOG => {
                 let level = r.u8("Log level")?;
-                if level > 6 {
+                // 3–6: the sender's listing errors; 7: a daemon's message of
+                // the day (`--no-motd` hides it).
+                if level > 7 {
                     return Err(ProtoError::Invalid("Log level"));
                 }
                 Msg::Log {
@@ -666,6 +705,19 @@ impl Msg {
                 }
                 Msg::Stats { values }
             }
+            kind::AUTH_CHALLENGE => {
+                let module = r.str(MAX_AUTH_NAME, "AuthChallenge module")?;
+                let mut challenge = [0u8; AUTH_LEN];
+                challenge.copy_from_slice(r.take(AUTH_LEN, "AuthChallenge challenge")?);
+                Msg::AuthChallenge { module, challenge }
+            }
+            kind::AUTH_RESPONSE => {
+                let user = r.str(MAX_AUTH_NAME, "AuthResponse user")?;
+                let mut response = [0u8; AUTH_LEN];
+                response.copy_from_slice(r.take(AUTH_LEN, "AuthResponse response")?);
+                Msg::AuthResponse { user, response }
+            }
+            kind::READY => Msg::Ready,
             t => return Err(ProtoError::UnknownType(t)),
         };
         if !r.buf.is_empty() {
@@ -1022,6 +1074,15 @@ pub(crate) fn tests_samples() -> Vec<Msg> {
                 args: vec![b"--server".to_vec(), vec![], b"mod/path".to_vec()],
             },
             Msg::Keepalive,
+            Msg::AuthChallenge {
+                module: "pub".into(),
+                challenge: [7; AUTH_LEN],
+            },
+            Msg::AuthResponse {
+                user: "alice".into(),
+                response: [0xee; AUTH_LEN],
+            },
+            Msg::Ready,
             Msg::FileBatch {
                 first_index: 7,
                 entries: vec![entry("."), entry("dir"), entry("dir/sub"), rich],
@@ -1091,12 +1152,12 @@ mod tests {
             stream.extend_from_slice(&f);
         }
         assert_eq!(decode_stream(&stream).unwrap(), all);
-        // All 17 message types are covered.
+        // All 20 message types are covered.
         let mut kinds: Vec<u8> = all.iter().map(Msg::kind).collect();
         kinds.dedup();
         kinds.sort_unstable();
         kinds.dedup();
-        assert_eq!(kinds.len(), 17);
+        assert_eq!(kinds.len(), 20);
     }
 
     #[test]
@@ -1215,7 +1276,7 @@ mod tests {
                 [vec![0], var(MAX_TEXT as u64 + 1)].concat(),
                 "Log",
             ),
-            (kind::LOG, [vec![7], var(0)].concat(), "Log level"),
+            (kind::LOG, [vec![8], var(0)].concat(), "Log level"),
             (
                 kind::ERROR,
                 [vec![12], var(1), vec![0xff]].concat(),
@@ -1246,6 +1307,16 @@ mod tests {
             // Counts over their bound, and over what the payload can hold.
             (kind::START, var(MAX_ARGS as u64 + 1), "args"),
             (kind::START, var(5), "args vs bytes"),
+            (
+                kind::AUTH_CHALLENGE,
+                var(MAX_AUTH_NAME as u64 + 1),
+                "auth module",
+            ),
+            (
+                kind::AUTH_RESPONSE,
+                [var(1), b"a".to_vec()].concat(),
+                "short response",
+            ),
             (
                 kind::START,
                 [var(1), var(MAX_ARG as u64 + 1)].concat(),

@@ -38,6 +38,28 @@ pub fn serve(opts: &Options, mut r: FrameReader, mut w: FrameWriter) -> i32 {
         Err(e) => return fail_handshake(&e, role(opts)),
     };
     let _ = agreed;
+    session(opts, r, w)
+}
+
+/// The server side of a daemon connection, once the daemon has done the
+/// handshake and checked access: `root` is the module's directory (`/`
+/// after a chroot), the process's working directory is in it, every path in
+/// `opts` is relative to it and has passed the daemon's jail, and `opts`
+/// carries the client's options plus the module's filters and `incoming
+/// chmod`. The same engine as [`serve`] after its handshake.
+pub fn serve_session(
+    opts: &Options,
+    root: &std::path::Path,
+    r: FrameReader,
+    w: FrameWriter,
+) -> i32 {
+    let _ = root;
+    session(opts, r, w)
+}
+
+/// After the handshake: send (a pull) or receive (a push) the paths of a
+/// `--server [--sender] OPTIONS . PATH...` command line.
+fn session(opts: &Options, r: FrameReader, mut w: FrameWriter) -> i32 {
     // `--server [--sender] OPTIONS . PATH...`: the paths follow the `.`.
     let mut paths: Vec<std::ffi::OsString> = opts.sources.clone();
     paths.extend(opts.dest.clone());

@@ -272,7 +272,11 @@ pub fn spawn_reader(
                         false
                     }
                 }
-                Msg::Hello(_) | Msg::Start { .. } => false,
+                Msg::Hello(_)
+                | Msg::Start { .. }
+                | Msg::AuthChallenge { .. }
+                | Msg::AuthResponse { .. }
+                | Msg::Ready => false,
             };
             if !delivered {
                 link.protocol_error(&format!("unexpected message 0x{kind:02x}"));

@@ -51,6 +51,15 @@ pub fn message_stdout(msg: &str) {
 /// `role` is the rsync process that would report it (`client`, `sender`,
 /// `Receiver`, `receiver`, `generator`): rsync prints it as `[role=VERSION]`.
 pub fn exit_message(code: i32, role: &str) {
+    let line = exit_line(code, role);
+    let _g = OUT.lock();
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{line}");
+}
+
+/// The text of [`exit_message`]'s line, for a daemon that sends it to its
+/// client as rsync's daemon does (the client prints it as its last line).
+pub fn exit_line(code: i32, role: &str) -> String {
     let what = match code {
         1 => "syntax or usage error",
         2 => "protocol incompatibility",
@@ -71,18 +80,10 @@ pub fn exit_message(code: i32, role: &str) {
         35 => "timeout waiting for daemon connection",
         _ => "unexplained error",
     };
-    let _g = OUT.lock();
-    let mut e = std::io::stderr().lock();
     if code == 24 {
-        let _ = writeln!(
-            e,
-            "{PROGRAM} warning: {what} (code {code}) [{role}={VERSION}]"
-        );
+        format!("{PROGRAM} warning: {what} (code {code}) [{role}={VERSION}]")
     } else {
-        let _ = writeln!(
-            e,
-            "{PROGRAM} error: {what} (code {code}) [{role}={VERSION}]"
-        );
+        format!("{PROGRAM} error: {what} (code {code}) [{role}={VERSION}]")
     }
 }
 

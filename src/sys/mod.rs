@@ -10,6 +10,7 @@
 //! binding (the `getpw*_r`/`getgr*_r` name lookups).
 
 pub mod copy;
+pub mod daemon;
 pub mod dir;
 pub mod meta;
 pub mod mmap;
