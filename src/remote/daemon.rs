@@ -121,15 +121,13 @@ pub fn run(opts: &Options) -> i32 {
         .unwrap_or_else(|| OsString::from(DEFAULT_CONFIG));
     let text = match std::fs::read(&path) {
         Ok(t) => String::from_utf8_lossy(&t).into_owned(),
-        Err(e) => {
-            return fail(
-                exit::SYNTAX,
-                &format!(
-                    "Failed to parse config file: {} ({})",
-                    Path::new(&path).display(),
-                    crate::flist::errno_text(&e)
-                ),
-            );
+        Err(_) => {
+            // rsync's words, alone on stderr.
+            crate::report::message_bare(&format!(
+                "Failed to parse config file: {}",
+                Path::new(&path).display()
+            ));
+            return exit::SYNTAX;
         }
     };
     let cfg = match Config::parse(&text) {
