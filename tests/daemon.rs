@@ -898,3 +898,44 @@ fn an_idle_tls_connection_is_dropped_after_timeout() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(d.log().contains("idle, dropped"), "{}", d.log());
 }
+
+#[test]
+fn a_missing_config_file_is_rsyncs_error() {
+    let o = Command::new(BIN)
+        .args([
+            "--daemon",
+            "--no-detach",
+            "--config",
+            "/nonexistent/rsyncd.conf",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        err(&o),
+        "Failed to parse config file: /nonexistent/rsyncd.conf\n"
+    );
+    if let Ok(t) = Command::new("rsync")
+        .args([
+            "--daemon",
+            "--no-detach",
+            "--config",
+            "/nonexistent/rsyncd.conf",
+        ])
+        .output()
+    {
+        assert_eq!(t.status.code(), Some(1));
+        assert_eq!(err(&t), err(&o));
+    }
+    // No certificate and no `plain tcp = yes`: refused at start.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("d.conf");
+    fs::write(&conf, "[m]\npath = /tmp\n").unwrap();
+    let o = Command::new(BIN)
+        .args(["--daemon", "--no-detach", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("the daemon needs \"tls cert\" and \"tls key\""));
+}

@@ -204,6 +204,29 @@ pub fn check_rel(p: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `rel`, taken relative to the module path `base` (itself
+/// relative), stays inside the module when `..` components are applied
+/// lexically: `stays_inside(b"d", b"../prev")` yes, `(b"d", b"../../x")`
+/// no; absolute paths and NULs never do. (Symlinks on the way are the
+/// engine's to resolve beneath the root.)
+pub fn stays_inside(base: &[u8], rel: &[u8]) -> bool {
+    if rel.starts_with(b"/") || rel.contains(&0) || base.starts_with(b"/") {
+        return false;
+    }
+    let mut depth: usize = 0;
+    for c in base.split(|&b| b == b'/').chain(rel.split(|&b| b == b'/')) {
+        match c {
+            b"" | b"." => {}
+            b".." => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
 /// The longest existing prefix of `rel` must resolve beneath the module
 /// root (`openat2(RESOLVE_BENEATH)`), so a symlink leading out of the
 /// module is refused before the transfer starts. A missing tail is fine
@@ -440,6 +463,17 @@ mod tests {
         assert_eq!(auth_rule(u, "alice"), Some(AuthRule::Default));
         assert_eq!(auth_rule(u, "carol"), None);
         assert_eq!(auth_rule("*:deny alice", "alice"), Some(AuthRule::Deny));
+    }
+
+    #[test]
+    fn stays_inside_applies_dotdot_lexically() {
+        assert!(stays_inside(b"d", b"../prev"));
+        assert!(stays_inside(b"a/b", b"../../x"));
+        assert!(!stays_inside(b"d", b"../../x"));
+        assert!(!stays_inside(b"", b".."));
+        assert!(!stays_inside(b"d", b"/etc"));
+        assert!(stays_inside(b"", b"x/./y/.."));
+        assert!(!stays_inside(b"d/..", b".."));
     }
 
     #[test]

@@ -121,15 +121,13 @@ pub fn run(opts: &Options) -> i32 {
         .unwrap_or_else(|| OsString::from(DEFAULT_CONFIG));
     let text = match std::fs::read(&path) {
         Ok(t) => String::from_utf8_lossy(&t).into_owned(),
-        Err(e) => {
-            return fail(
-                exit::SYNTAX,
-                &format!(
-                    "Failed to parse config file: {} ({})",
-                    Path::new(&path).display(),
-                    crate::flist::errno_text(&e)
-                ),
-            );
+        Err(_) => {
+            // rsync's words, alone on stderr.
+            crate::report::message_bare(&format!(
+                "Failed to parse config file: {}",
+                Path::new(&path).display()
+            ));
+            return exit::SYNTAX;
         }
     };
     let cfg = match Config::parse(&text) {
@@ -910,7 +908,95 @@ fn session_options(
             opts.chmod.push(c);
         }
     }
+    confine_option_paths(&mut opts)?;
     Ok(opts)
+}
+
+/// Paths inside the client's options are the daemon's paths too
+/// (`--temp-dir`, `--partial-dir`, `--backup-dir`, `--link-dest` and its
+/// kin, `--files-from`, `--include-from`/`--exclude-from` and merge-file
+/// rules): each must stay inside the module, like the operands (rsync's
+/// daemon rewrites them with `sanitize_path`; resync refuses). The rescan
+/// manifest lives outside any module, so a daemon session never uses one
+/// and `--manifest-dir` is refused.
+fn confine_option_paths(opts: &mut Options) -> Result<(), (i32, String)> {
+    use crate::filter::FilterArg;
+    use std::os::unix::ffi::OsStrExt;
+    // Directories for the destination are relative to it (rsync), so
+    // `--link-dest=../prev` is fine while it stays in the module.
+    let dest: Vec<u8> = if opts.sender {
+        Vec::new()
+    } else {
+        opts.dest
+            .as_deref()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default()
+    };
+    let refuse_in = |what: &str, base: &[u8], p: &[u8]| -> Result<(), (i32, String)> {
+        if access::stays_inside(base, p) {
+            return Ok(());
+        }
+        Err((
+            exit::SYNTAX,
+            format!(
+                "resync: [server] {what} outside the module refused: {}",
+                String::from_utf8_lossy(p)
+            ),
+        ))
+    };
+    let refuse = |what: &str, p: &[u8]| refuse_in(what, b"", p);
+    if opts.manifest_dir.is_some() {
+        return Err((
+            exit::SYNTAX,
+            "resync: [server] --manifest-dir is refused by a daemon".into(),
+        ));
+    }
+    opts.no_manifest = true;
+    for (what, v) in [
+        ("--temp-dir", opts.temp_dir.as_deref().map(str::as_bytes)),
+        (
+            "--partial-dir",
+            opts.partial_dir.as_deref().map(str::as_bytes),
+        ),
+        (
+            "--backup-dir",
+            opts.backup_dir.as_deref().map(|p| p.as_bytes()),
+        ),
+    ] {
+        if let Some(p) = v {
+            refuse_in(what, &dest, p)?;
+        }
+    }
+    if let Some(p) = opts.files_from.as_deref() {
+        refuse("--files-from", p.as_bytes())?;
+    }
+    for b in &opts.basis_dirs {
+        refuse_in(
+            "--link-dest/--copy-dest/--compare-dest",
+            &dest,
+            b.as_bytes(),
+        )?;
+    }
+    for f in &opts.filters {
+        match f {
+            FilterArg::IncludeFrom(p) | FilterArg::ExcludeFrom(p) => {
+                refuse("--include-from/--exclude-from", p.as_bytes())?
+            }
+            FilterArg::Rule(r) => {
+                let r = r.as_bytes();
+                let merge = r.starts_with(b".")
+                    || r.starts_with(b":")
+                    || r.starts_with(b"merge")
+                    || r.starts_with(b"dir-merge");
+                if merge {
+                    let file = r.rsplit(|&b| b == b' ' || b == b'_').next().unwrap_or(r);
+                    refuse("merge file", file)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1018,5 +1104,47 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, (1, "ERROR: module is write only".to_string()));
+    }
+
+    #[test]
+    fn option_paths_must_stay_in_the_module() {
+        let cfg = Config::parse("[m]\npath = /x\nread only = no\n").unwrap();
+        let m = cfg.module("m").unwrap();
+        let run = |extra: &str| {
+            let st = args(&["--server", "-r", extra, ".", "m/d"]);
+            session_options(
+                &cfg,
+                m,
+                &st,
+                &[b"d".to_vec()],
+                vec![],
+                access::AuthRule::Default,
+            )
+        };
+        for bad in [
+            "--temp-dir=/tmp",
+            "--partial-dir=../../p",
+            "--backup-dir=/etc",
+            "--link-dest=../../x",
+            "--backup-dir=../../b",
+            "--files-from=/etc/passwd",
+            "--exclude-from=/etc/shadow",
+            "--filter=. /etc/rules",
+            "--filter=merge,- ../x",
+            "--manifest-dir=/var",
+        ] {
+            let e = run(bad).unwrap_err();
+            assert_eq!(e.0, 1, "{bad}");
+        }
+        for good in [
+            "--temp-dir=tmp",
+            "--partial-dir=.p",
+            "--filter=. rules",
+            "--link-dest=../prev",
+            "-v",
+        ] {
+            let o = run(good).unwrap();
+            assert!(o.no_manifest, "{good}");
+        }
     }
 }
