@@ -809,26 +809,36 @@ pub static TABLE: &[Opt] = &[
         "hardlink to files in DIR when unchanged",
         |s, v| parse::alt_dest(s, v, AltDest::Link),
     ),
-    todo(
+    flag(
         &["--compress", "-z"],
         "compress file data during the transfer",
+        |s| s.o.compress = true,
     ),
     todo(&["--old-compress"], ""),
     todo(&["--new-compress"], ""),
-    todo(&["--no-compress"], ""),
-    todo(&["--no-z"], ""),
+    flag(&["--no-compress", "--no-z"], "", |s| {
+        s.o.compress = false;
+        s.o.compress_level = None;
+    }),
     todo_v(
         &["--compress-choice"],
         "STR",
         "choose the compression algorithm (aka --zc)",
     ),
     todo_v(&["--zc"], "STR", ""),
-    todo_v(
+    value(
         &["--compress-level"],
         "NUM",
         "explicitly set compression level (aka --zl)",
+        |s, v| {
+            s.o.compress_level = Some(parse::int(v)?);
+            Ok(())
+        },
     ),
-    todo_v(&["--zl"], "NUM", ""),
+    value(&["--zl"], "NUM", "", |s, v| {
+        s.o.compress_level = Some(parse::int(v)?);
+        Ok(())
+    }),
     todo_v(
         &["--compress-threads"],
         "NUM",
