@@ -307,6 +307,8 @@ fn push_matches_rsync() {
     });
     env.both(false, &["-ai", "--existing"], &stale);
     env.both(false, &["-rlpt", "-v", "--stats"], &nothing);
+    env.both(false, &["-azi", "--delete"], &stale);
+    env.both(false, &["-a", "--compress-level=19", "-v"], &nothing);
     // A re-run is a no-op: nothing printed with -i.
     env.both(false, &["-ai", "--delete"], &stale);
     let o = env.rerun(false, &["-ai", "--delete"]);
@@ -329,6 +331,7 @@ fn pull_matches_rsync() {
     env.both(true, &["-ain"], &stale);
     env.both(true, &["-ai", "-u"], &stale);
     env.both(true, &["-a", "--stats"], &nothing);
+    env.both(true, &["-azv", "--delete"], &stale);
     env.both(true, &["-ai", "--delete"], &stale);
     let o = env.rerun(true, &["-ai", "--delete"]);
     assert!(

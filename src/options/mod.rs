@@ -285,6 +285,11 @@ pub struct Options {
     pub protect_args: Option<bool>,
     /// `--blocking-io` (Some(true)) / `--no-blocking-io` (Some(false)).
     pub blocking_io: Option<bool>,
+    /// `-z`/`--compress`: compress the remote stream (zstd, `docs/PROTOCOL.md`);
+    /// no effect on a local copy, as in rsync.
+    pub compress: bool,
+    /// `--compress-level=NUM` (zstd level; 0 turns compression off).
+    pub compress_level: Option<i64>,
     /// `-e`/`--rsh`: the remote shell command (else `RSYNC_RSH`, else `ssh`).
     pub rsh: Option<std::ffi::OsString>,
     /// `--rsync-path`: the program the remote shell runs (default `resync`).

@@ -815,26 +815,36 @@ pub static TABLE: &[Opt] = &[
         "hardlink to files in DIR when unchanged",
         |s, v| parse::alt_dest(s, v, AltDest::Link),
     ),
-    todo(
+    flag(
         &["--compress", "-z"],
         "compress file data during the transfer",
+        |s| s.o.compress = true,
     ),
     todo(&["--old-compress"], ""),
     todo(&["--new-compress"], ""),
-    todo(&["--no-compress"], ""),
-    todo(&["--no-z"], ""),
+    flag(&["--no-compress", "--no-z"], "", |s| {
+        s.o.compress = false;
+        s.o.compress_level = None;
+    }),
     todo_v(
         &["--compress-choice"],
         "STR",
         "choose the compression algorithm (aka --zc)",
     ),
     todo_v(&["--zc"], "STR", ""),
-    todo_v(
+    value(
         &["--compress-level"],
         "NUM",
         "explicitly set compression level (aka --zl)",
+        |s, v| {
+            s.o.compress_level = Some(parse::int(v)?);
+            Ok(())
+        },
     ),
-    todo_v(&["--zl"], "NUM", ""),
+    value(&["--zl"], "NUM", "", |s, v| {
+        s.o.compress_level = Some(parse::int(v)?);
+        Ok(())
+    }),
     todo_v(
         &["--compress-threads"],
         "NUM",
@@ -1298,10 +1308,11 @@ instead of being silently ignored.\n\
 An operand \\fI[USER@]HOST:PATH\\fR names a remote side, as in rsync:\n\
 resync starts \\fBresync \\-\\-server\\fR on \\fIHOST\\fR through the remote\n\
 shell (\\fB\\-e\\fR, else \\fBRSYNC_RSH\\fR, else \\fBssh\\fR; the remote program is\n\
-\\fB\\-\\-rsync\\-path\\fR, default \\fBresync\\fR) and completes the protocol\n\
-handshake, then stops with status 4: remote transfers are not supported yet.\n\
+\\fB\\-\\-rsync\\-path\\fR, default \\fBresync\\fR) and runs the transfer\n\
+over resync's own protocol (push or pull; delta transfer by default).\n\
 Daemon operands (\\fIHOST::MODULE\\fR, \\fBrsync://\\fR, \\fBresync://\\fR)\n\
-stop with status 4 before connecting.\n\
+connect to \\fBresync \\-\\-daemon\\fR over TLS 1.3 (port 8873 by default).\n\
+Options a remote transfer does not support yet make resync exit with status 4.\n\
 .SH OPTIONS\n",
     );
     for opt in TABLE.iter().filter(|o| o.listed()) {

@@ -145,7 +145,7 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     match o.delete {
         Delete::Off => {}
         Delete::Before => long("--delete-before"),
-        Delete::During => long("--delete-during"),
+        Delete::During => long("--delete"),
         Delete::Delay => long("--delete-delay"),
         Delete::After => long("--delete-after"),
     }
@@ -234,7 +234,7 @@ mod tests {
             .collect();
         assert_eq!(s[0], "--server");
         assert_eq!(s[1], "-virlptog");
-        assert!(s.contains(&"--delete-during".to_string()), "{s:?}");
+        assert!(s.contains(&"--delete".to_string()), "{s:?}");
         assert!(s.contains(&r"--exclude=\*.o\ x".to_string()), "{s:?}");
         assert!(s.contains(&"--whole-file".to_string()), "{s:?}");
         assert!(unsupported(&o).is_none());

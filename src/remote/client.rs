@@ -160,9 +160,14 @@ fn converse(
     }
 }
 
-/// `-z`'s zstd level for the client's `Hello` (0: off).
-fn compress_level(_opts: &Options) -> i8 {
-    0
+/// `-z`'s zstd level for the client's `Hello` (0: off): `--compress-level`
+/// clamped to zstd's range, else zstd's default 3.
+fn compress_level(opts: &Options) -> i8 {
+    match (opts.compress, opts.compress_level) {
+        (_, Some(l)) if l != 0 => l.clamp(-7, 22) as i8,
+        (_, Some(_)) | (false, None) => 0,
+        (true, None) => 3,
+    }
 }
 
 /// rsync's client header with `-v`: `sending`/`receiving incremental file

@@ -67,17 +67,6 @@ pub fn run(
     role: &'static str,
     pull: bool,
 ) -> i32 {
-    // A module listing (`host::`) transfers nothing; a transfer refuses
-    // what the protocol does not carry yet, as over a remote shell.
-    if paths.iter().any(|p| !p.is_empty()) {
-        if let Some(name) = super::args::unsupported(opts) {
-            return fail(
-                exit::UNSUPPORTED,
-                &format!("{name} is not supported for remote transfers yet"),
-                role,
-            );
-        }
-    }
     let d = &opts.daemon;
     let bind = match d.address.as_deref().map(str::parse::<std::net::IpAddr>) {
         None => None,
@@ -425,7 +414,22 @@ fn converse(
                 }
             }
             Ok(Msg::Ready) => {
-                // The module is open: the transfer runs as over a remote shell.
+                // The module is open (after the daemon's own checks, as
+                // rsync orders them): refuse what the protocol does not
+                // carry yet, as over a remote shell.
+                if let Some(name) = super::args::unsupported(opts) {
+                    let _ = w
+                        .send(&Msg::Goodbye {
+                            code: exit::UNSUPPORTED as u8,
+                        })
+                        .and_then(|_| w.flush());
+                    return fail(
+                        exit::UNSUPPORTED,
+                        &format!("{name} is not supported for remote transfers yet"),
+                        role,
+                    );
+                }
+                // The transfer runs as over a remote shell.
                 let start = Instant::now();
                 super::client::header(opts, pull);
                 let end = if pull {
