@@ -3,10 +3,8 @@
 //! it, and, where rsync has the same behaviour, the real `rsync --daemon`
 //! beside it as the oracle for messages and exit codes.
 //!
-//! Until the engine runs over the protocol, a connection that passes every
-//! check ends with "remote transfers are not supported yet" (exit 4) after
-//! the daemon's `Ready`; the tests marked "TRANSFER:" gain a real transfer
-//! (and tree comparison) once transfers land.
+//! A connection that passes every check runs a real transfer after the
+//! daemon's `Ready`: those cases check the files that arrive.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -420,16 +418,22 @@ fn auth_success_and_failures() {
         "{log}"
     );
     assert!(log.contains("for bob: no matching rule"), "{log}");
-    // TRANSFER: the right password passes auth; today the daemon answers
-    // Ready and the client stops with exit 4 before anything is sent.
+    // The right password passes auth and the pull runs.
     let url = format!("resync://alice@127.0.0.1:{}/sec/", d.port);
     let ca = d.path().join("ca.pem").display().to_string();
+    let got = |n: &str| d.path().join(n).display().to_string() + "/";
     let o = d.client_raw(
-        &["--ca-file".into(), ca.clone(), url.clone()],
+        &[
+            "--ca-file".into(),
+            ca.clone(),
+            "-a".into(),
+            url.clone(),
+            got("got1"),
+        ],
         &[("RSYNC_PASSWORD", "secret")],
     );
-    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
-    assert!(err(&o).contains("remote transfers are not supported yet"));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(fs::read(d.path().join("got1/f")).unwrap(), b"data\n");
     // `auth users = bob:deny alice:rw`: bob is refused with his right
     // password; alice may push to the read-only module.
     let rules = |user: &str, pw: &str| {
@@ -444,10 +448,10 @@ fn auth_success_and_failures() {
     assert_eq!(o.status.code(), Some(5));
     assert!(err(&o).starts_with("@ERROR: auth failed on module rules\n"));
     assert!(d.log().contains("for bob: denied by rule"));
-    // TRANSFER: alice's push is accepted (exit 4 until transfers land).
+    // alice may push to the read-only module (`alice:rw`).
     let o = rules("alice", "secret");
-    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
-    assert!(err(&o).contains("remote transfers are not supported yet"));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(fs::read(d.path().join("m/a")).unwrap(), b"a\n");
     // --password-file: missing, other-accessible, then right.
     let pw = d.path().join("pw");
     let pws = pw.display().to_string();
@@ -490,11 +494,14 @@ fn auth_success_and_failures() {
             ca.clone(),
             "--password-file".into(),
             pws,
+            "-a".into(),
             url.clone(),
+            got("got2"),
         ],
         &[],
     );
-    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(fs::read(d.path().join("got2/f")).unwrap(), b"data\n");
     // strict modes: a secrets file others can read is ignored.
     fs::set_permissions(d.path().join("secrets"), fs::Permissions::from_mode(0o644)).unwrap();
     let o = d.client_raw(
@@ -524,11 +531,10 @@ fn refused_option_is_exit_4_like_rsync() {
         let theirs = as_resync(&err(&t));
         assert!(theirs.starts_with(want), "{theirs}");
     }
-    // TRANSFER: without --delete the push is accepted (exit 4 until
-    // transfers land).
+    // Without --delete the push runs.
     let o = d.client(&["-r", &src, &d.url("refw/")]);
-    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
-    assert!(err(&o).contains("remote transfers are not supported yet"));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(fs::read(d.path().join("m/a")).unwrap(), b"a\n");
 }
 
 #[test]
@@ -681,13 +687,32 @@ fn path_jail_refuses_dotdot_and_symlink_escapes() {
         assert_eq!(o.status.code(), Some(code), "{rest}: {}", err(&o));
         assert!(err(&o).starts_with(msg), "{rest}: {}", err(&o));
     }
-    // TRANSFER: a symlink that stays inside the module, a missing path and
-    // a chrooted module pass the jail (exit 4 until transfers land).
-    for rest in ["jail/inside/", "jail/new/dir", "chr/sub/", "jail/"] {
-        let o = d.client(&[&d.url(rest)]);
-        assert_eq!(o.status.code(), Some(4), "{rest}: {}", err(&o));
-        assert!(err(&o).contains("remote transfers are not supported yet"));
+    // A symlink that stays inside the module, a missing path and a
+    // chrooted module pass the jail: the pull runs (a missing source is
+    // rsync's exit 23).
+    for (i, (rest, code)) in [
+        ("jail/inside/", 0),
+        ("jail/new/dir", 23),
+        ("chr/sub/", 0),
+        ("jail/", 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dest = d.path().join(format!("pulled{i}"));
+        let dest_s = dest.display().to_string() + "/";
+        let o = d.client(&["-a", &d.url(rest), &dest_s]);
+        assert_eq!(o.status.code(), Some(code), "{rest}: {}", err(&o));
+        if code == 0 {
+            assert!(dest.is_dir(), "{rest}");
+        }
     }
+    assert_eq!(fs::read(d.path().join("pulled3/f")).unwrap(), b"data\n");
+    // The escaping symlink itself arrives as a symlink, not followed.
+    assert_eq!(
+        fs::read_link(d.path().join("pulled3/esc")).unwrap(),
+        Path::new("/etc")
+    );
 }
 
 #[test]
@@ -737,11 +762,14 @@ fn max_connections_counts_open_connections() {
     let o = d.client_raw(
         &[
             "--plain-tcp".into(),
+            "-a".into(),
             format!("resync://alice@127.0.0.1:{}/lim/", d.port),
+            d.path().join("got-lim").display().to_string() + "/",
         ],
         &[("RSYNC_PASSWORD", "secret")],
     );
-    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(fs::read(d.path().join("got-lim/f")).unwrap(), b"data\n");
 }
 
 #[test]

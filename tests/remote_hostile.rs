@@ -78,8 +78,7 @@ fn drive(
     w.flush().unwrap();
     let mut got = Vec::new();
     let mut pending_sig = None;
-    loop {
-        let Ok(m) = r.recv() else { break };
+    while let Ok(m) = r.recv() {
         got.push(m.clone());
         let replies = match m {
             Msg::Request { index, flags } if flags & 1 != 0 => {

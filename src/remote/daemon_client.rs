@@ -209,7 +209,7 @@ pub fn run(
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
         .unwrap_or_else(|| "nobody".into());
-    converse(opts, r, w, args, &user, &exporter, role, pull)
+    converse(opts, r, w, args, (&user, &exporter), role, pull)
 }
 
 /// A stream that can be split into read and write halves.
@@ -366,8 +366,7 @@ fn converse(
     mut r: FrameReader,
     mut w: FrameWriter,
     args: Vec<Vec<u8>>,
-    user: &str,
-    exporter: &[u8; AUTH_LEN],
+    (user, exporter): (&str, &[u8; AUTH_LEN]),
     role: &'static str,
     pull: bool,
 ) -> i32 {
