@@ -145,6 +145,32 @@ fn push_through_a_remote_shell_writes_the_tree() {
     assert_eq!(f.extra_names(), ["dst dir"]);
 }
 
+/// More files than the receiver keeps outstanding (4096): the requests
+/// queued in the writer must reach the sender before the receiver waits for
+/// room, or both ends wait for each other. Push and pull.
+#[test]
+fn push_and_pull_of_more_files_than_the_request_window() {
+    let f = Fixture::new();
+    for d in 0..10 {
+        let dir = f.path().join(format!("src/d{d}"));
+        fs::create_dir(&dir).unwrap();
+        for i in 0..500 {
+            fs::write(dir.join(format!("f{i}")), format!("{d}/{i}\n")).unwrap();
+        }
+    }
+    for (from, to) in [("src/", "host:pushed/"), ("host:src/", "pulled/")] {
+        let o = f.run(&["-a", "-e", "./lsh.sh", "--rsync-path", BIN, from, to]);
+        assert_eq!(o.status.code(), Some(0), "{from}: {}", stderr(&o));
+        let dest = f.path().join(to.trim_start_matches("host:"));
+        for d in 0..10 {
+            for i in 0..500 {
+                let got = fs::read(dest.join(format!("d{d}/f{i}"))).unwrap();
+                assert_eq!(got, format!("{d}/{i}\n").into_bytes(), "{to} d{d}/f{i}");
+            }
+        }
+    }
+}
+
 #[test]
 fn pull_through_a_remote_shell_prints_what_rsync_prints() {
     let f = Fixture::new();

@@ -380,9 +380,19 @@ impl Fetch for WireFetch {
                 item: it,
                 basis_len,
             };
-            // A full queue waits for the data thread; a gone one means the
-            // connection failed.
-            let _ = q.send(w);
+            // A full queue waits for the data thread, but only after the
+            // requests queued in the writer are on their way: the data
+            // thread waits for the sender's answers to them (without this
+            // flush a tree of more than MAX_OUTSTANDING files deadlocks). A
+            // gone queue means the connection failed.
+            match q.try_send(w) {
+                Ok(()) => {}
+                Err(std::sync::mpsc::TrySendError::Full(w)) => {
+                    self.link.flush();
+                    let _ = q.send(w);
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
+            }
         }
     }
 
