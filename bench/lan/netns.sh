@@ -21,14 +21,18 @@
 # with a throwaway key, both in bench/out/lan/), and `rsync --daemon` on
 # 10.203.7.2:8730 with module [bench] = /dev/shm/resync-lan (read-write,
 # uid/gid root, chroot: without it rsync rewrites symlink targets, which fails
-# the tree check). `resync --daemon` joins when resync has one.
+# the tree check), and `resync --daemon` (TLS 1.3 with a throwaway
+# certificate; the client pins it on first use) on 10.203.7.2:8731 with the
+# same module.
 # Traffic stays inside these two namespaces.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE/../out/lan
 C=rsbench-c S=rsbench-s
 CIP=10.203.7.1 SIP=10.203.7.2
-SSH_PORT=2222 RSYNCD_PORT=8730
+SSH_PORT=2222 RSYNCD_PORT=8730 RESYNCD_PORT=8731
+# The resync binary for the daemon (LAN_RESYNC, else this checkout's release build).
+RESYNC=${LAN_RESYNC:-$HERE/../../target/release/resync}
 DELAY_BIN=$HERE/delay/target/release/nfq-delay
 
 die() { echo "netns.sh: $*" >&2; exit 2; }
@@ -138,6 +142,31 @@ EOF
     in_s rsync --daemon --config="$OUT/rsyncd.conf"
 }
 
+start_resyncd() {
+    [ -x "$RESYNC" ] || { echo "netns.sh: no resync binary at $RESYNC; resync daemon not started" >&2; return 0; }
+    if [ ! -f "$OUT/resyncd-cert.pem" ]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout "$OUT/resyncd-key.pem" -out "$OUT/resyncd-cert.pem" -days 3650 \
+            -subj /CN=rsbench-s -addext "subjectAltName=IP:$SIP" 2>/dev/null
+    fi
+    cat >"$OUT/resyncd.conf" <<EOF
+pid file = $OUT/resyncd.pid
+address = $SIP
+port = $RESYNCD_PORT
+tls cert = $OUT/resyncd-cert.pem
+tls key = $OUT/resyncd-key.pem
+uid = root
+gid = root
+use chroot = yes
+max connections = 20
+
+[bench]
+path = /dev/shm/resync-lan
+read only = no
+EOF
+    in_s "$RESYNC" --daemon --config="$OUT/resyncd.conf"
+}
+
 up() {
     need_tools
     mkdir -p "$OUT"
@@ -155,8 +184,10 @@ up() {
     shape "${1:-lan}"
     stop_pid "$OUT/sshd.pid"
     stop_pid "$OUT/rsyncd.pid"
+    stop_pid "$OUT/resyncd.pid"
     start_sshd
     start_rsyncd
+    start_resyncd
     for _ in $(seq 50); do
         in_c "$OUT/ssh" root@"$SIP" true 2>/dev/null && break
         sleep 0.1
@@ -167,7 +198,7 @@ up() {
 }
 
 down() {
-    for f in delay-c delay-s sshd rsyncd; do stop_pid "$OUT/$f.pid"; done
+    for f in delay-c delay-s sshd rsyncd resyncd; do stop_pid "$OUT/$f.pid"; done
     ip netns del "$C" 2>/dev/null || true
     ip netns del "$S" 2>/dev/null || true
     rm -rf /dev/shm/resync-lan
@@ -177,7 +208,7 @@ status() {
     ip netns list
     in_c tc -s qdisc show dev rsb-c 2>/dev/null || true
     in_s tc -s qdisc show dev rsb-s 2>/dev/null || true
-    for f in delay-c delay-s sshd rsyncd; do
+    for f in delay-c delay-s sshd rsyncd resyncd; do
         [ -f "$OUT/$f.pid" ] && echo "$f: pid $(cat "$OUT/$f.pid")"
     done
     [ -f "$OUT/profile" ] && echo "profile: $(cat "$OUT/profile")"
