@@ -81,7 +81,7 @@ fn drive(
     while let Ok(m) = r.recv() {
         got.push(m.clone());
         let replies = match m {
-            Msg::Request { index, flags } if flags & 1 != 0 => {
+            Msg::Request { index, flags, .. } if flags & 1 != 0 => {
                 pending_sig = Some(index);
                 Vec::new()
             }

@@ -216,7 +216,7 @@ fn options_not_supported_remotely_are_refused_before_connecting() {
     for (opt, name) in [
         ("-H", "--hard-links"),
         ("-c", "--checksum"),
-        ("--inplace", "--inplace"),
+        ("--progress", "--progress"),
     ] {
         let o = f.run(&["-a", opt, "-e", "./lsh.sh", "src/", "host:dst/"]);
         assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
@@ -427,7 +427,12 @@ fn server_answers_the_handshake_with_zstd() {
     // A message only a receiver sends: refused with Error(12), exit 12.
     let (c, mut r, mut w) = start();
     handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(3)).unwrap();
-    w.send(&Msg::Request { index: 0, flags: 0 }).unwrap();
+    w.send(&Msg::Request {
+        index: 0,
+        flags: 0,
+        offset: 0,
+    })
+    .unwrap();
     w.flush().unwrap();
     match r.recv().unwrap() {
         Msg::Error { code: 12, message } => {

@@ -65,6 +65,10 @@ fn create_temp_at(
 /// Report a failed write: disk full stops the transfer (exit 11), anything
 /// else fails this file only (exit 23).
 fn write_failed(ctx: &Ctx, dest: &Path, err: &io::Error) {
+    // A remote sender that went away: the connection's own message says so.
+    if err.kind() == io::ErrorKind::ConnectionAborted {
+        return;
+    }
     let msg = format!(
         "[receiver] write failed on \"{}\": {}",
         crate::report::abs_display(dest),
@@ -503,6 +507,61 @@ fn inplace(ctx: &Ctx, e: &Entry, it: &Item, src: &File, len: u64) -> Option<u64>
         let _ = f.sync_all();
     }
     Some(len)
+}
+
+/// `--inplace`/`--append` with the data from a remote sender: back up a copy
+/// of the old version (`-b`, as rsync's generator does before an in-place
+/// update), open the file itself read-write (never through a symlink), let
+/// `fill` write it, then set its metadata. Returns the file's length.
+pub(crate) fn update_in_place(
+    ctx: &Ctx,
+    e: &Entry,
+    it: &Item,
+    fill: &mut dyn FnMut(&File, Option<&std::os::fd::OwnedFd>) -> io::Result<Filled>,
+) -> Option<u64> {
+    if ctx
+        .backups
+        .as_ref()
+        .is_some_and(|b| !b.copy_before_inplace(&it.dest))
+    {
+        return None;
+    }
+    let f = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&it.dest)
+    {
+        Ok(f) => f,
+        Err(err) => {
+            ctx.error(format!(
+                "[receiver] open \"{}\" failed: {}",
+                crate::report::abs_display(&it.dest),
+                err_text(&err)
+            ));
+            return None;
+        }
+    };
+    match fill(&f, None) {
+        Ok(Filled::Done) => {}
+        Ok(Filled::Dropped) => return None,
+        Err(err) => {
+            write_failed(ctx, &it.dest, &err);
+            return None;
+        }
+    }
+    set_file_meta_fd(ctx, e, it, &f, &it.dest, true);
+    if ctx.opts.fsync {
+        if let Err(err) = f.sync_all() {
+            ctx.fatal(format!(
+                "[receiver] fsync failed on \"{}\": {}",
+                crate::report::abs_display(&it.dest),
+                err_text(&err)
+            ));
+            return None;
+        }
+    }
+    Some(e.meta.size)
 }
 
 /// `--append`: add the missing tail to a shorter destination file.

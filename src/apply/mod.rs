@@ -26,6 +26,10 @@ use std::sync::{Arc, Condvar, Mutex};
 pub struct Outcome {
     /// Bytes of file data written.
     pub literal: u64,
+    /// Bytes of file data written from a remote sender's data (the kept
+    /// prefix of an appended file not included): with [`Outcome::matched`],
+    /// the remote `--stats` literal data.
+    pub fetched: u64,
     /// Bytes that delta transfers (`--no-W`) took from the basis file instead
     /// of the source: rsync's "Matched data".
     pub matched: u64,
@@ -41,6 +45,8 @@ pub(crate) struct Ctx {
     literal: AtomicU64,
     /// Bytes delta transfers took from their basis ([`Outcome::matched`]).
     matched: AtomicU64,
+    /// Bytes of files written from a remote sender ([`Outcome::fetched`]).
+    fetched: AtomicU64,
     code: Mutex<i32>,
     fatal: AtomicBool,
     /// `--temp-dir`, resolved against the destination root when relative.
@@ -273,6 +279,28 @@ impl Receive {
         ensure_parent(&self.ctx, &it.dest);
         let n = file::into_place(&self.ctx, e, it, Some(&mut self.cache), fill)?;
         self.ctx.literal.fetch_add(n, Ordering::Relaxed);
+        self.ctx.fetched.fetch_add(n, Ordering::Relaxed);
+        Some(n)
+    }
+
+    /// `--inplace`/`--append` for a file from a remote sender: `fill`
+    /// writes into the existing destination file itself (also its basis);
+    /// `start` is where new data begins (the kept length for `--append`).
+    /// Then metadata as for a local in-place update. Returns the bytes
+    /// written, or None when it failed or was dropped.
+    pub fn in_place(
+        &mut self,
+        e: &Entry,
+        it: &Item,
+        start: u64,
+        fill: &mut dyn FnMut(
+            &std::fs::File,
+            Option<&std::os::fd::OwnedFd>,
+        ) -> std::io::Result<Filled>,
+    ) -> Option<u64> {
+        let n = file::update_in_place(&self.ctx, e, it, fill)?.saturating_sub(start);
+        self.ctx.literal.fetch_add(n, Ordering::Relaxed);
+        self.ctx.fetched.fetch_add(n, Ordering::Relaxed);
         Some(n)
     }
 
@@ -318,6 +346,7 @@ impl Applier {
                 opts: opts.clone(),
                 literal: AtomicU64::new(0),
                 matched: AtomicU64::new(0),
+                fetched: AtomicU64::new(0),
                 code: Mutex::new(0),
                 fatal: AtomicBool::new(false),
                 temp_dir,
@@ -553,6 +582,7 @@ impl Applier {
         let code = *ctx.code.lock().unwrap();
         Outcome {
             literal: ctx.literal.load(Ordering::Relaxed),
+            fetched: ctx.fetched.load(Ordering::Relaxed),
             matched: ctx.matched.load(Ordering::Relaxed),
             code,
             redone: std::mem::take(&mut *ctx.redone.lock().unwrap()),

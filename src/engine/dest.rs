@@ -148,12 +148,36 @@ pub(super) fn ensure_dest_dir(
         }
         return Ok(true);
     }
+    // --mkpath: rsync counts the components it made, and then treats the
+    // destination as one that was there (`.d..t` for `./`).
+    let missing = if opts.mkpath {
+        d.ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .count()
+    } else {
+        0
+    };
     let r = if opts.mkpath {
         std::fs::create_dir_all(d)
     } else {
         std::fs::create_dir(d)
     };
     match r {
+        Ok(()) if opts.mkpath => {
+            if announce {
+                let what = if missing == 1 {
+                    "directory"
+                } else {
+                    "directories"
+                };
+                let _ = writeln!(
+                    out,
+                    "created {missing} {what} for {}",
+                    display_operand(shown)
+                );
+            }
+            Ok(false)
+        }
         Ok(()) => {
             if announce {
                 let _ = writeln!(out, "created directory {}", display_operand(shown));

@@ -302,11 +302,13 @@ fn transfer(opts: Options, remote: Option<RemoteRecv>) -> Result<(i32, Stats), i
         ..stats_core
     };
     if is_remote {
+        // What came over the connection: an appended file's kept prefix is
+        // neither literal nor matched data (rsync's sender skips it).
         stats.matched = if opts.dry_run { 0 } else { outcome.matched };
         stats.literal = if opts.dry_run {
             0
         } else {
-            stats.transferred_size.saturating_sub(stats.matched)
+            outcome.fetched.saturating_sub(stats.matched)
         };
         return Ok((code, stats));
     }
@@ -682,6 +684,12 @@ pub(crate) fn build_filters(
         let mut rule = std::ffi::OsString::from("P *");
         rule.push(opts.backup_suffix());
         args.push(crate::filter::FilterArg::Rule(rule));
+    }
+    if let Some(pd) = opts.partial_dir.as_deref().filter(|d| !d.starts_with('/')) {
+        // rsync adds `-p DIR/` after the other rules for a relative
+        // --partial-dir: partial files are neither sent nor deleted.
+        let dir = pd.trim_end_matches('/');
+        args.push(crate::filter::FilterArg::Rule(format!("-p {dir}/").into()));
     }
     if args.is_empty() && !opts.cvs_exclude && !opts.gitignore {
         return Ok(None);

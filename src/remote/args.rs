@@ -20,44 +20,22 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (!o.info.is_empty(), "--info"),
         (!o.debug.is_empty(), "--debug"),
         (o.relative, "--relative"),
-        (o.mkpath, "--mkpath"),
-        (o.max_size.is_some(), "--max-size"),
-        (o.min_size.is_some(), "--min-size"),
         (o.gitignore, "--gitignore"),
         (o.from0, "--from0"),
         (o.prune_empty_dirs, "--prune-empty-dirs"),
         (o.fuzzy > 0, "--fuzzy"),
-        (o.ignore_errors, "--ignore-errors"),
         (o.files_from.is_some(), "--files-from"),
         (o.missing_args > 0, "--ignore-missing-args"),
         (o.copy_unsafe_links, "--copy-unsafe-links"),
         (o.safe_links, "--safe-links"),
         (o.copy_dirlinks, "--copy-dirlinks"),
-        (o.keep_dirlinks, "--keep-dirlinks"),
         (o.hard_links, "--hard-links"),
-        (o.executability, "--executability"),
-        (!o.chmod.is_empty(), "--chmod"),
         (o.atimes, "--atimes"),
         (o.open_noatime, "--open-noatime"),
-        (o.omit_link_times, "--omit-link-times"),
-        (
-            o.chown.is_some() || o.chown_user.is_some() || o.chown_group.is_some(),
-            "--chown",
-        ),
         (o.xattrs, "--xattrs"),
         (o.acls, "--acls"),
         (o.checksum, "--checksum"),
-        (o.sparse, "--sparse"),
-        (o.inplace, "--inplace"),
-        (o.append != Append::No, "--append"),
-        (o.partial || o.partial_dir.is_some(), "--partial"),
-        (o.temp_dir.is_some(), "--temp-dir"),
-        (o.delay_updates, "--delay-updates"),
-        (o.fsync, "--fsync"),
         (o.trust_mtime, "--trust-mtime"),
-        (o.preallocate, "--preallocate"),
-        (o.backup || o.backup_dir.is_some(), "--backup"),
-        (o.alt_dest.is_some(), "--link-dest"),
         (o.remove_source_files, "--remove-source-files"),
         (o.protect_args == Some(true), "--secluded-args"),
         (o.eight_bit_output, "--8-bit-output"),
@@ -164,6 +142,9 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     if let Some(f) = &o.out_format {
         a.push(value("--out-format=", f.as_bytes()));
     }
+    if !pull {
+        receiver_args(o, &mut a);
+    }
     for f in &o.filters {
         match f {
             FilterArg::Rule(r) => a.push(value("--filter=", r.as_bytes())),
@@ -203,6 +184,63 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
         }
     }
     Ok(a)
+}
+
+/// The options only the receiving side acts on (rsync's `server_options`
+/// sends them only when the server receives): backups, reference
+/// directories, how files are written, and what the planner applies.
+fn receiver_args(o: &Options, a: &mut Vec<Vec<u8>>) {
+    let mut long = |s: &str| a.push(s.as_bytes().to_vec());
+    for (on, name) in [
+        (o.backup, "--backup"),
+        (o.inplace, "--inplace"),
+        (o.append == Append::Append, "--append"),
+        (o.append == Append::Verify, "--append-verify"),
+        (o.partial, "--partial"),
+        (o.delay_updates, "--delay-updates"),
+        (o.fsync, "--fsync"),
+        (o.preallocate, "--preallocate"),
+        (o.sparse, "--sparse"),
+        (o.executability, "--executability"),
+        (o.omit_link_times, "--omit-link-times"),
+        (o.mkpath, "--mkpath"),
+        (o.keep_dirlinks, "--keep-dirlinks"),
+        (o.ignore_errors, "--ignore-errors"),
+    ] {
+        if on {
+            long(name);
+        }
+    }
+    if let Some(n) = o.max_size {
+        long(&format!("--max-size={n}"));
+    }
+    if let Some(n) = o.min_size {
+        long(&format!("--min-size={n}"));
+    }
+    if let Some(d) = &o.backup_dir {
+        a.push(value("--backup-dir=", d.as_bytes()));
+    }
+    if let Some(x) = &o.suffix {
+        a.push(value("--suffix=", x.as_bytes()));
+    }
+    if let Some(kind) = o.alt_dest {
+        let opt = format!("{}=", kind.option_name());
+        for d in &o.basis_dirs {
+            a.push(value(&opt, d.as_bytes()));
+        }
+    }
+    if let Some(d) = &o.partial_dir {
+        a.push(value("--partial-dir=", d.as_bytes()));
+    }
+    if let Some(d) = &o.temp_dir {
+        a.push(value("--temp-dir=", d.as_bytes()));
+    }
+    for c in &o.chmod {
+        a.push(value("--chmod=", c.as_bytes()));
+    }
+    if let Some(c) = &o.chown {
+        a.push(value("--chown=", c.as_bytes()));
+    }
 }
 
 /// `--name=VALUE` with the value escaped for the remote shell.
@@ -252,6 +290,82 @@ mod tests {
         assert_eq!(p.filters.len(), 1);
     }
 
+    /// Parse the words as the server would after the remote shell.
+    fn server_view(o: &Options) -> Options {
+        let mut back: Vec<String> = server_args(o, false)
+            .unwrap()
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).replace('\\', ""))
+            .collect();
+        back.extend([".".into(), "d".into()]);
+        let refs: Vec<&str> = back.iter().map(String::as_str).collect();
+        parse(&refs)
+    }
+
+    #[test]
+    fn receiver_options_reach_the_server_of_a_push_only() {
+        let o = parse(&[
+            "-a",
+            "--backup-dir=../old dir",
+            "--suffix=.bak",
+            "--link-dest=../prev",
+            "--link-dest=/abs",
+            "--partial-dir=.part",
+            "-T",
+            "tmp",
+            "--delay-updates",
+            "--fsync",
+            "--preallocate",
+            "-S",
+            "--chmod=Du+w,Fo-r",
+            "--chown=1:2",
+            "-E",
+            "-J",
+            "--mkpath",
+            "-K",
+            "--max-size=1k",
+            "--min-size=10",
+            "--ignore-errors",
+            "s/",
+            "h:d",
+        ]);
+        assert!(unsupported(&o).is_none());
+        let p = server_view(&o);
+        assert!(p.backup && p.delay_updates && p.fsync && p.preallocate && p.sparse);
+        assert_eq!(
+            p.backup_dir.as_deref(),
+            Some(std::ffi::OsStr::new("../old dir"))
+        );
+        assert_eq!(p.suffix.as_deref(), Some(std::ffi::OsStr::new(".bak")));
+        assert_eq!(p.alt_dest, Some(crate::options::AltDest::Link));
+        assert_eq!(p.basis_dirs, ["../prev", "/abs"]);
+        assert_eq!(p.partial_dir.as_deref(), Some(".part"));
+        assert_eq!(p.temp_dir.as_deref(), Some("tmp"));
+        assert_eq!(p.chmod, ["Du+w,Fo-r"]);
+        assert_eq!(
+            (p.chown_user.as_deref(), p.chown_group.as_deref()),
+            (Some("1"), Some("2"))
+        );
+        assert!(p.executability && p.omit_link_times && p.mkpath && p.keep_dirlinks);
+        assert_eq!((p.max_size, p.min_size), (Some(1024), Some(10)));
+        assert!(p.ignore_errors);
+        let q = server_view(&parse(&["-a", "--append-verify", "--inplace", "s/", "h:d"]));
+        assert_eq!(q.append, Append::Verify);
+        assert!(q.inplace);
+        // A pull's server is the sender: none of them go there.
+        let pulled = [
+            "-a",
+            "-b",
+            "--backup-dir=x",
+            "--link-dest=y",
+            "-S",
+            "--inplace",
+        ];
+        let pulled = server_args(&parse(&[&pulled[..], &["h:s/", "d"]].concat()), true).unwrap();
+        let plain = server_args(&parse(&["-a", "--inplace", "h:s/", "d"]), true).unwrap();
+        assert_eq!(pulled, plain);
+    }
+
     #[test]
     fn unsupported_options_are_named() {
         assert_eq!(
@@ -261,6 +375,10 @@ mod tests {
         assert_eq!(
             unsupported(&parse(&["-a", "-c", "s", "h:d"])),
             Some("--checksum")
+        );
+        assert_eq!(
+            unsupported(&parse(&["-a", "-P", "s", "h:d"])),
+            Some("--progress")
         );
     }
 }

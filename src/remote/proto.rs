@@ -66,6 +66,37 @@ pub mod cap {
     pub const HARD_LINKS: u64 = 1 << 4;
 }
 
+/// `Request` flag bits.
+///
+/// Why: the receiver decides how a file is written (temp file, in place,
+/// appended), and the sender must shape its data for it: copies that never
+/// read basis bytes already overwritten, or only the bytes past the
+/// receiver's length.
+pub mod req {
+    /// A `Signature` of the basis follows.
+    pub const SIG: u8 = 1 << 0;
+    /// `--inplace`: the receiver writes the basis file itself, so no copy may
+    /// read basis bytes before the output position (offset ≥ position).
+    pub const IN_PLACE: u8 = 1 << 1;
+    /// `--append`: send the bytes from `offset` on (none if the file is not
+    /// longer); `FileEnd` hashes only the bytes sent, unless [`VERIFY`].
+    pub const APPEND: u8 = 1 << 2;
+    /// `--append-verify`: `FileEnd` hashes the whole file, the kept prefix too.
+    pub const VERIFY: u8 = 1 << 3;
+
+    /// Whether `flags` is a combination this version defines: `IN_PLACE`
+    /// only with `SIG`, `VERIFY` only with `APPEND`, `APPEND` alone.
+    pub fn valid(flags: u8) -> bool {
+        if flags & !(SIG | IN_PLACE | APPEND | VERIFY) != 0 {
+            return false;
+        }
+        let append = flags & APPEND != 0;
+        !(flags & IN_PLACE != 0 && flags & SIG == 0
+            || flags & VERIFY != 0 && !append
+            || append && flags & (SIG | IN_PLACE) != 0)
+    }
+}
+
 /// File entry flag bits.
 pub mod flag {
     /// A symlink target follows.
@@ -257,8 +288,11 @@ pub enum Msg {
     Request {
         /// File index.
         index: u64,
-        /// Bit 0: a signature follows.
+        /// [`req`] bits: a signature follows, in-place, append, verify.
         flags: u8,
+        /// With [`req::APPEND`]: the receiver's length, where the data starts
+        /// (0 otherwise).
+        offset: u64,
     },
     /// A piece of a basis signature.
     Signature {
@@ -465,9 +499,16 @@ impl Msg {
                     put_bytes(&mut o, name.as_bytes());
                 }
             }
-            Msg::Request { index, flags } => {
+            Msg::Request {
+                index,
+                flags,
+                offset,
+            } => {
                 put_var(&mut o, *index);
                 o.push(*flags);
+                if flags & req::APPEND != 0 {
+                    put_var(&mut o, *offset);
+                }
             }
             Msg::Signature { index, last, piece } => {
                 put_var(&mut o, *index);
@@ -638,10 +679,19 @@ impl Msg {
             kind::REQUEST => {
                 let index = r.index("Request index")?;
                 let flags = r.u8("Request flags")?;
-                if flags > 1 {
+                if !req::valid(flags) {
                     return Err(ProtoError::Invalid("Request flags"));
                 }
-                Msg::Request { index, flags }
+                let offset = if flags & req::APPEND != 0 {
+                    r.var("Request offset")?
+                } else {
+                    0
+                };
+                Msg::Request {
+                    index,
+                    flags,
+                    offset,
+                }
             }
             kind::SIGNATURE => Msg::Signature {
                 index: r.index("Signature index")?,
@@ -1096,7 +1146,16 @@ pub(crate) fn tests_samples() -> Vec<Msg> {
                 kind: 1,
                 ids: vec![(0, "root".into()), (u32::MAX, "nobody".into())],
             },
-            Msg::Request { index: 3, flags: 1 },
+            Msg::Request {
+                index: 3,
+                flags: 1,
+                offset: 0,
+            },
+            Msg::Request {
+                index: 4,
+                flags: req::APPEND | req::VERIFY,
+                offset: 1 << 40,
+            },
             Msg::Signature {
                 index: MAX_FILES,
                 last: true,
@@ -1360,6 +1419,21 @@ mod tests {
                 "request index",
             ),
             (kind::REQUEST, [var(0), vec![2]].concat(), "request flags"),
+            (
+                kind::REQUEST,
+                [var(0), vec![0x10]].concat(),
+                "request flags",
+            ),
+            (
+                kind::REQUEST,
+                [var(0), vec![0x08]].concat(),
+                "request flags",
+            ),
+            (
+                kind::REQUEST,
+                [var(0), vec![0x05]].concat(),
+                "request flags",
+            ),
             (kind::SIGNATURE, [var(0), vec![2], var(0)].concat(), "last"),
             (
                 kind::SIGNATURE,

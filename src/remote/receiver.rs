@@ -10,16 +10,15 @@
 //! through a symlink `a`), names are unique within a listing, indexes are
 //! contiguous, and every listed entry must be consumed by the end.
 
-use super::proto::{self, Msg, WireOp, flag};
+use super::proto::{self, Msg, WireOp, flag, req};
 use super::session::Link;
 use crate::apply::{Fetch, Filled, Receive};
 use crate::exit;
 use crate::flist::{self, Children, DestProbe, Entry, Feed, Kind, Listing, Meta, Node, Paths};
-use crate::options::Options;
+use crate::options::{Append, Options};
 use crate::plan::Item;
 use std::collections::{HashSet, VecDeque};
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -293,6 +292,18 @@ impl Feed for ListFeed {
     }
 }
 
+/// How a requested file is written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Target {
+    /// A temp file renamed over the destination.
+    Temp,
+    /// `--inplace`: the destination file itself, which is also the basis.
+    InPlace,
+    /// `--append`/`--append-verify`: the sender's bytes past `have` are
+    /// added to the destination file.
+    Append { have: u64, verify: bool },
+}
+
 /// One requested file, waiting for its data.
 struct Wanted {
     index: u64,
@@ -300,6 +311,20 @@ struct Wanted {
     item: Item,
     /// The basis length the signature announced (copies must stay inside).
     basis_len: Option<u64>,
+    target: Target,
+}
+
+/// The receiver's write settings, for the data thread.
+#[derive(Clone, Copy)]
+struct Writing {
+    /// `-S`, `--preallocate`.
+    sparse: bool,
+    preallocate: bool,
+    /// rsync's `--info=name` level (verification warnings need 1).
+    names: u8,
+    /// `--partial`, `--partial-dir` (the words of a failed verification).
+    partial: bool,
+    partial_dir: bool,
 }
 
 /// Requests files as the walk plans them and writes their data as it
@@ -307,6 +332,8 @@ struct Wanted {
 pub struct WireFetch {
     link: Arc<Link>,
     delta: bool,
+    inplace: bool,
+    append: Append,
     queue: Option<SyncSender<Wanted>>,
     worker: Option<std::thread::JoinHandle<()>>,
 }
@@ -317,12 +344,21 @@ impl WireFetch {
     pub fn new(opts: &Options, link: Arc<Link>, data: Receiver<Msg>, rx: Receive) -> WireFetch {
         let (qt, qr) = std::sync::mpsc::sync_channel(MAX_OUTSTANDING);
         let l = Arc::clone(&link);
-        let worker = std::thread::spawn(move || receive_files(&l, &qr, &data, rx));
+        let how = Writing {
+            sparse: opts.sparse,
+            preallocate: opts.preallocate,
+            names: opts.name_level(),
+            partial: opts.partial || opts.partial_dir.is_some(),
+            partial_dir: opts.partial_dir.is_some(),
+        };
+        let worker = std::thread::spawn(move || receive_files(&l, &qr, &data, rx, how));
         WireFetch {
             link,
             // rsync sends deltas by default for remote transfers; -W turns
             // them off, and a dry run requests nothing.
             delta: opts.whole_file != Some(true) && !opts.sparse,
+            inplace: opts.inplace || opts.append != Append::No,
+            append: opts.append,
             queue: Some(qt),
             worker: Some(worker),
         }
@@ -357,10 +393,37 @@ impl Fetch for WireFetch {
             return;
         }
         let index = e.meta.ino - 1;
-        let sig = self.signature(&it);
+        let exists = it.dest_meta.filter(|d| d.kind == Kind::File);
+        let target = match exists {
+            Some(d) if self.append != Append::No => Target::Append {
+                have: d.size,
+                verify: self.append == Append::Verify,
+            },
+            Some(_) if self.inplace => Target::InPlace,
+            _ => Target::Temp,
+        };
+        let sig = match target {
+            Target::Append { .. } => None,
+            _ => self.signature(&it),
+        };
+        let (mut flags, mut offset) = (0, 0);
+        if sig.is_some() {
+            flags |= req::SIG;
+            if target == Target::InPlace {
+                flags |= req::IN_PLACE;
+            }
+        }
+        if let Target::Append { have, verify } = target {
+            flags |= req::APPEND;
+            if verify {
+                flags |= req::VERIFY;
+            }
+            offset = have;
+        }
         self.link.send(&Msg::Request {
             index,
-            flags: u8::from(sig.is_some()),
+            flags,
+            offset,
         });
         let basis_len = sig.as_ref().map(|s| s.0);
         if let Some((_, bytes)) = sig {
@@ -379,6 +442,7 @@ impl Fetch for WireFetch {
                 entry: e,
                 item: it,
                 basis_len,
+                target,
             };
             // A full queue waits for the data thread, but only after the
             // requests queued in the writer are on their way: the data
@@ -409,7 +473,13 @@ impl Fetch for WireFetch {
 /// The data thread: write each requested file as its `Data` frames arrive;
 /// then the redo phase (files whose delta failed verification, requested
 /// again whole).
-fn receive_files(link: &Link, queue: &Receiver<Wanted>, data: &Receiver<Msg>, mut rx: Receive) {
+fn receive_files(
+    link: &Link,
+    queue: &Receiver<Wanted>,
+    data: &Receiver<Msg>,
+    mut rx: Receive,
+    how: Writing,
+) {
     let mut redo = Vec::new();
     let next = |q: &Receiver<Wanted>| match q.try_recv() {
         Ok(w) => Some(w),
@@ -423,9 +493,18 @@ fn receive_files(link: &Link, queue: &Receiver<Wanted>, data: &Receiver<Msg>, mu
         if link.failed().is_some() || rx.stopped() {
             continue;
         }
-        match one_file(link, data, &mut rx, &w) {
+        match one_file(link, data, &mut rx, &w, how) {
             Got::Done => {}
-            Got::Redo => redo.push(w),
+            Got::Redo => {
+                if how.names > 0 {
+                    crate::report::message_bare(&format!(
+                        "WARNING: {} failed verification -- update {} (will try again).",
+                        crate::report::escape_name(w.entry.name(), false),
+                        kept(&w, how)
+                    ));
+                }
+                redo.push(w)
+            }
             Got::Stop => break,
         }
     }
@@ -437,25 +516,44 @@ fn receive_files(link: &Link, queue: &Receiver<Wanted>, data: &Receiver<Msg>, mu
         link.send(&Msg::Request {
             index: w.index,
             flags: 0,
+            offset: 0,
         });
     }
     link.send(&Msg::Done { phase: 1 });
     link.flush();
     for mut w in redo {
         w.basis_len = None;
+        // The whole file again; an appended one is rewritten in place.
+        if w.target != Target::Temp {
+            w.target = Target::InPlace;
+        }
         rx.redo(&w.entry, &w.item);
-        match one_file(link, data, &mut rx, &w) {
+        match one_file(link, data, &mut rx, &w, how) {
             Got::Done => {}
             Got::Redo => {
                 rx.error(format!(
-                    "ERROR: {} failed verification -- update discarded.",
-                    crate::report::escape_name(w.entry.name(), false)
+                    "ERROR: {} failed verification -- update {}.",
+                    crate::report::escape_name(w.entry.name(), false),
+                    kept(&w, how)
                 ));
             }
             Got::Stop => return,
         }
     }
     expect_done(link, data, 1);
+}
+
+/// rsync's word for what a failed verification left at the destination.
+fn kept(w: &Wanted, how: Writing) -> &'static str {
+    if w.target != Target::Temp {
+        "retained"
+    } else if how.partial_dir {
+        "put into partial-dir"
+    } else if how.partial {
+        "retained"
+    } else {
+        "discarded"
+    }
 }
 
 fn expect_done(link: &Link, data: &Receiver<Msg>, phase: u8) -> bool {
@@ -475,18 +573,37 @@ enum Got {
     Stop,
 }
 
-/// Receive one file's data into its temp file and put it in place.
-fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted) -> Got {
+/// Receive one file's data into its temp file and put it in place, or
+/// into the destination file itself (`--inplace`, `--append`).
+fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted, how: Writing) -> Got {
+    use crate::sys::copy::{PieceWrite, preallocate, write_at};
     let mut outcome = Got::Done;
     let mut matched_total = 0u64;
     let mut raise = 0;
-    let mut fill = |tmp: &std::fs::File, dfd: Option<&std::os::fd::OwnedFd>| {
-        let basis = match w.basis_len {
-            Some(_) => open_basis(&w.item.dest, dfd),
-            None => None,
+    let in_place = w.target != Target::Temp;
+    let piece = PieceWrite {
+        sparse: how.sparse,
+        punch: in_place,
+        preallocate: how.preallocate && how.sparse,
+    };
+    let mut fill = |f: &std::fs::File, dfd: Option<&std::os::fd::OwnedFd>| {
+        // Writing in place, the file is its own basis.
+        let own = match (w.target, w.basis_len) {
+            (Target::Temp, Some(_)) => open_basis(&w.item.dest, dfd),
+            _ => None,
         };
+        let basis = if in_place { Some(f) } else { own.as_ref() };
         let mut hasher = blake3::Hasher::new();
-        let mut out = std::io::BufWriter::with_capacity(256 << 10, tmp);
+        let mut pos = 0u64;
+        if let Target::Append { have, verify } = w.target {
+            pos = have;
+            if verify {
+                hash_prefix(f, have, &mut hasher)?;
+            }
+        }
+        if how.preallocate && !how.sparse && w.entry.meta.size > pos {
+            preallocate(f, pos, w.entry.meta.size - pos, false)?;
+        }
         let mut matched = 0u64;
         let mut buf = Vec::new();
         loop {
@@ -494,7 +611,10 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted) -> 
                 Ok(m) => m,
                 Err(_) => {
                     outcome = Got::Stop;
-                    return Err(std::io::Error::other("connection closed"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "connection closed",
+                    ));
                 }
             };
             match m {
@@ -503,15 +623,23 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted) -> 
                         match op {
                             WireOp::Literal(b) => {
                                 hasher.update(&b);
-                                out.write_all(&b)?;
+                                write_at(f, &b, pos, piece)?;
+                                pos += b.len() as u64;
                             }
                             WireOp::Copy { offset, len } => {
                                 let inside = w.basis_len.is_some_and(|bl| {
                                     offset.checked_add(len).is_some_and(|e| e <= bl)
                                 });
-                                let Some(b) = basis.as_ref().filter(|_| inside) else {
+                                // In place, bytes behind the output position
+                                // are already overwritten.
+                                let forward = w.target != Target::InPlace || offset >= pos;
+                                let Some(b) = basis.filter(|_| inside && forward) else {
                                     outcome = Got::Stop;
-                                    link.protocol_error("Copy outside the basis");
+                                    link.protocol_error(if inside {
+                                        "Copy behind the output of an in-place file"
+                                    } else {
+                                        "Copy outside the basis"
+                                    });
                                     return Err(std::io::Error::other("bad copy"));
                                 };
                                 let mut left = len;
@@ -526,8 +654,12 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted) -> 
                                         break;
                                     }
                                     hasher.update(&buf[..got]);
-                                    out.write_all(&buf[..got])?;
+                                    // A copy onto itself leaves the bytes be.
+                                    if !(in_place && at == pos) {
+                                        write_at(f, &buf[..got], pos, piece)?;
+                                    }
                                     at += got as u64;
+                                    pos += got as u64;
                                     left -= got as u64;
                                 }
                                 matched += len;
@@ -536,10 +668,19 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted) -> 
                     }
                 }
                 Msg::FileEnd { index, hash } if index == w.index => {
-                    out.flush()?;
+                    // Trailing holes (-S) and the cut of a file rewritten in place.
+                    if in_place || how.sparse {
+                        f.set_len(pos)?;
+                    }
                     if hash != *hasher.finalize().as_bytes() {
                         outcome = Got::Redo;
-                        return Ok(Filled::Dropped);
+                        // An appended file that fails --append-verify keeps
+                        // its new data and metadata until the redo (rsync's
+                        // "update retained").
+                        return Ok(match w.target {
+                            Target::Append { .. } => Filled::Done,
+                            _ => Filled::Dropped,
+                        });
                     }
                     matched_total = matched;
                     return Ok(Filled::Done);
@@ -561,13 +702,38 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted) -> 
             }
         }
     };
-    if rx.file(&w.entry, &w.item, &mut fill).is_some() {
+    let start = match w.target {
+        Target::Append { have, .. } => have,
+        _ => 0,
+    };
+    let done = if in_place {
+        rx.in_place(&w.entry, &w.item, start, &mut fill)
+    } else {
+        rx.file(&w.entry, &w.item, &mut fill)
+    };
+    if done.is_some() {
         rx.matched(matched_total);
     }
     if raise != 0 {
         rx.raise(raise);
     }
     outcome
+}
+
+/// `--append-verify`: the kept prefix goes into the whole-file hash.
+fn hash_prefix(f: &std::fs::File, len: u64, hasher: &mut blake3::Hasher) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 256 << 10];
+    let mut at = 0u64;
+    while at < len {
+        let n = ((len - at) as usize).min(buf.len());
+        let got = f.read_at(&mut buf[..n], at)?;
+        if got == 0 {
+            break;
+        }
+        hasher.update(&buf[..got]);
+        at += got as u64;
+    }
+    Ok(())
 }
 
 /// The destination file a delta was computed against, opened without

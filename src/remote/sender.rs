@@ -5,7 +5,7 @@
 //! The sender plans nothing: the receiver decides what to request (rsync's
 //! generator runs on the receiving side).
 
-use super::proto::{self, Entry as WireEntry, Msg, SigAssembler, WireOp, flag};
+use super::proto::{self, Entry as WireEntry, Msg, SigAssembler, WireOp, flag, req};
 use super::session::Link;
 use crate::delta::{chunk, ops, sig};
 use crate::exit;
@@ -190,8 +190,9 @@ impl ListOut<'_> {
 fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
     let mut code = 0;
     let mut sigs = SigAssembler::default();
-    // A request whose signature is still arriving.
-    let mut waiting: Option<u64> = None;
+    // A request whose signature is still arriving (and whether the
+    // receiver writes that file in place).
+    let mut waiting: Option<(u64, bool)> = None;
     loop {
         let m = match requests.try_recv() {
             Ok(m) => m,
@@ -205,8 +206,12 @@ fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
             }
         };
         match m {
-            Msg::Request { index, flags } => {
-                if waiting.is_some() || flags & !1 != 0 {
+            Msg::Request {
+                index,
+                flags,
+                offset,
+            } => {
+                if waiting.is_some() {
                     link.protocol_error("Request while a Signature is pending");
                     return code;
                 }
@@ -214,17 +219,25 @@ fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
                     link.protocol_error("Request for an index that is not a regular file");
                     return code;
                 };
-                if flags & 1 != 0 {
-                    waiting = Some(index);
+                if flags & req::SIG != 0 {
+                    waiting = Some((index, flags & req::IN_PLACE != 0));
                 } else {
-                    code = crate::engine::merge_code(code, send_file(link, index, &path, None));
+                    let how = if flags & req::APPEND != 0 {
+                        How::Append {
+                            offset,
+                            verify: flags & req::VERIFY != 0,
+                        }
+                    } else {
+                        How::Whole
+                    };
+                    code = crate::engine::merge_code(code, send_file(link, index, &path, how));
                 }
             }
             Msg::Signature { index, last, piece } => {
-                if waiting != Some(index) {
+                let Some((_, in_place)) = waiting.filter(|w| w.0 == index) else {
                     link.protocol_error("Signature without its Request");
                     return code;
-                }
+                };
                 match sigs.push(index, last, &piece) {
                     Ok(None) => {}
                     Ok(Some(bytes)) => {
@@ -240,8 +253,8 @@ fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
                             link.protocol_error("Signature for an unknown index");
                             return code;
                         };
-                        code =
-                            crate::engine::merge_code(code, send_file(link, index, &path, Some(s)));
+                        let how = How::Delta { basis: s, in_place };
+                        code = crate::engine::merge_code(code, send_file(link, index, &path, how));
                     }
                     Err(e) => {
                         link.protocol_error(&e.to_string());
@@ -276,22 +289,37 @@ fn lookup(files: &Files, index: u64) -> Option<PathBuf> {
     f.get(usize::try_from(index).ok()?)?.clone()
 }
 
+/// What a request asks for.
+enum How {
+    /// The whole file.
+    Whole,
+    /// A delta against the receiver's basis; `in_place`: the receiver
+    /// writes the basis itself.
+    Delta {
+        basis: sig::Signature,
+        in_place: bool,
+    },
+    /// `--append`: the bytes from `offset` on.
+    Append { offset: u64, verify: bool },
+}
+
 /// Send one file: `Data` frames (a delta when the receiver sent the basis's
-/// signature), then `FileEnd` with the BLAKE3 of everything sent; `NoSend`
-/// when it cannot be read. Returns 23/24 for a file not sent.
-fn send_file(
-    link: &Link,
-    index: u64,
-    path: &std::path::Path,
-    basis: Option<sig::Signature>,
-) -> i32 {
+/// signature, the tail for `--append`), then `FileEnd` with the BLAKE3 of
+/// the content (of the bytes sent for a plain append); `NoSend` when it
+/// cannot be read. Returns 23/24 for a file not sent.
+fn send_file(link: &Link, index: u64, path: &std::path::Path, how: How) -> i32 {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => return no_send(link, index, path, &e),
     };
     let mut hasher = blake3::Hasher::new();
-    let sent = match basis {
-        Some(b) if b.params.is_valid() => send_delta(link, index, &f, &b, &mut hasher),
+    let sent = match how {
+        How::Delta { basis, in_place } if basis.params.is_valid() => {
+            send_delta(link, index, &f, &basis, in_place, &mut hasher)
+        }
+        How::Append { offset, verify } => {
+            send_tail(link, index, &mut f, offset, verify, &mut hasher)
+        }
         _ => send_whole(link, index, &mut f, &mut hasher),
     };
     if let Err(e) = sent {
@@ -303,6 +331,34 @@ fn send_file(
         hash: *hasher.finalize().as_bytes(),
     });
     0
+}
+
+/// `--append`: the bytes past `offset` (the prefix is hashed, not sent,
+/// with `--append-verify`).
+fn send_tail(
+    link: &Link,
+    index: u64,
+    f: &mut std::fs::File,
+    offset: u64,
+    verify: bool,
+    hasher: &mut blake3::Hasher,
+) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    if verify {
+        let mut prefix = (&mut *f).take(offset);
+        let mut buf = vec![0u8; DATA_CHUNK];
+        loop {
+            let n = match prefix.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+        }
+    }
+    f.seek(SeekFrom::Start(offset))?;
+    send_whole(link, index, f, hasher)
 }
 
 fn no_send(link: &Link, index: u64, path: &std::path::Path, e: &std::io::Error) -> i32 {
@@ -359,6 +415,7 @@ fn send_delta(
     index: u64,
     f: &std::fs::File,
     basis: &sig::Signature,
+    in_place: bool,
     hasher: &mut blake3::Hasher,
 ) -> std::io::Result<()> {
     let len = f.metadata()?.len();
@@ -367,7 +424,10 @@ fn send_delta(
     hasher.update_rayon(data);
     let params: chunk::ChunkParams = basis.params;
     let ours = sig::Signature::compute(data, params, basis.hash_len());
-    let delta = ops::encode(basis, &ours);
+    let mut delta = ops::encode(basis, &ours);
+    if in_place {
+        delta.ops = forward_only(&delta.ops);
+    }
     let mut pos = 0usize;
     let mut pending: Vec<WireOp> = Vec::new();
     let mut pending_bytes = 0usize;
@@ -408,5 +468,63 @@ fn flush_ops(link: &Link, index: u64, ops: &mut Vec<WireOp>) {
             index,
             ops: std::mem::take(ops),
         });
+    }
+}
+
+/// `--inplace`: the receiver overwrites its basis as it writes, so a copy
+/// that reads basis bytes before the output position would read bytes
+/// already replaced. Such copies become literals (rsync's generator drops
+/// those matches for `--inplace` the same way); a copy from the output
+/// position itself costs the receiver no write at all.
+fn forward_only(delta: &[ops::Op]) -> Vec<ops::Op> {
+    let mut out: Vec<ops::Op> = Vec::with_capacity(delta.len());
+    let mut pos = 0u64;
+    for op in delta {
+        let (copy, len) = match *op {
+            ops::Op::Copy { offset, len } => (offset >= pos, len),
+            ops::Op::Literal { len } => (false, len),
+        };
+        if copy {
+            out.push(*op);
+        } else if let Some(ops::Op::Literal { len: l }) = out.last_mut() {
+            *l += len;
+        } else {
+            out.push(ops::Op::Literal { len });
+        }
+        pos += len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_place_copies_never_read_behind_the_output() {
+        use ops::Op::{Copy, Literal};
+        let d = [
+            Copy { offset: 0, len: 10 },
+            Copy { offset: 5, len: 4 },
+            Literal { len: 3 },
+            Copy {
+                offset: 100,
+                len: 8,
+            },
+            Copy { offset: 20, len: 2 },
+        ];
+        let f = forward_only(&d);
+        assert_eq!(
+            f,
+            vec![
+                Copy { offset: 0, len: 10 },
+                Literal { len: 7 },
+                Copy {
+                    offset: 100,
+                    len: 8
+                },
+                Literal { len: 2 },
+            ]
+        );
     }
 }

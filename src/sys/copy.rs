@@ -385,6 +385,62 @@ pub fn copy_sparse_inplace(src: &File, dst: &File, len: u64) -> io::Result<()> {
     dst.set_len(len)
 }
 
+/// How [`write_at`] treats blocks of zeros.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PieceWrite {
+    /// `-S`: all-zero blocks are not written (they stay holes in a fresh
+    /// file; the caller sets the final length).
+    pub sparse: bool,
+    /// With `sparse`, the file is rewritten in place: zero blocks are punched
+    /// out instead (written when the filesystem cannot punch).
+    pub punch: bool,
+    /// `--preallocate`: reserve each written run first.
+    pub preallocate: bool,
+}
+
+/// Write `buf` at `off` in `dst` as `how` says.
+///
+/// Why: file data from a remote sender arrives in pieces of at most a frame;
+/// `-S`, `--inplace -S` and `--preallocate` must treat each piece as the
+/// local copy treats the source's blocks.
+pub fn write_at(dst: &File, buf: &[u8], off: u64, how: PieceWrite) -> io::Result<()> {
+    if !how.sparse {
+        if how.preallocate && !buf.is_empty() {
+            preallocate(dst, off, buf.len() as u64, false)?;
+        }
+        return dst.write_all_at(buf, off);
+    }
+    let mut i = 0;
+    while i < buf.len() {
+        let e = (i + SPARSE_BLOCK).min(buf.len());
+        if is_zero(&buf[i..e]) {
+            let at = off + i as u64;
+            if !how.punch || punch_hole(dst, at, (e - i) as u64).is_ok() {
+                i = e;
+                continue;
+            }
+            dst.write_all_at(&buf[i..e], at)?;
+            i = e;
+            continue;
+        }
+        let start = i;
+        i = e;
+        while i < buf.len() {
+            let e = (i + SPARSE_BLOCK).min(buf.len());
+            if is_zero(&buf[i..e]) {
+                break;
+            }
+            i = e;
+        }
+        let at = off + start as u64;
+        if how.preallocate {
+            preallocate(dst, at, (i - start) as u64, false)?;
+        }
+        dst.write_all_at(&buf[start..i], at)?;
+    }
+    Ok(())
+}
+
 /// `fallocate(PUNCH_HOLE | KEEP_SIZE)`: deallocate a range, which then reads
 /// as zeros.
 pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
