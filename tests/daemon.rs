@@ -967,3 +967,54 @@ fn a_missing_config_file_is_rsyncs_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("the daemon needs \"tls cert\" and \"tls key\""));
 }
+
+#[test]
+fn receiver_options_of_a_push_work_inside_the_module_only() {
+    let d = Daemon::resync(&pki(), "");
+    let m = d.path().join("m");
+    let push = |args: &[&str], to: &str| {
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        a.extend(["src/".to_string(), d.url(to)]);
+        let mut full = vec![
+            "--ca-file".to_string(),
+            d.path().join("ca.pem").display().to_string(),
+        ];
+        full.extend(a);
+        d.client_raw(&full, &[])
+    };
+    let o = push(&["-a"], "refw/dst/");
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // A changed file: its old version goes to the backup dir beside dst.
+    fs::write(d.path().join("src/a"), b"new a\n").unwrap();
+    let o = push(&["-a", "--backup-dir=../bk"], "refw/dst/");
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(fs::read(m.join("bk/a")).unwrap(), b"a\n");
+    assert_eq!(fs::read(m.join("dst/a")).unwrap(), b"new a\n");
+    // A snapshot linked against the previous one.
+    let o = push(&["-a", "--link-dest=../dst"], "refw/snap/");
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let (a, b) = (
+        fs::metadata(m.join("dst/a")).unwrap(),
+        fs::metadata(m.join("snap/a")).unwrap(),
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((a.ino(), b.nlink()), (b.ino(), 2));
+    // Paths that leave the module are refused before anything is written.
+    for (opt, what) in [
+        ("--backup-dir=../../out", "--backup-dir"),
+        ("--link-dest=/etc", "--link-dest/--copy-dest/--compare-dest"),
+        ("--temp-dir=../../..", "--temp-dir"),
+        ("--partial-dir=../../p", "--partial-dir"),
+    ] {
+        let o = push(&["-a", opt], "refw/dst/");
+        assert_eq!(o.status.code(), Some(1), "{opt}: {}", err(&o));
+        assert!(
+            err(&o).contains(&format!(
+                "resync: [server] {what} outside the module refused"
+            )),
+            "{opt}: {}",
+            err(&o)
+        );
+    }
+    assert!(!d.path().join("out").exists());
+}
