@@ -219,6 +219,10 @@ fn sparse(p: &Path) -> bool {
 fn how_files_are_written_matches_rsync_both_ways() {
     let Some(env) = Env::new() else { return };
     let holes = add_holes(&env.w().join("src"));
+    // A partial dir on the sending side is not sent with --partial-dir.
+    fs::create_dir_all(env.w().join("src/sub/.part")).unwrap();
+    fs::write(env.w().join("src/sub/.part/junk"), b"junk").unwrap();
+    set_mtime(&env.w().join("src/sub"), (1_500_000_000, 77));
     fix_times(&env.w().join("src"));
     for pull in [false, true] {
         env.both(pull, &["-ai", "--partial"], &stale);

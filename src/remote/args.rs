@@ -144,6 +144,12 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     if !pull {
         receiver_args(o, &mut a);
+    } else if let Some(pd) = o.partial_dir.as_deref().filter(|d| !d.starts_with('/')) {
+        // The receiver's `-p DIR/` rule for a relative --partial-dir reaches
+        // the sender with the other rules, as rsync's filter list does: a
+        // pull does not send the source's partial files.
+        let rule = format!("-p {}/", pd.trim_end_matches('/'));
+        a.push(value("--filter=", rule.as_bytes()));
     }
     for f in &o.filters {
         match f {
@@ -364,6 +370,10 @@ mod tests {
         let pulled = server_args(&parse(&[&pulled[..], &["h:s/", "d"]].concat()), true).unwrap();
         let plain = server_args(&parse(&["-a", "--inplace", "h:s/", "d"]), true).unwrap();
         assert_eq!(pulled, plain);
+        let pd = server_args(&parse(&["-a", "--partial-dir=.p/", "h:s/", "d"]), true).unwrap();
+        assert_eq!(pd.last().unwrap(), br"--filter=-p\ .p/");
+        let back = parse(&["--server", "--sender", "--filter=-p .p/", ".", "s/"]);
+        assert_eq!(back.filters.len(), 1);
     }
 
     #[test]
