@@ -1133,6 +1133,22 @@ impl Scanner {
     /// from the manifest without reading or stat'ing its files. Its
     /// subdirectories are stat'ed for real on both sides (their own check
     /// comes when they are listed). None: list it for real.
+    /// `--trust-mtime`: the listing of subdirectory `req` at once, when its
+    /// record holds no subdirectory (so listing it needs no syscall: its own
+    /// states come from the stats just made) and it is trusted; None: it
+    /// gets a pending listing as usual.
+    ///
+    /// Why: most directories of a source tree are leaves (linux: 4.0k of
+    /// 5.1k); a pending listing costs an allocation, a rayon task, a claim
+    /// and a wake-up, more than checking the leaf's record does.
+    fn trusted_leaf(&self, m: &crate::manifest::Manifest, req: &Request) -> Option<Listing> {
+        let d = m.dir(req.paths.name().as_os_str().as_bytes())?;
+        if d.count as u64 != d.plain.count() {
+            return None;
+        }
+        self.list_trusted(req)
+    }
+
     fn list_trusted(&self, req: &Request) -> Option<Listing> {
         use crate::manifest::format;
         let m = self.manifest.old.as_ref()?;
@@ -1242,27 +1258,35 @@ impl Scanner {
                 sums: None,
             };
             let children = if recurse {
-                Children::Pending(Arc::new(Pending {
-                    req: Request {
-                        paths: entry.paths.clone(),
-                        is_dot: false,
-                        root_dev: req.root_dev,
-                        parent: Mutex::new(None),
-                        filt: filt.as_ref().map(|(f, abs)| {
-                            (f.clone(), abs.join(OsStr::from_bytes(base(entry.src()))))
-                        }),
-                        src_meta: meta,
-                        dest_meta: match dest {
-                            DestProbe::Found(m) => Some(m),
-                            _ => None,
-                        },
-                        src_state: states.0,
-                        dest_state: states.1,
+                let sub = Request {
+                    paths: entry.paths.clone(),
+                    is_dot: false,
+                    root_dev: req.root_dev,
+                    parent: Mutex::new(None),
+                    filt: filt.as_ref().map(|(f, abs)| {
+                        (f.clone(), abs.join(OsStr::from_bytes(base(entry.src()))))
+                    }),
+                    src_meta: meta,
+                    dest_meta: match dest {
+                        DestProbe::Found(m) => Some(m),
+                        _ => None,
                     },
-                    state: Mutex::new(State::Idle),
-                    ready: Condvar::new(),
-                    spawned: Default::default(),
-                }))
+                    src_state: states.0,
+                    dest_state: states.1,
+                };
+                match self.trusted_leaf(m, &sub) {
+                    Some(l) => {
+                        self.in_flight
+                            .fetch_add(l.nodes.len() as isize, Ordering::Relaxed);
+                        Children::Listed(Box::new(l))
+                    }
+                    None => Children::Pending(Arc::new(Pending {
+                        req: sub,
+                        state: Mutex::new(State::Idle),
+                        ready: Condvar::new(),
+                        spawned: Default::default(),
+                    })),
+                }
             } else {
                 Children::None
             };
