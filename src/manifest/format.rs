@@ -741,14 +741,19 @@ pub fn open<'a>(file: &'a [u8], want: &Header) -> Result<&'a [u8], Reject> {
 /// nothing else (the linux tree: ~1 MB of the 8.5 MB), so checking this sum
 /// instead of the whole payload's covers every byte it uses.
 pub fn lean_sum(payload: &[u8], dirs: &[DirHead]) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(payload.get(..4).unwrap_or_default());
+    // Gathered into one buffer first: BLAKE3 fed thousands of short pieces
+    // compresses block by block; one long input takes its SIMD path over
+    // many chunks at once (a quarter of the instructions, `callgrind`). The
+    // sum is the same either way.
+    let plain: usize = dirs.iter().map(|d| d.plain.len as usize).sum();
+    let mut lean = Vec::with_capacity(payload.len().saturating_sub(plain));
+    lean.extend_from_slice(payload.get(..4).unwrap_or_default());
     for d in dirs {
         let after_plain = d.entries.start + d.plain.len as usize;
-        h.update(&payload[d.record.start..d.entries.start]);
-        h.update(&payload[after_plain..d.record.end]);
+        lean.extend_from_slice(&payload[d.record.start..d.entries.start]);
+        lean.extend_from_slice(&payload[after_plain..d.record.end]);
     }
-    *h.finalize().as_bytes()
+    *crate::delta::hash::hash_bytes(&lean).as_bytes()
 }
 
 /// A whole manifest file for `payload`.
