@@ -516,7 +516,6 @@ fn manifest_use(
     let Some(place) = crate::manifest::place(opts, Path::new(src), dest) else {
         return none;
     };
-    let old = crate::manifest::load(&place).map(std::sync::Arc::new);
     // --trust-mtime stands the recorded metadata in for what the listing
     // would read; options that need more than it holds (xattrs, ACLs,
     // content, atimes, link counts, followed links) keep the safe path.
@@ -542,6 +541,9 @@ fn manifest_use(
         && !opts.prune_empty_dirs
         && opts.delete == crate::options::Delete::Off
         && !opts.force;
+    // A counting run reads no plain run: only the sum over the rest is
+    // checked (see `manifest::open_file`).
+    let old = crate::manifest::load(&place, count_only).map(std::sync::Arc::new);
     let rec = (!opts.dry_run).then(|| std::sync::Arc::new(crate::manifest::Recorder::default()));
     (
         flist::ManifestUse {

@@ -318,3 +318,69 @@ fn a_dirty_directory_with_hashes_is_kept_stale_and_never_carried() {
     let m2 = Manifest::from_payload(p.unwrap()).unwrap();
     assert_eq!(m2.dir(b"h").unwrap().flags & format::D_STALE, 0);
 }
+
+/// The lean check (a counting `--trust-mtime` run) covers every byte that
+/// run reads: a change to a header or to an entry after a plain run is
+/// refused at load, a change inside a plain run makes that directory's full
+/// entries unreadable, and such a manifest's records are not copied into a
+/// new one under fresh sums.
+#[test]
+fn lean_check_covers_what_a_counting_run_reads_and_copies_nothing_unchecked() {
+    let h = Header {
+        pair: [1; 32],
+        opts: [2; 32],
+    };
+    let payload = sample();
+    let file = format::seal(&h, &payload);
+    let open = |f: &[u8], lean| open_file(crate::sys::mmap::FileBytes::Owned(f.to_vec()), &h, lean);
+    let m = open(&file, true).unwrap();
+    let d = m.dir(b"sub").unwrap().clone();
+    // Plain runs are not read when only the lean sum was checked; the rest is.
+    assert!(m.entries(&d).next().unwrap().is_err());
+    assert_eq!(
+        m.entries_after_plain(&d).next().unwrap().unwrap().name,
+        b"z"
+    );
+    assert!(m.checked());
+    assert_eq!(open(&file, false).unwrap().entries(&d).count(), 4);
+    let at = format::HEADER_LEN;
+    // A byte inside sub's plain run (its first entry's name, "a").
+    let plain_byte = at + d.entries.start + 3;
+    assert_eq!(file[plain_byte], b'a');
+    // A byte of sub's header (its source mtime) and of the entry after the
+    // plain run (z's name).
+    let head_byte = at + d.flags_at + 1;
+    let after_byte = at + d.entries.start + d.plain.len as usize + 3;
+    assert_eq!(file[after_byte], b'z');
+    for (i, lean_ok) in [(plain_byte, true), (head_byte, false), (after_byte, false)] {
+        let mut bad = file.clone();
+        bad[i] ^= 0x04;
+        assert!(open(&bad, false).is_err(), "full check, byte {i}");
+        assert_eq!(open(&bad, true).is_ok(), lean_ok, "lean check, byte {i}");
+    }
+    // Trusted (carried) records of a manifest whose plain run was damaged
+    // are left out of the next one; fresh records are kept.
+    let mut bad = file.clone();
+    bad[plain_byte] ^= 0x04;
+    let m = open(&bad, true).unwrap();
+    assert!(!m.checked());
+    let rec = Recorder::default();
+    rec.carry(m.dir(b"sub").unwrap());
+    rec.add(DirRecording::new(b"new", &state(3), None, 0), None);
+    let p = rec
+        .payload(Some(&m), &HashSet::new(), &HashSet::new())
+        .unwrap();
+    let next = Manifest::from_payload(p).unwrap();
+    assert!(next.dir(b"sub").is_none());
+    assert!(next.dir(b"new").is_some());
+    // With an intact file the same records are copied.
+    let m = open(&file, true).unwrap();
+    let rec = Recorder::default();
+    rec.carry(m.dir(b"sub").unwrap());
+    rec.add(DirRecording::new(b"new", &state(3), None, 0), None);
+    let p = rec
+        .payload(Some(&m), &HashSet::new(), &HashSet::new())
+        .unwrap();
+    let next = Manifest::from_payload(p).unwrap();
+    assert_eq!(next.entries(next.dir(b"sub").unwrap()).count(), 4);
+}
