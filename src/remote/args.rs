@@ -34,19 +34,13 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.safe_links, "--safe-links"),
         (o.copy_dirlinks, "--copy-dirlinks"),
         (o.keep_dirlinks, "--keep-dirlinks"),
-        (o.hard_links, "--hard-links"),
         (o.executability, "--executability"),
         (!o.chmod.is_empty(), "--chmod"),
-        (o.atimes, "--atimes"),
-        (o.open_noatime, "--open-noatime"),
         (o.omit_link_times, "--omit-link-times"),
         (
             o.chown.is_some() || o.chown_user.is_some() || o.chown_group.is_some(),
             "--chown",
         ),
-        (o.xattrs, "--xattrs"),
-        (o.acls, "--acls"),
-        (o.checksum, "--checksum"),
         (o.sparse, "--sparse"),
         (o.inplace, "--inplace"),
         (o.append != Append::No, "--append"),
@@ -98,6 +92,10 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
         (o.update, 'u'),
         (o.ignore_times, 'I'),
         (o.cvs_exclude, 'C'),
+        (o.hard_links, 'H'),
+        (o.xattrs, 'X'),
+        (o.acls, 'A'),
+        (o.checksum, 'c'),
     ] {
         if on {
             flags.push(c);
@@ -105,6 +103,9 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     for _ in 0..o.one_file_system {
         flags.push('x');
+    }
+    if o.atimes {
+        flags.push('U');
     }
     if flags.len() > 1 {
         a.push(flags.into_bytes());
@@ -118,6 +119,9 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     if o.numeric_ids {
         long("--numeric-ids");
+    }
+    if o.open_noatime {
+        long("--open-noatime");
     }
     if o.existing {
         long("--existing");
@@ -250,17 +254,30 @@ mod tests {
         assert_eq!(p.delete, Delete::During);
         assert_eq!(p.whole_file, Some(true));
         assert_eq!(p.filters.len(), 1);
+        // The sender-side and metadata options travel as letters.
+        let o = parse(&["-aHXAcU", "s", "h:d"]);
+        let a = server_args(&o, true).unwrap();
+        assert_eq!(a[2], b"-rlptogHXAcU".to_vec());
+        let mut back: Vec<String> = a
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into())
+            .collect();
+        back.extend([".".into(), "s".into()]);
+        let refs: Vec<&str> = back.iter().map(String::as_str).collect();
+        let p = parse(&refs);
+        assert!(p.sender && p.hard_links && p.xattrs && p.acls && p.checksum && p.atimes);
     }
 
     #[test]
     fn unsupported_options_are_named() {
         assert_eq!(
-            unsupported(&parse(&["-aH", "s", "h:d"])),
-            Some("--hard-links")
+            unsupported(&parse(&["-a", "--sparse", "s", "h:d"])),
+            Some("--sparse")
         );
         assert_eq!(
-            unsupported(&parse(&["-a", "-c", "s", "h:d"])),
-            Some("--checksum")
+            unsupported(&parse(&["-a", "--8-bit-output", "s", "h:d"])),
+            Some("--8-bit-output")
         );
+        assert!(unsupported(&parse(&["-aHXAcU", "s", "h:d"])).is_none());
     }
 }
