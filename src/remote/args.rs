@@ -59,6 +59,25 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
     checks.iter().find(|(set, _)| *set).map(|(_, n)| *n)
 }
 
+/// The first option whose wire support (a capability of the handshake) the
+/// peer lacks, by its rsync name: an older resync would otherwise drop the
+/// fields it does not know how to send or refuse them mid-list.
+pub fn missing_cap(o: &Options, caps: u64) -> Option<&'static str> {
+    use super::proto::cap;
+    let needs: &[(bool, u64, &'static str)] = &[
+        (o.hard_links, cap::HARD_LINKS, "--hard-links"),
+        (o.xattrs, cap::XATTRS, "--xattrs"),
+        (o.acls, cap::ACLS, "--acls"),
+        (o.checksum, cap::CHECKSUMS, "--checksum"),
+        (o.atimes, cap::ATIMES, "--atimes"),
+        (o.remove_source_files, cap::SUCCESS, "--remove-source-files"),
+    ];
+    needs
+        .iter()
+        .find(|(on, bit, _)| *on && caps & bit == 0)
+        .map(|(_, _, n)| *n)
+}
+
 /// The options for the server's command line, before `.` and the paths.
 /// `-from` files are read here and forwarded as rules (the server cannot
 /// read the client's files); an unreadable one is an error message.
@@ -266,6 +285,16 @@ mod tests {
         let refs: Vec<&str> = back.iter().map(String::as_str).collect();
         let p = parse(&refs);
         assert!(p.sender && p.hard_links && p.xattrs && p.acls && p.checksum && p.atimes);
+    }
+
+    #[test]
+    fn options_needing_a_capability_the_peer_lacks_are_named() {
+        use crate::remote::proto::cap;
+        let o = parse(&["-aHc", "s", "h:d"]);
+        assert_eq!(missing_cap(&o, 0), Some("--hard-links"));
+        assert_eq!(missing_cap(&o, cap::HARD_LINKS), Some("--checksum"));
+        assert_eq!(missing_cap(&o, cap::HARD_LINKS | cap::CHECKSUMS), None);
+        assert_eq!(missing_cap(&parse(&["-a", "s", "h:d"]), 0), None);
     }
 
     #[test]

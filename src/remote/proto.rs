@@ -1554,7 +1554,10 @@ mod tests {
                 entry_bytes(flag::LINK, b"a", &var(MAX_NAME as u64 + 1)),
                 "long link",
             ),
-            (entry_bytes(flag::HLINK, b"a", &var(1)), "leader after the entry"),
+            (
+                entry_bytes(flag::HLINK, b"a", &var(1)),
+                "leader after the entry",
+            ),
             (entry_bytes(flag::SUM, b"a", &[7; 31]), "short sum"),
             (
                 entry_bytes(flag::ATIME, b"a", &[var(0), var(1_000_000_000)].concat()),
