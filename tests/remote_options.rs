@@ -212,3 +212,38 @@ fn atimes_match_rsync_both_ways() {
         }
     }
 }
+
+#[test]
+fn list_only_and_a_pull_without_destination_match_rsync() {
+    let Some(env) = Env::new() else { return };
+    let src = env.w().join("src");
+    let remote = |p: &str| format!("root@127.0.0.1:{}", src.join(p).display());
+    let pull_only = |p: &'static str| {
+        let r = remote(p);
+        move |_: &Path| vec![r.clone()]
+    };
+    // `host:src/`, `host:src` (-r), one file, a missing path (exit 23).
+    for (flags, path) in [
+        (&[][..], ""),
+        (&["-v"][..], ""),
+        (&["-r"][..], "../src"),
+        (&["-rv", "--exclude=deep"][..], ""),
+        (&["-a"][..], "a.txt"),
+        (&["-rh"][..], "sub"),
+        (&[][..], "nonexist"),
+    ] {
+        let path: &'static str = if path.is_empty() {
+            "./"
+        } else {
+            Box::leak(path.to_string().into_boxed_str())
+        };
+        env.both_with("no dest", flags, &pull_only(path), &nothing, false);
+    }
+    // --list-only with a destination, pushed and pulled: nothing is written.
+    for pull in [false, true] {
+        let o = env.both(pull, &["--list-only", "-a"], &nothing);
+        assert!(String::from_utf8_lossy(&o.stdout).contains(" sub/deep/c\n"));
+        assert!(!env.w().join("s/dst").exists() && !env.w().join("r/dst").exists());
+        env.both(pull, &["--list-only", "-v"], &nothing);
+    }
+}

@@ -15,7 +15,6 @@ use std::os::unix::ffi::OsStrExt;
 /// rsync name; None when every option given is supported.
 pub fn unsupported(o: &Options) -> Option<&'static str> {
     let checks: &[(bool, &'static str)] = &[
-        (o.list_only, "--list-only"),
         (o.progress || o.progress2, "--progress"),
         (!o.info.is_empty(), "--info"),
         (!o.debug.is_empty(), "--debug"),
@@ -83,6 +82,8 @@ pub fn missing_cap(o: &Options, caps: u64) -> Option<&'static str> {
 /// read the client's files); an unreadable one is an error message.
 pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     let mut a: Vec<Vec<u8>> = vec![b"--server".to_vec()];
+    // rsync lists one level of a directory operand when not recursing.
+    let dirs = o.dirs || (o.list_only && !o.recursive);
     if pull {
         a.push(b"--sender".to_vec());
     }
@@ -99,7 +100,7 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     for (on, c) in [
         (o.quiet, 'q'),
         (o.recursive, 'r'),
-        (o.dirs && !o.recursive, 'd'),
+        (dirs && !o.recursive, 'd'),
         (o.links, 'l'),
         (o.copy_links, 'L'),
         (o.perms, 'p'),
@@ -138,6 +139,9 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     if o.numeric_ids {
         long("--numeric-ids");
+    }
+    if o.list_only {
+        long("--list-only");
     }
     if o.open_noatime {
         long("--open-noatime");

@@ -291,7 +291,12 @@ fn node(
     let meta = Meta {
         kind,
         mode: e.mode,
-        size: if kind == Kind::Dir { 0 } else { e.size },
+        // (A directory's size only shows in --list-only's lines.)
+        size: if kind == Kind::Dir && !opts.list_only {
+            0
+        } else {
+            e.size
+        },
         mtime: e.mtime_sec,
         mtime_nsec: e.mtime_nsec,
         atime,

@@ -50,6 +50,15 @@ pub fn run(opts: &Options, link: &Arc<Link>, requests: Receiver<Msg>) -> i32 {
 /// Scan and send the whole file list in the order the receiver's walk takes
 /// listings: the operands' level, then each directory's listing depth first.
 fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
+    // --list-only lists one level of a directory operand when not recursing.
+    let mut dirs_opts;
+    let opts = if opts.list_only && !opts.recursive && !opts.dirs {
+        dirs_opts = opts.clone();
+        dirs_opts.dirs = true;
+        &dirs_opts
+    } else {
+        opts
+    };
     let filters = match crate::engine::build_filters(opts) {
         Ok(f) => f,
         Err(c) => {
