@@ -247,3 +247,55 @@ fn list_only_and_a_pull_without_destination_match_rsync() {
         env.both(pull, &["--list-only", "-v"], &nothing);
     }
 }
+
+/// Safe and unsafe symlinks (absolute, climbing out of the tree), a link to
+/// a directory outside, empty directories.
+fn link_tree(root: &Path) {
+    let out = root.parent().unwrap().join("out");
+    write(&out, "t", b"t\n", (1_600_000_000, 1));
+    write(&out, "od/f", b"f\n", (1_600_000_001, 2));
+    set_mtime(&out.join("od"), (1_500_000_000, 3));
+    write(root, "a", b"a\n", (1_600_000_002, 4));
+    let l = |t: &str, p: &str| std::os::unix::fs::symlink(t, root.join(p)).unwrap();
+    fs::create_dir_all(root.join("sub/emp2")).unwrap();
+    fs::create_dir_all(root.join("emp")).unwrap();
+    l("../out/t", "unsafe");
+    l("/etc/hostname", "abs");
+    l("../a", "sub/safe");
+    l("../out/od", "dirlink");
+    l("sub", "inlink");
+    for d in ["sub/emp2", "sub", "emp"] {
+        set_mtime(&root.join(d), (1_500_000_000, 5));
+    }
+}
+
+#[test]
+fn symlink_options_and_prune_empty_dirs_match_rsync_both_ways() {
+    let Some(env) = Env::with(&link_tree) else {
+        return;
+    };
+    for pull in [false, true] {
+        for flags in [
+            &["-ai", "--safe-links"][..],
+            &["-ai", "--copy-unsafe-links"][..],
+            &["-ai", "--copy-dirlinks"][..],
+            &["-ai", "-L"][..],
+            &["-aim"][..],
+            &["-aim", "--exclude=a"][..],
+        ] {
+            env.both(pull, flags, &nothing);
+        }
+        let d = env.w().join("s/dst");
+        assert!(d.join("sub/safe").is_symlink());
+    }
+    // --safe-links: the unsafe links are left out, whichever side sends.
+    for pull in [false, true] {
+        env.both(pull, &["-a", "--safe-links"], &nothing);
+        let d = env.w().join("s/dst");
+        assert!(
+            fs::symlink_metadata(d.join("unsafe")).is_err(),
+            "pull={pull}"
+        );
+        assert!(fs::symlink_metadata(d.join("abs")).is_err(), "pull={pull}");
+    }
+}

@@ -24,14 +24,10 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.min_size.is_some(), "--min-size"),
         (o.gitignore, "--gitignore"),
         (o.from0, "--from0"),
-        (o.prune_empty_dirs, "--prune-empty-dirs"),
         (o.fuzzy > 0, "--fuzzy"),
         (o.ignore_errors, "--ignore-errors"),
         (o.files_from.is_some(), "--files-from"),
         (o.missing_args > 0, "--ignore-missing-args"),
-        (o.copy_unsafe_links, "--copy-unsafe-links"),
-        (o.safe_links, "--safe-links"),
-        (o.copy_dirlinks, "--copy-dirlinks"),
         (o.keep_dirlinks, "--keep-dirlinks"),
         (o.executability, "--executability"),
         (!o.chmod.is_empty(), "--chmod"),
@@ -143,6 +139,19 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     if o.list_only {
         long("--list-only");
     }
+    if o.copy_unsafe_links {
+        long("--copy-unsafe-links");
+    }
+    if o.safe_links {
+        long("--safe-links");
+    }
+    if o.copy_dirlinks {
+        long("--copy-dirlinks");
+    }
+    if o.prune_empty_dirs {
+        long("--prune-empty-dirs");
+    }
+
     if o.open_noatime {
         long("--open-noatime");
     }

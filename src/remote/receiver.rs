@@ -190,7 +190,8 @@ impl ListFeed {
             }
             let st = &mut *st;
             match node(&st.opts, &mut st.leaders, index, e) {
-                Ok(n) => l.nodes.push(n),
+                Ok(Some(n)) => l.nodes.push(n),
+                Ok(None) => {}
                 Err(what) => {
                     self.broken(st, what);
                     return Listing::default();
@@ -224,7 +225,7 @@ fn node(
     leaders: &mut HashMap<u64, Kind>,
     index: u64,
     e: proto::Entry,
-) -> Result<Node, &'static str> {
+) -> Result<Option<Node>, &'static str> {
     let kind = Kind::from_mode(e.mode);
     let fmt = e.mode & libc::S_IFMT;
     let known = matches!(
@@ -287,6 +288,21 @@ fn node(
     });
     let (atime, atime_nsec) = e.atime.unwrap_or((e.mtime_sec, e.mtime_nsec));
     let name = Path::new(OsStr::from_bytes(&e.name));
+    // --safe-links of a pull: the server sent every symlink, the receiver
+    // drops the unsafe ones as rsync's generator does (a push's sender, on
+    // the client, dropped them itself).
+    if let (Some(t), true) = (&e.link, opts.safe_links && opts.links && !opts.server) {
+        if flist::unsafe_symlink(t, name) {
+            if opts.verbose > 0 {
+                crate::report::message_stdout(&format!(
+                    "ignoring unsafe symlink \"{}\" -> \"{}\"",
+                    crate::report::escape_name(name, false),
+                    String::from_utf8_lossy(t)
+                ));
+            }
+            return Ok(None);
+        }
+    }
     let no_content = e.flags & flag::NO_CONTENT != 0;
     let meta = Meta {
         kind,
@@ -326,7 +342,7 @@ fn node(
     } else {
         Children::None
     };
-    Ok(Node { entry, children })
+    Ok(Some(Node { entry, children }))
 }
 
 impl Feed for ListFeed {

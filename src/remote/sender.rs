@@ -51,14 +51,18 @@ pub fn run(opts: &Options, link: &Arc<Link>, requests: Receiver<Msg>) -> i32 {
 /// listings: the operands' level, then each directory's listing depth first.
 fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
     // --list-only lists one level of a directory operand when not recursing.
-    let mut dirs_opts;
-    let opts = if opts.list_only && !opts.recursive && !opts.dirs {
-        dirs_opts = opts.clone();
-        dirs_opts.dirs = true;
-        &dirs_opts
-    } else {
-        opts
-    };
+    // A pull's receiver (the client) drops unsafe symlinks itself and
+    // says so on its stdout: the server sends them all.
+    let mut own;
+    let opts =
+        if (opts.list_only && !opts.recursive && !opts.dirs) || (opts.server && opts.safe_links) {
+            own = opts.clone();
+            own.dirs |= opts.list_only && !opts.recursive;
+            own.safe_links &= !opts.server;
+            &own
+        } else {
+            opts
+        };
     let filters = match crate::engine::build_filters(opts) {
         Ok(f) => f,
         Err(c) => {
