@@ -299,3 +299,40 @@ fn symlink_options_and_prune_empty_dirs_match_rsync_both_ways() {
         assert!(fs::symlink_metadata(d.join("abs")).is_err(), "pull={pull}");
     }
 }
+
+#[test]
+fn ignore_missing_args_matches_rsync_both_ways() {
+    let Some(env) = Env::new() else { return };
+    let src = env.w().join("src");
+    let host = "root@127.0.0.1:";
+    for pull in [false, true] {
+        let s = src.display().to_string();
+        let ops = move |base: &Path| {
+            let paths = [
+                format!("{s}/a.txt"),
+                format!("{s}/nonexist"),
+                format!("{s}/sub"),
+            ];
+            if pull {
+                let mut v = vec![format!("{host}{}", paths[0])];
+                v.extend(paths[1..].iter().map(|p| format!(":{p}")));
+                v.push("dst/".into());
+                v
+            } else {
+                let mut v = paths.to_vec();
+                v.push(format!("{host}{}/", base.join("dst").display()));
+                v
+            }
+        };
+        let what = format!("pull={pull}");
+        env.both_with(
+            &what,
+            &["-ai", "--ignore-missing-args"],
+            &ops,
+            &nothing,
+            false,
+        );
+        env.both_with(&what, &["-ai"], &ops, &nothing, false);
+        assert!(env.w().join("s/dst/sub/deep/c").exists(), "{what}");
+    }
+}

@@ -27,7 +27,7 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.fuzzy > 0, "--fuzzy"),
         (o.ignore_errors, "--ignore-errors"),
         (o.files_from.is_some(), "--files-from"),
-        (o.missing_args > 0, "--ignore-missing-args"),
+        (o.missing_args > 1, "--delete-missing-args"),
         (o.keep_dirlinks, "--keep-dirlinks"),
         (o.executability, "--executability"),
         (!o.chmod.is_empty(), "--chmod"),
@@ -138,6 +138,9 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     if o.list_only {
         long("--list-only");
+    }
+    if o.missing_args == 1 {
+        long("--ignore-missing-args");
     }
     if o.copy_unsafe_links {
         long("--copy-unsafe-links");
