@@ -45,7 +45,7 @@ fn seeds_written_from_the_protocol_document_decode() {
         assert!(!msgs.is_empty());
         checked += 1;
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 7);
 }
 
 /// The compressed seeds (`z_*`, made with the `zstd` command-line tool)

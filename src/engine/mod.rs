@@ -722,7 +722,6 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
     if !opts.recursive {
         opts.dirs = true;
     }
-    let human = human_level(&opts);
     let scanner = Scanner::new(
         &opts,
         None,
@@ -730,13 +729,48 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
         filters.clone(),
         Default::default(),
     );
+    let mut out = std::io::stdout().lock();
+    let (code, _) = list_tree(&opts, &scanner, filters.as_ref(), &mut out);
+    closing(code)
+}
+
+/// `--list-only` (and a pull without destination) on the receiving side of
+/// a remote transfer: the sender's list printed as rsync's `ls -l`-like
+/// lines to `out` (a push's server sends them to the client); the exit code
+/// of the listing errors and the counters of the summary.
+pub(crate) fn list_remote(
+    opts: &Options,
+    feed: std::sync::Arc<dyn flist::Feed>,
+    out: &mut dyn Write,
+) -> (i32, Stats) {
+    let start = Instant::now();
+    let scanner =
+        Scanner::new(opts, None, PREFETCH_BUDGET, None, Default::default()).with_feed(feed);
+    let (code, (files, total_size)) = list_tree(opts, &scanner, None, out);
+    let stats = Stats {
+        files,
+        total_size,
+        flist_time: start.elapsed().as_secs_f64(),
+        ..Stats::default()
+    };
+    (code, stats)
+}
+
+/// Print every entry of the list in rsync's `--list-only` order; the exit
+/// code of the listing errors and the kinds and total size listed.
+fn list_tree(
+    opts: &Options,
+    scanner: &std::sync::Arc<Scanner>,
+    filters: Option<&std::sync::Arc<crate::filter::Filters>>,
+    out: &mut dyn Write,
+) -> (i32, (report::TypeCounts, u64)) {
+    let human = human_level(opts);
     let mut top = scanner.operands();
     let mut code = 0;
     for e in &top.errors {
         e.print();
         code = merge_code(code, e.code);
     }
-    let mut out = std::io::stdout().lock();
     for n in std::mem::take(&mut top.notes) {
         let _ = writeln!(out, "{n}");
     }
@@ -751,44 +785,43 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
             e.print();
             code = merge_code(code, e.code);
         }
-        let recv = filters.as_ref().filter(|f| !f.is_empty()).map(|f| {
+        let recv = filters.filter(|f| !f.is_empty()).map(|f| {
             let cwd = std::env::current_dir().unwrap_or_default();
             f.root(crate::filter::Side::Receiver, &cwd)
         });
         walk::prune(&mut top.nodes, recv.as_ref());
     }
-    if let Some(d) = &top.dot {
+    let mut counted = (report::TypeCounts::default(), 0u64);
+    let mut line = |e: &flist::Entry, out: &mut dyn Write| {
+        counted.0.add(e.meta.kind);
+        if matches!(e.meta.kind, flist::Kind::File | flist::Kind::Symlink) {
+            counted.1 += e.meta.size;
+        }
         let _ = writeln!(
             out,
             "{}",
-            report::list_line(d, human, opts.eight_bit_output, opts.links)
+            report::list_line(e, human, opts.eight_bit_output, opts.links)
         );
+    };
+    if let Some(d) = &top.dot {
+        line(d, out);
     }
     // rsync's order: a directory's line, then its files, then each subdirectory.
     fn walk(
         scanner: &std::sync::Arc<Scanner>,
         nodes: Vec<Node>,
-        out: &mut impl Write,
-        opts: &Options,
-        human: u8,
+        out: &mut dyn Write,
+        line: &mut dyn FnMut(&flist::Entry, &mut dyn Write),
         code: &mut i32,
     ) {
         let (dirs, files): (Vec<Node>, Vec<Node>) = nodes
             .into_iter()
             .partition(|n| n.entry.meta.kind == flist::Kind::Dir);
         for n in files {
-            let _ = writeln!(
-                out,
-                "{}",
-                report::list_line(&n.entry, human, opts.eight_bit_output, opts.links)
-            );
+            line(&n.entry, out);
         }
         for n in dirs {
-            let _ = writeln!(
-                out,
-                "{}",
-                report::list_line(&n.entry, human, opts.eight_bit_output, opts.links)
-            );
+            line(&n.entry, out);
             let l = scanner.take(n.children);
             for note in &l.notes {
                 let _ = writeln!(out, "{note}");
@@ -797,12 +830,12 @@ fn list_only(opts: Options, filters: Option<std::sync::Arc<crate::filter::Filter
                 e.print();
                 *code = merge_code(*code, e.code);
             }
-            walk(scanner, l.nodes, out, opts, human, code);
+            walk(scanner, l.nodes, out, line, code);
         }
     }
-    walk(&scanner, top.nodes, &mut out, &opts, human, &mut code);
+    walk(scanner, top.nodes, out, &mut line, &mut code);
     let _ = out.flush();
-    closing(code)
+    (code, counted)
 }
 
 fn current_umask() -> u32 {

@@ -42,6 +42,10 @@ pub struct Checked {
     pub src: Sum,
     /// The destination file's sum.
     pub dest: Sum,
+    /// The source's sum came from a remote sender and the destination's is
+    /// not read yet: the planner reads it if it asks (a remote receiver's
+    /// entries are not paired with the destination by a scan).
+    pub dest_unread: bool,
 }
 
 impl Checked {
@@ -167,11 +171,19 @@ mod tests {
         assert!(
             Checked {
                 src: None,
-                dest: None
+                dest: None,
+                dest_unread: false,
             }
             .same()
         );
-        assert!(!Checked { src: a, dest: None }.same());
+        assert!(
+            !Checked {
+                src: a,
+                dest: None,
+                dest_unread: false
+            }
+            .same()
+        );
         // A directory is not a file.
         std::fs::create_dir(d.path().join("sub")).unwrap();
         assert_eq!(sum_at(&dir, &c("sub"), 0, true), None);

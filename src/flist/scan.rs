@@ -421,7 +421,11 @@ impl Scanner {
                     });
                 }
             }
-            rec.sums = Some(Box::new(Checked { src: s, dest: t }));
+            rec.sums = Some(Box::new(Checked {
+                src: s,
+                dest: t,
+                dest_unread: false,
+            }));
         };
         // On the walk's own thread (a listing it runs inline) the pairs are
         // hashed here: rayon would queue them behind the prefetch listings

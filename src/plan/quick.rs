@@ -50,6 +50,7 @@ pub fn unchanged(src: &Meta, dst: &Meta, opts: &Options, same_data: impl FnOnce(
 /// symlink).
 pub fn same_as_dest(e: &Entry, dest: &Path) -> bool {
     match &e.sums {
+        Some(c) if c.dest_unread => c.src == checksum::sum_path(dest, e.meta.size, false),
         Some(c) => c.same(),
         None => {
             let len = e.meta.size;

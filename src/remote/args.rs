@@ -15,26 +15,15 @@ use std::os::unix::ffi::OsStrExt;
 /// rsync name; None when every option given is supported.
 pub fn unsupported(o: &Options) -> Option<&'static str> {
     let checks: &[(bool, &'static str)] = &[
-        (o.list_only, "--list-only"),
         (o.progress || o.progress2, "--progress"),
         (!o.info.is_empty(), "--info"),
         (!o.debug.is_empty(), "--debug"),
         (o.relative, "--relative"),
         (o.gitignore, "--gitignore"),
         (o.from0, "--from0"),
-        (o.prune_empty_dirs, "--prune-empty-dirs"),
         (o.fuzzy > 0, "--fuzzy"),
         (o.files_from.is_some(), "--files-from"),
-        (o.missing_args > 0, "--ignore-missing-args"),
-        (o.copy_unsafe_links, "--copy-unsafe-links"),
-        (o.safe_links, "--safe-links"),
-        (o.copy_dirlinks, "--copy-dirlinks"),
-        (o.hard_links, "--hard-links"),
-        (o.atimes, "--atimes"),
-        (o.open_noatime, "--open-noatime"),
-        (o.xattrs, "--xattrs"),
-        (o.acls, "--acls"),
-        (o.checksum, "--checksum"),
+        (o.missing_args > 1, "--delete-missing-args"),
         (o.trust_mtime, "--trust-mtime"),
         (o.remove_source_files, "--remove-source-files"),
         (o.protect_args == Some(true), "--secluded-args"),
@@ -43,11 +32,32 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
     checks.iter().find(|(set, _)| *set).map(|(_, n)| *n)
 }
 
+/// The first option whose wire support (a capability of the handshake) the
+/// peer lacks, by its rsync name: an older resync would otherwise drop the
+/// fields it does not know how to send or refuse them mid-list.
+pub fn missing_cap(o: &Options, caps: u64) -> Option<&'static str> {
+    use super::proto::cap;
+    let needs: &[(bool, u64, &'static str)] = &[
+        (o.hard_links, cap::HARD_LINKS, "--hard-links"),
+        (o.xattrs, cap::XATTRS, "--xattrs"),
+        (o.acls, cap::ACLS, "--acls"),
+        (o.checksum, cap::CHECKSUMS, "--checksum"),
+        (o.atimes, cap::ATIMES, "--atimes"),
+        (o.remove_source_files, cap::SUCCESS, "--remove-source-files"),
+    ];
+    needs
+        .iter()
+        .find(|(on, bit, _)| *on && caps & bit == 0)
+        .map(|(_, _, n)| *n)
+}
+
 /// The options for the server's command line, before `.` and the paths.
 /// `-from` files are read here and forwarded as rules (the server cannot
 /// read the client's files); an unreadable one is an error message.
 pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     let mut a: Vec<Vec<u8>> = vec![b"--server".to_vec()];
+    // rsync lists one level of a directory operand when not recursing.
+    let dirs = o.dirs || (o.list_only && !o.recursive);
     if pull {
         a.push(b"--sender".to_vec());
     }
@@ -64,7 +74,7 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     for (on, c) in [
         (o.quiet, 'q'),
         (o.recursive, 'r'),
-        (o.dirs && !o.recursive, 'd'),
+        (dirs && !o.recursive, 'd'),
         (o.links, 'l'),
         (o.copy_links, 'L'),
         (o.perms, 'p'),
@@ -76,6 +86,10 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
         (o.update, 'u'),
         (o.ignore_times, 'I'),
         (o.cvs_exclude, 'C'),
+        (o.hard_links, 'H'),
+        (o.xattrs, 'X'),
+        (o.acls, 'A'),
+        (o.checksum, 'c'),
     ] {
         if on {
             flags.push(c);
@@ -83,6 +97,9 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     for _ in 0..o.one_file_system {
         flags.push('x');
+    }
+    if o.atimes {
+        flags.push('U');
     }
     if flags.len() > 1 {
         a.push(flags.into_bytes());
@@ -96,6 +113,28 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     if o.numeric_ids {
         long("--numeric-ids");
+    }
+    if o.list_only {
+        long("--list-only");
+    }
+    if o.missing_args == 1 {
+        long("--ignore-missing-args");
+    }
+    if o.copy_unsafe_links {
+        long("--copy-unsafe-links");
+    }
+    if o.safe_links {
+        long("--safe-links");
+    }
+    if o.copy_dirlinks {
+        long("--copy-dirlinks");
+    }
+    if o.prune_empty_dirs {
+        long("--prune-empty-dirs");
+    }
+
+    if o.open_noatime {
+        long("--open-noatime");
     }
     if o.existing {
         long("--existing");
@@ -294,6 +333,28 @@ mod tests {
         assert_eq!(p.delete, Delete::During);
         assert_eq!(p.whole_file, Some(true));
         assert_eq!(p.filters.len(), 1);
+        // The sender-side and metadata options travel as letters.
+        let o = parse(&["-aHXAcU", "s", "h:d"]);
+        let a = server_args(&o, true).unwrap();
+        assert_eq!(a[2], b"-rlptogHXAcU".to_vec());
+        let mut back: Vec<String> = a
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into())
+            .collect();
+        back.extend([".".into(), "s".into()]);
+        let refs: Vec<&str> = back.iter().map(String::as_str).collect();
+        let p = parse(&refs);
+        assert!(p.sender && p.hard_links && p.xattrs && p.acls && p.checksum && p.atimes);
+    }
+
+    #[test]
+    fn options_needing_a_capability_the_peer_lacks_are_named() {
+        use crate::remote::proto::cap;
+        let o = parse(&["-aHc", "s", "h:d"]);
+        assert_eq!(missing_cap(&o, 0), Some("--hard-links"));
+        assert_eq!(missing_cap(&o, cap::HARD_LINKS), Some("--checksum"));
+        assert_eq!(missing_cap(&o, cap::HARD_LINKS | cap::CHECKSUMS), None);
+        assert_eq!(missing_cap(&parse(&["-a", "s", "h:d"]), 0), None);
     }
 
     /// Parse the words as the server would after the remote shell.
@@ -379,16 +440,17 @@ mod tests {
     #[test]
     fn unsupported_options_are_named() {
         assert_eq!(
-            unsupported(&parse(&["-aH", "s", "h:d"])),
-            Some("--hard-links")
+            unsupported(&parse(&["-a", "-R", "s", "h:d"])),
+            Some("--relative")
         );
         assert_eq!(
-            unsupported(&parse(&["-a", "-c", "s", "h:d"])),
-            Some("--checksum")
+            unsupported(&parse(&["-a", "--8-bit-output", "s", "h:d"])),
+            Some("--8-bit-output")
         );
         assert_eq!(
             unsupported(&parse(&["-a", "-P", "s", "h:d"])),
             Some("--progress")
         );
+        assert!(unsupported(&parse(&["-aHXAcU", "s", "h:d"])).is_none());
     }
 }

@@ -8,6 +8,7 @@
 use super::conn::{FrameReader, FrameWriter};
 use super::handshake::{self, HandshakeError, Side};
 use super::operand::{self, Kind, Transfer};
+use super::proto::Msg;
 use super::rsh::{self, RshSpec};
 use crate::exit;
 use crate::options::Options;
@@ -146,7 +147,9 @@ fn converse(
             Err(HandshakeError::Closed(n)) => return Talk::Closed(n),
             Err(e) => return Talk::Failed(super::server::fail_handshake(&e, role)),
         };
-    let _ = agreed;
+    if let Some(c) = refuse_missing_caps(opts, agreed.caps, &mut w, role) {
+        return Talk::Failed(c);
+    }
     header(opts, pull);
     let code = if pull {
         super::transfer::pull(opts, r, w, role, start)
@@ -158,6 +161,25 @@ fn converse(
         super::transfer::End::Closed(n) => Talk::Closed(n),
         super::transfer::End::Failed(c) => Talk::Failed(c),
     }
+}
+
+/// Stop (exit 4, the peer told to stop quietly) when an option needs wire
+/// support the remote resync does not have.
+pub(crate) fn refuse_missing_caps(
+    opts: &Options,
+    caps: u64,
+    w: &mut FrameWriter,
+    role: &str,
+) -> Option<i32> {
+    let name = super::args::missing_cap(opts, caps)?;
+    report::message(&format!("the remote resync does not support {name}"));
+    let _ = w.send(&Msg::Error {
+        code: exit::UNSUPPORTED as u8,
+        message: String::new(),
+    });
+    let _ = w.flush();
+    report::exit_message(exit::UNSUPPORTED, role);
+    Some(exit::UNSUPPORTED)
 }
 
 /// `-z`'s zstd level for the client's `Hello` (0: off): `--compress-level`

@@ -370,8 +370,13 @@ fn converse(
     role: &'static str,
     pull: bool,
 ) -> i32 {
-    if let Err(e) = handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(0)) {
-        return super::server::fail_handshake(&e, role);
+    let agreed = match handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(0))
+    {
+        Ok(a) => a,
+        Err(e) => return super::server::fail_handshake(&e, role),
+    };
+    if let Some(c) = super::client::refuse_missing_caps(opts, agreed.caps, &mut w, role) {
+        return c;
     }
     if let Err(e) = w.send(&Msg::Start { args }).and_then(|_| w.flush()) {
         return fail(

@@ -12,7 +12,13 @@ pub const MIN_VERSION: u16 = 1;
 /// Newest protocol version this build speaks.
 pub const MAX_VERSION: u16 = 1;
 /// Capabilities this build supports.
-pub const CAPS: u64 = cap::ZSTD | cap::DELTA_RSIG1;
+pub const CAPS: u64 = cap::ZSTD
+    | cap::DELTA_RSIG1
+    | cap::XATTRS
+    | cap::ACLS
+    | cap::HARD_LINKS
+    | cap::CHECKSUMS
+    | cap::ATIMES;
 
 /// Which end of the connection we are; messages name it as rsync does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -64,6 +64,12 @@ pub mod cap {
     pub const ACLS: u64 = 1 << 3;
     /// Hard-link leaders in file entries.
     pub const HARD_LINKS: u64 = 1 << 4;
+    /// `-c` sums (`SUM`) in file entries.
+    pub const CHECKSUMS: u64 = 1 << 5;
+    /// `Success` messages for `--remove-source-files`.
+    pub const SUCCESS: u64 = 1 << 6;
+    /// Access times (`ATIME`) in file entries, for `--atimes`.
+    pub const ATIMES: u64 = 1 << 7;
 }
 
 /// `Request` flag bits.
@@ -111,8 +117,12 @@ pub mod flag {
     pub const TOP_DIR: u16 = 1 << 4;
     /// A directory whose contents were not sent (`-d`).
     pub const NO_CONTENT: u16 = 1 << 5;
+    /// A regular file's `-c` sum (BLAKE3, 32 bytes) follows.
+    pub const SUM: u16 = 1 << 6;
+    /// The access time follows (`--atimes`).
+    pub const ATIME: u16 = 1 << 7;
     /// Every bit this version knows.
-    pub const ALL: u16 = LINK | RDEV | HLINK | XATTR | TOP_DIR | NO_CONTENT;
+    pub const ALL: u16 = LINK | RDEV | HLINK | XATTR | TOP_DIR | NO_CONTENT | SUM | ATIME;
 }
 
 /// Message type bytes.
@@ -214,10 +224,14 @@ pub struct Entry {
     pub link: Option<Vec<u8>>,
     /// Device number.
     pub rdev: Option<u64>,
-    /// Index of the hard-link group's first member.
+    /// Index of the hard-link group's first member (its own for the first).
     pub hlink: Option<u64>,
-    /// Extended attributes (name, value).
+    /// Extended attributes (name, value), POSIX ACLs among them.
     pub xattrs: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// `-c`: BLAKE3 of the regular file's listed size (None: no sum sent).
+    pub sum: Option<[u8; 32]>,
+    /// `--atimes`: access time (seconds, nanoseconds < 10^9).
+    pub atime: Option<(i64, u32)>,
 }
 
 /// One delta op of a `Data` message.
@@ -394,6 +408,12 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry, prev: &[u8]) {
     if e.xattrs.is_some() {
         flags |= flag::XATTR;
     }
+    if e.sum.is_some() {
+        flags |= flag::SUM;
+    }
+    if e.atime.is_some() {
+        flags |= flag::ATIME;
+    }
     out.extend_from_slice(&flags.to_le_bytes());
     let prefix = prev.iter().zip(&e.name).take_while(|(a, b)| a == b).count();
     put_var(out, prefix as u64);
@@ -419,6 +439,13 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry, prev: &[u8]) {
             put_bytes(out, n);
             put_bytes(out, v);
         }
+    }
+    if let Some(h) = &e.sum {
+        out.extend_from_slice(h);
+    }
+    if let Some((sec, nsec)) = e.atime {
+        put_ivar(out, sec);
+        put_var(out, u64::from(nsec));
     }
 }
 
@@ -961,7 +988,7 @@ impl<'a> Reader<'a> {
         };
         let hlink = if flags & flag::HLINK != 0 {
             let h = self.var("hard-link leader")?;
-            if h >= index {
+            if h > index {
                 return Err(ProtoError::Invalid("hard-link leader"));
             }
             Some(h)
@@ -983,6 +1010,22 @@ impl<'a> Reader<'a> {
         } else {
             None
         };
+        let sum = if flags & flag::SUM != 0 {
+            let b = self.take(32, "entry sum")?;
+            Some(b.try_into().expect("32 bytes"))
+        } else {
+            None
+        };
+        let atime = if flags & flag::ATIME != 0 {
+            let sec = self.ivar("entry atime")?;
+            let nsec = self.u32var("entry atime nsec")?;
+            if nsec >= 1_000_000_000 {
+                return Err(ProtoError::Invalid("entry atime nsec"));
+            }
+            Some((sec, nsec))
+        } else {
+            None
+        };
         Ok(Entry {
             flags: flags & (flag::TOP_DIR | flag::NO_CONTENT),
             name,
@@ -996,6 +1039,8 @@ impl<'a> Reader<'a> {
             rdev,
             hlink,
             xattrs,
+            sum,
+            atime,
         })
     }
 }
@@ -1103,6 +1148,10 @@ pub(crate) fn tests_samples() -> Vec<Msg> {
             (b"user.a".to_vec(), vec![0, 1, 2]),
             (b"user.b".to_vec(), vec![]),
         ]);
+        rich.sum = Some([0x5a; 32]);
+        rich.atime = Some((-3, 999_999_999));
+        let mut leader = entry("dir/sub/first");
+        leader.hlink = Some(9);
         vec![
             Msg::Hello(Hello {
                 min_version: 1,
@@ -1135,7 +1184,7 @@ pub(crate) fn tests_samples() -> Vec<Msg> {
             Msg::Ready,
             Msg::FileBatch {
                 first_index: 7,
-                entries: vec![entry("."), entry("dir"), entry("dir/sub"), rich],
+                entries: vec![entry("."), entry("dir"), entry("dir/sub"), leader, rich],
             },
             Msg::FileBatch {
                 first_index: 0,
@@ -1318,6 +1367,51 @@ mod tests {
             buf: &var(u64::from(u32::MAX) + 1),
         };
         assert!(r.u32var("v").is_err());
+    }
+
+    /// The entry fields of `-H`, `-c` and `--atimes`: a leader is an earlier
+    /// index or the entry's own, a sum is 32 bytes, nanoseconds < 10^9.
+    #[test]
+    fn hard_link_sum_and_atime_fields_are_checked() {
+        let batch = |e: Entry, first: u64| Msg::FileBatch {
+            first_index: first,
+            entries: vec![e],
+        };
+        let mut e = entry("f");
+        e.hlink = Some(4);
+        e.sum = Some([1; 32]);
+        e.atime = Some((1_700_000_000, 5));
+        for first in [4, 5, 1 << 20] {
+            let m = batch(e.clone(), first);
+            assert_eq!(Msg::decode(kind::FILE_BATCH, &m.payload()).unwrap(), m);
+        }
+        // A leader after the entry itself.
+        let p = batch(e.clone(), 3).payload();
+        assert_eq!(
+            Msg::decode(kind::FILE_BATCH, &p),
+            Err(ProtoError::Invalid("hard-link leader"))
+        );
+        // Nanoseconds of the atime out of range.
+        let mut bad = e.clone();
+        bad.atime = Some((0, 1_000_000_000));
+        let p = batch(bad, 4).payload();
+        assert_eq!(
+            Msg::decode(kind::FILE_BATCH, &p),
+            Err(ProtoError::Invalid("entry atime nsec"))
+        );
+        // A sum cut short (the frame ends inside it).
+        let mut only_sum = entry("f");
+        only_sum.sum = Some([2; 32]);
+        let p = batch(only_sum, 0).payload();
+        assert!(Msg::decode(kind::FILE_BATCH, &p[..p.len() - 1]).is_err());
+        // A flag bit this version does not know.
+        // (The flags follow first_index and count, one byte each here.)
+        let mut p = batch(entry("f"), 0).payload();
+        p[2..4].copy_from_slice(&(1u16 << 8).to_le_bytes());
+        assert_eq!(
+            Msg::decode(kind::FILE_BATCH, &p),
+            Err(ProtoError::Invalid("entry flags"))
+        );
     }
 
     /// Build a payload by hand: every bound of the protocol is rejected.
@@ -1517,8 +1611,11 @@ mod tests {
     fn entry_fields_are_checked() {
         let ok = entry_bytes(0, b"a", &[]);
         assert!(Msg::decode(kind::FILE_BATCH, &batch_of(&ok)).is_ok());
+        // The first of a hard-link group names itself.
+        let first = entry_bytes(flag::HLINK, b"a", &var(0));
+        assert!(Msg::decode(kind::FILE_BATCH, &batch_of(&first)).is_ok());
         let bad: Vec<(Vec<u8>, &str)> = vec![
-            (entry_bytes(1 << 6, b"a", &[]), "unknown flag"),
+            (entry_bytes(1 << 8, b"a", &[]), "unknown flag"),
             (entry_bytes(0, b"/etc/passwd", &[]), "absolute"),
             (entry_bytes(0, b"a/../../x", &[]), "dotdot"),
             (entry_bytes(0, b"..", &[]), "dotdot alone"),
@@ -1531,7 +1628,15 @@ mod tests {
                 entry_bytes(flag::LINK, b"a", &var(MAX_NAME as u64 + 1)),
                 "long link",
             ),
-            (entry_bytes(flag::HLINK, b"a", &var(0)), "leader not before"),
+            (
+                entry_bytes(flag::HLINK, b"a", &var(1)),
+                "leader after the entry",
+            ),
+            (entry_bytes(flag::SUM, b"a", &[7; 31]), "short sum"),
+            (
+                entry_bytes(flag::ATIME, b"a", &[var(0), var(1_000_000_000)].concat()),
+                "atime nsec",
+            ),
             (
                 entry_bytes(flag::XATTR, b"a", &var(MAX_XATTRS as u64 + 1)),
                 "xattr count",

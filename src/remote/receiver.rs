@@ -17,7 +17,7 @@ use crate::exit;
 use crate::flist::{self, Children, DestProbe, Entry, Feed, Kind, Listing, Meta, Node, Paths};
 use crate::options::{Append, Options};
 use crate::plan::Item;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
@@ -48,6 +48,8 @@ struct ListState {
     ended: bool,
     /// The list is unusable (protocol error): everything after is empty.
     broken: bool,
+    /// `-H`: the kind of each hard-link group's first entry, by its index.
+    leaders: HashMap<u64, Kind>,
 }
 
 impl ListFeed {
@@ -62,6 +64,7 @@ impl ListFeed {
                 next_index: 0,
                 ended: false,
                 broken: false,
+                leaders: HashMap::new(),
             }),
             link,
         })
@@ -184,10 +187,12 @@ impl ListFeed {
                 self.broken(&mut st, "duplicate name in a file-list directory");
                 return Listing::default();
             }
-            match node(&st.opts, index, e) {
-                Some(n) => l.nodes.push(n),
-                None => {
-                    self.broken(&mut st, "file-list entry of an impossible type");
+            let st = &mut *st;
+            match node(&st.opts, &mut st.leaders, index, e) {
+                Ok(Some(n)) => l.nodes.push(n),
+                Ok(None) => {}
+                Err(what) => {
+                    self.broken(st, what);
                     return Listing::default();
                 }
             }
@@ -211,8 +216,15 @@ fn parent_of(name: &[u8]) -> Option<&[u8]> {
     })
 }
 
-/// A walk node for a wire entry; None for a type the entry cannot have.
-fn node(opts: &Options, index: u64, e: proto::Entry) -> Option<Node> {
+/// A walk node for a wire entry; the protocol error for an entry that
+/// cannot be (an impossible type, a field the options did not ask for, a
+/// hard link to a group that does not exist or has another type).
+fn node(
+    opts: &Options,
+    leaders: &mut HashMap<u64, Kind>,
+    index: u64,
+    e: proto::Entry,
+) -> Result<Option<Node>, &'static str> {
     let kind = Kind::from_mode(e.mode);
     let fmt = e.mode & libc::S_IFMT;
     let known = matches!(
@@ -226,43 +238,110 @@ fn node(opts: &Options, index: u64, e: proto::Entry) -> Option<Node> {
             | libc::S_IFSOCK
     );
     if !known || (kind == Kind::Symlink) != e.link.is_some() {
-        return None;
+        return Err("file-list entry of an impossible type");
     }
+    if e.xattrs.is_some() && !(opts.xattrs || opts.acls) {
+        return Err("xattrs in a file-list entry without -X/-A");
+    }
+    if e.sum.is_some() && !(opts.checksum && kind == Kind::File) {
+        return Err("a sum in a file-list entry that takes none");
+    }
+    if e.atime.is_some() && !opts.atimes {
+        return Err("an atime in a file-list entry without --atimes");
+    }
+    // -H: members of a group share the first member's index as their inode
+    // (the planner groups by it), and any of them may be requested: the
+    // sender answers with the first one's data, the same inode's.
+    let (ino, nlink) = match e.hlink {
+        None => (index + 1, 1),
+        Some(_) if !opts.hard_links || kind == Kind::Dir => {
+            return Err("hard-link entry without -H, or for a directory");
+        }
+        Some(h) if h == index => {
+            leaders.insert(index, kind);
+            (index + 1, 2)
+        }
+        Some(h) => {
+            if leaders.get(&h) != Some(&kind) {
+                return Err("hard link to an unknown group, or of another type");
+            }
+            (h + 1, 2)
+        }
+    };
+    let xattrs = e.xattrs.map(|x| {
+        let mut v: Vec<(std::ffi::OsString, Vec<u8>)> = x
+            .into_iter()
+            .filter(|(n, _)| flist::xattr_wanted(n, opts))
+            .map(|(n, v)| (std::ffi::OsString::from_vec(n), v))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    });
+    // -c: the sender's sum; the destination's is read when the planner asks.
+    let sums = (opts.checksum && kind == Kind::File).then(|| {
+        Box::new(flist::checksum::Checked {
+            src: e.sum.map(blake3::Hash::from_bytes),
+            dest: None,
+            dest_unread: true,
+        })
+    });
+    let (atime, atime_nsec) = e.atime.unwrap_or((e.mtime_sec, e.mtime_nsec));
     let name = Path::new(OsStr::from_bytes(&e.name));
+    // --safe-links of a pull: the server sent every symlink, the receiver
+    // drops the unsafe ones as rsync's generator does (a push's sender, on
+    // the client, dropped them itself).
+    if let (Some(t), true) = (&e.link, opts.safe_links && opts.links && !opts.server) {
+        if flist::unsafe_symlink(t, name) {
+            if opts.verbose > 0 {
+                crate::report::message_stdout(&format!(
+                    "ignoring unsafe symlink \"{}\" -> \"{}\"",
+                    crate::report::escape_name(name, false),
+                    String::from_utf8_lossy(t)
+                ));
+            }
+            return Ok(None);
+        }
+    }
     let no_content = e.flags & flag::NO_CONTENT != 0;
     let meta = Meta {
         kind,
         mode: e.mode,
-        size: if kind == Kind::Dir { 0 } else { e.size },
+        // (A directory's size only shows in --list-only's lines.)
+        size: if kind == Kind::Dir && !opts.list_only {
+            0
+        } else {
+            e.size
+        },
         mtime: e.mtime_sec,
         mtime_nsec: e.mtime_nsec,
-        atime: e.mtime_sec,
-        atime_nsec: e.mtime_nsec,
+        atime,
+        atime_nsec,
         uid: e.uid,
         gid: e.gid,
         rdev: e.rdev.unwrap_or(0),
-        // Unique per entry: the applier sorts its batches by inode.
-        ino: index + 1,
+        // Unique per entry but for -H groups: the applier sorts its batches
+        // by inode, requests name the index it gives.
+        ino,
         dev: 0,
-        nlink: 1,
+        nlink,
     };
     let entry = Entry {
         paths: Paths::new(name, name),
         meta,
         link_target: e.link.map(std::ffi::OsString::from_vec),
-        xattrs: None,
+        xattrs,
         no_recurse: kind == Kind::Dir && no_content,
         implied: false,
         dest: DestProbe::Unknown,
         skip: flist::skipped(opts, kind),
-        sums: None,
+        sums,
     };
     let children = if kind == Kind::Dir && !no_content && e.name != b"." {
         Children::Feed(name.to_path_buf())
     } else {
         Children::None
     };
-    Some(Node { entry, children })
+    Ok(Some(Node { entry, children }))
 }
 
 impl Feed for ListFeed {

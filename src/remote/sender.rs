@@ -11,6 +11,7 @@ use crate::delta::{chunk, ops, sig};
 use crate::exit;
 use crate::flist::{Children, Entry, Kind, Node, ScanError, Scanner};
 use crate::options::Options;
+use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -22,6 +23,9 @@ use std::sync::{Arc, Mutex};
 const BATCH_BYTES: usize = 256 << 10;
 /// Literal bytes per `Data` frame.
 const DATA_CHUNK: usize = 256 << 10;
+/// xattr bytes one entry may carry (with [`BATCH_BYTES`] before it, a batch
+/// stays under the 1 MiB frame).
+const XATTR_BYTES: usize = 512 << 10;
 
 /// The regular files listed so far, by index (what a request may name).
 type Files = Arc<Mutex<Vec<Option<PathBuf>>>>;
@@ -37,7 +41,7 @@ pub fn run(opts: &Options, link: &Arc<Link>, requests: Receiver<Msg>) -> i32 {
         let files = Arc::clone(&files);
         std::thread::spawn(move || send_list(&opts, &link, &files))
     };
-    let answered = answer(link, &requests, &files);
+    let answered = answer(link, &requests, &files, opts.open_noatime);
     let code = lister.join().unwrap_or(exit::IPC);
     link.failed()
         .unwrap_or(crate::engine::merge_code(code, answered))
@@ -46,6 +50,19 @@ pub fn run(opts: &Options, link: &Arc<Link>, requests: Receiver<Msg>) -> i32 {
 /// Scan and send the whole file list in the order the receiver's walk takes
 /// listings: the operands' level, then each directory's listing depth first.
 fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
+    // --list-only lists one level of a directory operand when not recursing.
+    // A pull's receiver (the client) drops unsafe symlinks itself and
+    // says so on its stdout: the server sends them all.
+    let mut own;
+    let opts =
+        if (opts.list_only && !opts.recursive && !opts.dirs) || (opts.server && opts.safe_links) {
+            own = opts.clone();
+            own.dirs |= opts.list_only && !opts.recursive;
+            own.safe_links &= !opts.server;
+            &own
+        } else {
+            opts
+        };
     let filters = match crate::engine::build_filters(opts) {
         Ok(f) => f,
         Err(c) => {
@@ -62,6 +79,8 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
     );
     let mut top = scanner.operands();
     let mut out = ListOut {
+        opts,
+        links: HashMap::new(),
         link,
         files,
         next: 0,
@@ -72,10 +91,11 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
     };
     out.errors(&top.errors);
     if let Some(d) = &top.dot {
-        out.entry(d, false);
+        out.entry(d, false, None);
     }
-    for n in &top.nodes {
-        out.entry(&n.entry, no_content(n));
+    let sums = out.sums(&top.nodes);
+    for (n, sum) in top.nodes.iter().zip(sums) {
+        out.entry(&n.entry, no_content(n), sum);
     }
     out.flush();
     out.tree(&scanner, std::mem::take(&mut top.nodes));
@@ -93,6 +113,9 @@ fn no_content(n: &Node) -> bool {
 /// File-list output: entries batched into frames, errors before the listing
 /// they belong to.
 struct ListOut<'a> {
+    opts: &'a Options,
+    /// `-H`: the index of the first entry of each (device, inode) listed.
+    links: HashMap<(u64, u64), u64>,
     link: &'a Link,
     files: &'a Files,
     next: u64,
@@ -114,8 +137,9 @@ impl ListOut<'_> {
             }
             let l = scanner.take(n.children);
             self.errors(&l.errors);
-            for c in &l.nodes {
-                self.entry(&c.entry, no_content(c));
+            let sums = self.sums(&l.nodes);
+            for (c, sum) in l.nodes.iter().zip(sums) {
+                self.entry(&c.entry, no_content(c), sum);
             }
             self.flush();
             self.tree(scanner, l.nodes);
@@ -139,9 +163,78 @@ impl ListOut<'_> {
         }
     }
 
-    fn entry(&mut self, e: &Entry, no_content: bool) {
+    /// `-c`: the BLAKE3 of each regular file of a listing over its listed
+    /// size, hashed in parallel (as the local scan does); None for other
+    /// entries and files that cannot be read (rsync's all-zero sum).
+    fn sums(&self, nodes: &[Node]) -> Vec<Option<[u8; 32]>> {
+        use rayon::prelude::*;
+        if !self.opts.checksum {
+            return vec![None; nodes.len()];
+        }
+        nodes
+            .par_iter()
+            .map(|n| {
+                let e = &n.entry;
+                if e.meta.kind != Kind::File || e.skip {
+                    return None;
+                }
+                // The source is a regular file or a symlink followed to one.
+                let f = crate::sys::meta::open_file(e.src(), true).ok()?;
+                let h = crate::delta::hash::hash_listed(&f, e.meta.size).ok()?;
+                Some(*h.as_bytes())
+            })
+            .collect()
+    }
+
+    /// `-H`: the group's first index for an entry that has other links
+    /// (its own index for the first of them), as the local planner groups.
+    fn leader(&mut self, e: &Entry, index: u64) -> Option<u64> {
+        let linked =
+            self.opts.hard_links && e.meta.kind != Kind::Dir && e.meta.nlink > 1 && !e.skip;
+        linked.then(|| *self.links.entry((e.meta.dev, e.meta.ino)).or_insert(index))
+    }
+
+    /// `-X`/`-A`: the entry's xattrs (ACLs are `system.posix_acl_*` ones),
+    /// within what one file-list frame can carry; the rest is reported.
+    fn xattrs(&mut self, e: &Entry) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        if !(self.opts.xattrs || self.opts.acls) {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for (n, v) in e.xattrs.iter().flatten() {
+            let n = n.as_bytes();
+            bytes += n.len() + v.len() + 8;
+            if n.len() > proto::MAX_XATTR_NAME
+                || v.len() > proto::MAX_XATTR_VALUE
+                || out.len() >= proto::MAX_XATTRS
+                || bytes > XATTR_BYTES
+            {
+                self.errors(&[ScanError {
+                    message: format!(
+                        "rsync_xal_get: xattr {} of {} is too large to send",
+                        String::from_utf8_lossy(n),
+                        crate::report::escape_name(e.name(), false)
+                    ),
+                    code: exit::PARTIAL,
+                    bare: false,
+                }]);
+                continue;
+            }
+            out.push((n.to_vec(), v.clone()));
+        }
+        Some(out)
+    }
+
+    fn entry(&mut self, e: &Entry, no_content: bool, sum: Option<[u8; 32]>) {
         let index = self.next;
         self.next += 1;
+        let hlink = self.leader(e, index);
+        let xattrs = self.xattrs(e);
+        let atime = self
+            .opts
+            .atimes
+            .then_some((e.meta.atime, e.meta.atime_nsec));
         {
             let mut f = self.files.lock().unwrap();
             f.push((e.meta.kind == Kind::File).then(|| e.src().to_path_buf()));
@@ -157,11 +250,20 @@ impl ListOut<'_> {
             gid: e.meta.gid,
             link: e.link_target.as_ref().map(|t| t.as_bytes().to_vec()),
             rdev: matches!(e.meta.kind, Kind::Device).then_some(e.meta.rdev),
-            hlink: None,
-            xattrs: None,
+            hlink,
+            xattrs,
+            sum,
+            atime,
             name,
         };
-        self.bytes += 48 + w.name.len() + w.link.as_ref().map_or(0, Vec::len);
+        self.bytes += 96
+            + w.name.len()
+            + w.link.as_ref().map_or(0, Vec::len)
+            + w.xattrs
+                .iter()
+                .flatten()
+                .map(|(n, v)| n.len() + v.len() + 8)
+                .sum::<usize>();
         if self.batch.is_empty() {
             self.first = index;
         }
@@ -187,7 +289,7 @@ impl ListOut<'_> {
 
 /// Answer requests in the order received until the receiver's `Done(1)`.
 /// Returns the exit code class of files that could not be sent.
-fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
+fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files, noatime: bool) -> i32 {
     let mut code = 0;
     let mut sigs = SigAssembler::default();
     // A request whose signature is still arriving (and whether the
@@ -230,7 +332,10 @@ fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
                     } else {
                         How::Whole
                     };
-                    code = crate::engine::merge_code(code, send_file(link, index, &path, how));
+                    code = crate::engine::merge_code(
+                        code,
+                        send_file(link, index, &path, how, noatime),
+                    );
                 }
             }
             Msg::Signature { index, last, piece } => {
@@ -254,7 +359,10 @@ fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
                             return code;
                         };
                         let how = How::Delta { basis: s, in_place };
-                        code = crate::engine::merge_code(code, send_file(link, index, &path, how));
+                        code = crate::engine::merge_code(
+                            code,
+                            send_file(link, index, &path, how, noatime),
+                        );
                     }
                     Err(e) => {
                         link.protocol_error(&e.to_string());
@@ -307,8 +415,13 @@ enum How {
 /// signature, the tail for `--append`), then `FileEnd` with the BLAKE3 of
 /// the content (of the bytes sent for a plain append); `NoSend` when it
 /// cannot be read. Returns 23/24 for a file not sent.
-fn send_file(link: &Link, index: u64, path: &std::path::Path, how: How) -> i32 {
-    let mut f = match std::fs::File::open(path) {
+fn send_file(link: &Link, index: u64, path: &std::path::Path, how: How, noatime: bool) -> i32 {
+    let opened = if noatime {
+        crate::sys::meta::open_noatime(path)
+    } else {
+        std::fs::File::open(path)
+    };
+    let mut f = match opened {
         Ok(f) => f,
         Err(e) => return no_send(link, index, path, &e),
     };

@@ -22,6 +22,8 @@ pub fn run(opts: &Options) -> i32 {
             return exit::IPC;
         }
     };
+    // Stray stdout lines must not land in the frames.
+    let _ = crate::sys::stdio::stdout_to_stderr();
     let r = FrameReader::new(i);
     let w = FrameWriter::new(o);
     serve(opts, r, w)

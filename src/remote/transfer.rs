@@ -110,6 +110,9 @@ fn receive(
 ) -> (i32, Option<Stats>) {
     let push = out.is_some();
     let feed = ListFeed::new(opts, list, Arc::clone(link));
+    if opts.list_only {
+        return list_only(opts, link, feed, &data, out);
+    }
     let fopts = opts.clone();
     let flink = Arc::clone(link);
     let recv = crate::engine::RemoteRecv {
@@ -134,6 +137,38 @@ fn receive(
             }
             (code, None)
         }
+    }
+}
+
+/// `--list-only` (a pull without destination too): print the sender's list
+/// instead of transferring, then end both request phases with nothing
+/// requested.
+fn list_only(
+    opts: &Options,
+    link: &Arc<Link>,
+    feed: Arc<ListFeed>,
+    data: &Receiver<Msg>,
+    out: Option<Box<dyn Write + Send>>,
+) -> (i32, Option<Stats>) {
+    let mut out: Box<dyn Write + Send> = out.unwrap_or_else(|| Box::new(std::io::stdout()));
+    let (code, stats) = crate::engine::list_remote(opts, feed.clone(), &mut out);
+    drop(out);
+    feed.check_consumed();
+    for phase in [0, 1] {
+        if link.failed().is_some() {
+            break;
+        }
+        link.send(&Msg::Done { phase });
+        link.flush();
+        match data.recv() {
+            Ok(Msg::Done { phase: p }) if p == phase => {}
+            Ok(_) => link.protocol_error("file data without a request"),
+            Err(_) => break,
+        }
+    }
+    match link.failed() {
+        Some(c) => (c, None),
+        None => (code, Some(stats)),
     }
 }
 

@@ -12,3 +12,16 @@ pub fn stdin_stdout() -> io::Result<(File, File)> {
     let o = io::stdout().as_fd().try_clone_to_owned()?;
     Ok((File::from(i), File::from(o)))
 }
+
+/// Point fd 1 at stderr once the protocol has its own duplicate of stdout
+/// ([`stdin_stdout`]): a line the server's engine prints for the user
+/// (rsync's stdout messages) then lands on stderr instead of inside the
+/// binary stream, where it would corrupt the next frame.
+pub fn stdout_to_stderr() -> io::Result<()> {
+    // SAFETY: dup2 on two descriptors this process owns; fd 1 is replaced
+    // atomically and nothing holds a Rust object that owns fd 1 itself.
+    if unsafe { libc::dup2(2, 1) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,7 +1,8 @@
-//! The differential harness of the remote-transfer tests: a tree, a real
-//! sshd, and [`Env::both`], which runs rsync and resync with the same flags
-//! (push or pull) from the same starting destination and compares trees,
-//! stdout (byte figures blanked) and exit codes.
+//! The differential harness of the remote-transfer tests: a tree, an sshd
+//! (`super::sshd`), and runs of `rsync -e ssh` and resync side by side on
+//! the same flags ([`Env::check`], [`Env::both_with`]), comparing trees (contents, modes, ns mtimes, owners,
+//! symlinks, hard-link groups, xattrs, with `-A` ACLs by `getfacl`), stdout
+//! (byte figures blanked) and exit codes.
 
 use super::sshd::Sshd;
 use std::fs;
@@ -91,11 +92,19 @@ pub fn set_mtime(p: &Path, (s, ns): (i64, u32)) {
 }
 
 /// Every entry below `root`: name, type and mode, owner, size, mtime (ns,
-/// not for symlinks), link count and content hash, or link target. The root's own line is left out
-/// (its mtime differs with how it was created).
+/// not for symlinks), content hash or link target, the link count and the
+/// first name of the same inode (hard-link groups), and the xattrs (not
+/// following symlinks; `system.posix_acl_*` among them, so ACLs too). The
+/// root's own line is left out (its mtime differs with how it was created).
 pub fn tree(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let mut inodes = std::collections::HashMap::new();
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        out: &mut Vec<String>,
+        inodes: &mut std::collections::HashMap<u64, String>,
+    ) {
         let mut names: Vec<_> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -109,27 +118,33 @@ pub fn tree(root: &Path) -> Vec<String> {
                 format!("-> {}", fs::read_link(&p).unwrap().display())
             } else if m.is_file() {
                 format!(
-                    "{} {} n{} {}",
+                    "{} {} {}",
                     m.len(),
                     when(&m),
-                    m.nlink(),
-                    blake3::hash(&fs::read(&p).unwrap()).to_hex()
+                    blake3::hash(&read_noatime(&p)).to_hex()
                 )
             } else {
                 when(&m)
             };
+            let links = if m.is_dir() {
+                String::new()
+            } else {
+                let first = inodes.entry(m.ino()).or_insert_with(|| rel.clone());
+                format!(" n{} ={first}", m.nlink())
+            };
             out.push(format!(
-                "{rel} {:o} {}:{} {body}",
+                "{rel} {:o} {}:{} {body}{links}{}",
                 m.mode(),
                 m.uid(),
-                m.gid()
+                m.gid(),
+                xattrs(&p)
             ));
             if m.is_dir() {
-                walk(root, &p, out);
+                walk(root, &p, out, inodes);
             }
         }
     }
-    walk(root, root, &mut out);
+    walk(root, root, &mut out, &mut inodes);
     out
 }
 
@@ -141,6 +156,75 @@ fn when(m: &fs::Metadata) -> String {
     } else {
         format!("{}.{:09}", m.mtime(), m.mtime_nsec())
     }
+}
+
+/// The content of `p`, read without moving its atime (the `--atimes`
+/// tests compare atimes after the trees).
+pub fn read_noatime(p: &Path) -> Vec<u8> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(p)
+        .unwrap();
+    let mut v = Vec::new();
+    f.read_to_end(&mut v).unwrap();
+    v
+}
+
+/// ` [name=hex value, …]` of `p`'s xattrs (not following a symlink), empty
+/// without any.
+pub fn xattrs(p: &Path) -> String {
+    let mut buf = vec![0u8; 65536];
+    let Ok(n) = rustix::fs::llistxattr(p, &mut buf) else {
+        return String::new();
+    };
+    let mut names: Vec<Vec<u8>> = buf[..n]
+        .split(|&c| c == 0)
+        .filter(|n| !n.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    names.sort();
+    let mut parts = Vec::new();
+    for name in names {
+        let cname = {
+            use std::os::unix::ffi::OsStrExt;
+            std::ffi::OsStr::from_bytes(&name)
+        };
+        let mut v = vec![0u8; 65536];
+        let n = rustix::fs::lgetxattr(p, cname, &mut v).unwrap_or(0);
+        let hex: String = v[..n].iter().map(|b| format!("{b:02x}")).collect();
+        parts.push(format!("{}={hex}", String::from_utf8_lossy(&name)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join(", "))
+    }
+}
+
+/// `getfacl`'s view of every entry below `root` (names relative), for the
+/// ACL comparisons (rsync's own view of ACLs: effective masks included).
+pub fn acls(root: &Path) -> String {
+    let o = Command::new("getfacl")
+        .args(["-R", "-p", "-s", "--omit-header"])
+        .arg(".")
+        .current_dir(root)
+        .output()
+        .expect("getfacl (apt-get install acl)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let full = Command::new("getfacl")
+        .args(["-R", "-p", "-n"])
+        .arg(".")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&full.stdout)
+    )
 }
 
 /// stdout with the parts that count each program's own protocol blanked:
@@ -202,8 +286,8 @@ pub fn run(prog: &str, cwd: &Path, args: &[&str]) -> Output {
 /// One scenario both ways: `prep` makes the destination's starting state in
 /// each of two fresh directories; rsync writes one, resync the other.
 pub struct Env {
-    sshd: Sshd,
-    work: tempfile::TempDir,
+    pub sshd: Sshd,
+    pub work: tempfile::TempDir,
 }
 
 impl Env {
@@ -215,6 +299,19 @@ impl Env {
         let work = tempfile::tempdir().unwrap();
         make_tree(&work.path().join("src"));
         fix_times(&work.path().join("src"));
+        Some(Env { sshd, work })
+    }
+
+    /// An environment whose `src` is what `make` builds (instead of
+    /// [`make_tree`]).
+    pub fn with(make: &dyn Fn(&Path)) -> Option<Env> {
+        if !have_rsync() {
+            return None;
+        }
+        let sshd = Sshd::start()?;
+        let work = tempfile::tempdir().unwrap();
+        fs::create_dir_all(work.path().join("src")).unwrap();
+        make(&work.path().join("src"));
         Some(Env { sshd, work })
     }
 
@@ -275,6 +372,47 @@ impl Env {
         prep: &dyn Fn(&Path),
         c: &Check,
     ) -> (Output, Output) {
+        let src_abs = format!("{}/", self.w().join("src").display());
+        let to = c.dst.unwrap_or("dst/");
+        let ops = |base: &Path| {
+            if pull {
+                vec![format!("{USER}:{src_abs}"), to.to_string()]
+            } else {
+                vec![src_abs.clone(), format!("{USER}:{}/{to}", base.display())]
+            }
+        };
+        self.compare(&format!("pull={pull}"), flags, &ops, prep, c)
+    }
+
+    /// Run rsync in `r/` and resync in `s/` with `flags` and the operands
+    /// `ops(base)` gives (e.g. a pull without destination, several sources);
+    /// compare exit codes, stdout and, when there is one, the `dst` tree
+    /// (with `getfacl`'s view too when `flags` ask for ACLs). Returns
+    /// resync's output.
+    pub fn both_with(
+        &self,
+        what: &str,
+        flags: &[&str],
+        ops: &dyn Fn(&Path) -> Vec<String>,
+        prep: &dyn Fn(&Path),
+        delta: bool,
+    ) -> Output {
+        let c = Check {
+            delta,
+            ..Check::default()
+        };
+        self.compare(what, flags, ops, prep, &c).1
+    }
+
+    /// The runs and comparisons of [`Env::check`] and [`Env::both_with`].
+    fn compare(
+        &self,
+        what: &str,
+        flags: &[&str],
+        ops: &dyn Fn(&Path) -> Vec<String>,
+        prep: &dyn Fn(&Path),
+        c: &Check,
+    ) -> (Output, Output) {
         let mut outs = Vec::new();
         for (prog, side) in [("rsync", "r"), (BIN, "s")] {
             let base = self.w().join(side);
@@ -286,31 +424,36 @@ impl Env {
             if fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir()) {
                 set_mtime(&root, (1_300_000_000, 0));
             }
-            let src_abs = format!("{}/", self.w().join("src").display());
-            let to = c.dst.unwrap_or("dst/");
-            let (src, dst) = if pull {
-                (format!("{USER}:{src_abs}"), to.to_string())
-            } else {
-                (src_abs, format!("{USER}:{}/{to}", base.display()))
-            };
             let rsh = self.rsh();
             let b = base.display().to_string();
             let flags: Vec<String> = flags.iter().map(|f| f.replace("{B}", &b)).collect();
+            let ops = ops(&base);
             let mut args: Vec<&str> = vec!["-e", &rsh];
             args.extend(flags.iter().map(String::as_str));
-            args.push(&src);
-            args.push(&dst);
+            args.extend(ops.iter().map(String::as_str));
             let o = run(prog, &base, &args);
             outs.push((o, base));
         }
         let (r, rb) = &outs[0];
         let (s, sb) = &outs[1];
-        let what = format!("pull={pull} {flags:?}");
-        assert_eq!(s.status.code(), r.status.code(), "{what}: {}", stderr(s));
+        let what = format!("{what} {flags:?}");
+        assert_eq!(
+            s.status.code(),
+            r.status.code(),
+            "{what}: {} / rsync: {}",
+            stderr(s),
+            stderr(r)
+        );
         assert_eq!(norm(s, sb, c.delta), norm(r, rb, c.delta), "{what}: stdout");
+        let acl = flags.iter().any(|f| {
+            *f == "--acls" || (f.starts_with('-') && !f.starts_with("--") && f.contains('A'))
+        });
         for d in std::iter::once("dst").chain(c.also.iter().copied()) {
             if rb.join(d).exists() {
                 assert_eq!(tree(&sb.join(d)), tree(&rb.join(d)), "{what}: tree {d}");
+                if acl {
+                    assert_eq!(acls(&sb.join(d)), acls(&rb.join(d)), "{what}: ACLs {d}");
+                }
             } else {
                 assert!(!sb.join(d).exists(), "{what}: {d} made by resync only");
             }

@@ -1,0 +1,338 @@
+//! The sender-side and metadata options over push and pull through a real
+//! OpenSSH server, each run beside `rsync -e ssh` with the same flags
+//! (`common::remote`): hard-link groups (inode equality), xattrs and ACLs,
+//! `-c`, `--atimes`. Trees, stdout (byte figures blanked) and exit codes
+//! must match. Needs root, OpenSSH and rsync (skipped with a note otherwise).
+
+mod common;
+
+use common::remote::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+fn write(root: &Path, p: &str, data: &[u8], mtime: (i64, u32)) {
+    let path = root.join(p);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, data).unwrap();
+    set_mtime(&path, mtime);
+}
+
+/// Two groups across directories, a file whose other link is outside the
+/// tree, a lone file.
+fn linked_tree(root: &Path) {
+    write(root, "a", b"hello\n", (1_600_000_000, 1));
+    write(root, "d/q", b"q\n", (1_600_000_001, 2));
+    write(root, "lone", b"lone\n", (1_600_000_002, 3));
+    write(root, "half", b"half\n", (1_600_000_003, 4));
+    fs::hard_link(root.join("a"), root.join("d/b")).unwrap();
+    fs::hard_link(root.join("a"), root.join("c")).unwrap();
+    fs::create_dir_all(root.join("d/e")).unwrap();
+    fs::hard_link(root.join("a"), root.join("d/e/deep")).unwrap();
+    fs::hard_link(root.join("d/q"), root.join("q2")).unwrap();
+    fs::hard_link(root.join("half"), root.parent().unwrap().join("outside")).unwrap();
+    for d in ["d/e", "d"] {
+        set_mtime(&root.join(d), (1_500_000_000, 5));
+    }
+}
+
+#[test]
+fn hard_links_match_rsync_both_ways() {
+    let Some(env) = Env::with(&linked_tree) else {
+        return;
+    };
+    // A destination with one member already there (a copy, not a link) and
+    // another member's name taken by an unrelated file.
+    let part = |d: &Path| {
+        write(d, "d/b", b"hello\n", (1_600_000_000, 1));
+        write(d, "q2", b"other\n", (1_400_000_000, 0));
+        set_mtime(&d.join("d"), (1_500_000_000, 5));
+    };
+    for pull in [false, true] {
+        env.both(pull, &["-aH"], &nothing);
+        env.both(pull, &["-aiH"], &nothing);
+        env.both(pull, &["-aiH"], &part);
+        env.both(pull, &["-avH", "--delete"], &part);
+        env.both(pull, &["-aiHn"], &part);
+        // Without -H the group is copied as separate files.
+        env.both(pull, &["-ai"], &nothing);
+        env.both(pull, &["-aiH"], &nothing);
+        let o = env.rerun(pull, &["-aiH"]);
+        assert!(
+            o.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let d = env.w().join("s/dst");
+        let ino = |p: &str| fs::metadata(d.join(p)).unwrap().ino();
+        assert_eq!(ino("a"), ino("d/b"));
+        assert_eq!(ino("a"), ino("d/e/deep"));
+        assert_eq!(ino("q2"), ino("d/q"));
+        assert_ne!(ino("a"), ino("q2"));
+        assert_eq!(fs::metadata(d.join("a")).unwrap().nlink(), 4);
+    }
+}
+
+fn setfattr(p: &Path, name: &str, value: &str) {
+    let st = Command::new("setfattr")
+        .args(["-h", "-n", name, "-v", value])
+        .arg(p)
+        .status()
+        .expect("setfattr (apt-get install attr)");
+    assert!(st.success());
+}
+
+fn setfacl(p: &Path, args: &[&str]) {
+    let st = Command::new("setfacl")
+        .args(args)
+        .arg(p)
+        .status()
+        .expect("setfacl (apt-get install acl)");
+    assert!(st.success());
+}
+
+/// Files and a directory with user xattrs, a trusted one (root copies it),
+/// access ACLs and a default ACL.
+fn xattr_tree(root: &Path) {
+    write(root, "x", b"x\n", (1_600_000_000, 1));
+    write(root, "y", b"y\n", (1_600_000_001, 2));
+    write(root, "plain", b"p\n", (1_600_000_002, 3));
+    write(root, "dir/in", b"in\n", (1_600_000_003, 4));
+    std::os::unix::fs::symlink("x", root.join("link")).unwrap();
+    setfattr(&root.join("x"), "user.colour", "blue");
+    setfattr(&root.join("x"), "user.empty", "");
+    setfattr(&root.join("x"), "trusted.t", "root only");
+    setfattr(&root.join("dir"), "user.d", "0x00ff10");
+    setfacl(&root.join("y"), &["-m", "u:nobody:rw,g:daemon:r"]);
+    setfacl(
+        &root.join("dir"),
+        &["-m", "u:nobody:rx", "-d", "-m", "u:nobody:r"],
+    );
+    set_mtime(&root.join("dir"), (1_500_000_000, 6));
+}
+
+#[test]
+fn xattrs_and_acls_match_rsync_both_ways() {
+    let Some(env) = Env::with(&xattr_tree) else {
+        return;
+    };
+    // A destination whose files carry xattrs and ACLs the source lacks, and
+    // others with stale values.
+    let stale = |d: &Path| {
+        write(d, "x", b"x\n", (1_600_000_000, 1));
+        write(d, "plain", b"p\n", (1_600_000_002, 3));
+        setfattr(&d.join("x"), "user.colour", "red");
+        setfattr(&d.join("plain"), "user.gone", "1");
+        // (An entry that leaves the mode's group bits alone: with one that
+        // widens the mask, resync, also locally, itemizes a `p` that rsync
+        // does not.)
+        setfacl(&d.join("plain"), &["-m", "u:daemon:r"]);
+    };
+    for pull in [false, true] {
+        env.both(pull, &["-aX"], &nothing);
+        env.both(pull, &["-aiX"], &stale);
+        env.both(pull, &["-aA"], &nothing);
+        env.both(pull, &["-aiA"], &stale);
+        env.both(pull, &["-aiXA"], &stale);
+        env.both(pull, &["-aiXAn"], &stale);
+        // Without -X/-A nothing of them travels.
+        env.both(pull, &["-ai"], &stale);
+        env.both(pull, &["-aXA"], &nothing);
+        let o = env.rerun(pull, &["-aiXA"]);
+        assert!(
+            o.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let x = xattrs(&env.w().join("s/dst/x"));
+        assert!(x.contains("user.colour=626c7565"), "{x}");
+        assert!(x.contains("trusted.t="), "{x}");
+        assert!(acls(&env.w().join("s/dst")).contains("default:user:nobody:r--"));
+    }
+}
+
+/// Same sizes and mtimes, other content: only `-c` sees the difference.
+fn same_stat(d: &Path) {
+    write(d, "a.txt", b"alphA\n", (1_600_000_000, 123_456_789));
+    write(
+        d,
+        "run.sh",
+        b"#!/bin/sh\necho ho\n",
+        (1_600_000_002, 999_999_999),
+    );
+    write(d, "sub/b.log", b"log line\n", (1_600_000_003, 5));
+    write(d, "empty", b"", (1_600_000_001, 1));
+    set_mtime(&d.join("sub"), (1_500_000_000, 77));
+}
+
+#[test]
+fn checksum_matches_rsync_both_ways() {
+    let Some(env) = Env::new() else { return };
+    for pull in [false, true] {
+        env.both(pull, &["-ac"], &nothing);
+        env.both(pull, &["-aic"], &same_stat);
+        env.both(pull, &["-aic", "--stats"], &same_stat);
+        env.both(pull, &["-ai"], &same_stat);
+        env.both(pull, &["-aicn", "--delete"], &same_stat);
+        env.both(pull, &["-aic", "--delete"], &same_stat);
+        let o = env.rerun(pull, &["-aic"]);
+        assert!(
+            o.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+    let got = fs::read(env.w().join("s/dst/a.txt")).unwrap();
+    assert_eq!(got, b"alpha\n");
+}
+
+#[test]
+fn atimes_match_rsync_both_ways() {
+    let Some(env) = Env::new() else { return };
+    let src = env.w().join("src");
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_000_000_000, 250_000_000);
+    for f in ["a.txt", "sub/deep/c", "big"] {
+        fs::File::open(src.join(f))
+            .unwrap()
+            .set_times(fs::FileTimes::new().set_accessed(t))
+            .unwrap();
+    }
+    for pull in [false, true] {
+        // -UU also opens the sources with O_NOATIME: both runs see the
+        // atimes set above.
+        env.both(pull, &["-aiUU"], &nothing);
+        for f in ["a.txt", "sub/deep/c", "big"] {
+            let at = |side: &str| {
+                let m = fs::metadata(env.w().join(side).join("dst").join(f)).unwrap();
+                (m.atime(), m.atime_nsec())
+            };
+            assert_eq!(at("s"), at("r"), "pull={pull} {f}");
+            assert_eq!(at("s").0, 1_000_000_000, "pull={pull} {f}");
+        }
+    }
+}
+
+#[test]
+fn list_only_and_a_pull_without_destination_match_rsync() {
+    let Some(env) = Env::new() else { return };
+    let src = env.w().join("src");
+    let remote = |p: &str| format!("root@127.0.0.1:{}", src.join(p).display());
+    let pull_only = |p: &'static str| {
+        let r = remote(p);
+        move |_: &Path| vec![r.clone()]
+    };
+    // `host:src/`, `host:src` (-r), one file, a missing path (exit 23).
+    for (flags, path) in [
+        (&[][..], ""),
+        (&["-v"][..], ""),
+        (&["-r"][..], "../src"),
+        (&["-rv", "--exclude=deep"][..], ""),
+        (&["-a"][..], "a.txt"),
+        (&["-rh"][..], "sub"),
+        (&[][..], "nonexist"),
+    ] {
+        let path: &'static str = if path.is_empty() {
+            "./"
+        } else {
+            Box::leak(path.to_string().into_boxed_str())
+        };
+        env.both_with("no dest", flags, &pull_only(path), &nothing, false);
+    }
+    // --list-only with a destination, pushed and pulled: nothing is written.
+    for pull in [false, true] {
+        let o = env.both(pull, &["--list-only", "-a"], &nothing);
+        assert!(String::from_utf8_lossy(&o.stdout).contains(" sub/deep/c\n"));
+        assert!(!env.w().join("s/dst").exists() && !env.w().join("r/dst").exists());
+        env.both(pull, &["--list-only", "-v"], &nothing);
+    }
+}
+
+/// Safe and unsafe symlinks (absolute, climbing out of the tree), a link to
+/// a directory outside, empty directories.
+fn link_tree(root: &Path) {
+    let out = root.parent().unwrap().join("out");
+    write(&out, "t", b"t\n", (1_600_000_000, 1));
+    write(&out, "od/f", b"f\n", (1_600_000_001, 2));
+    set_mtime(&out.join("od"), (1_500_000_000, 3));
+    write(root, "a", b"a\n", (1_600_000_002, 4));
+    let l = |t: &str, p: &str| std::os::unix::fs::symlink(t, root.join(p)).unwrap();
+    fs::create_dir_all(root.join("sub/emp2")).unwrap();
+    fs::create_dir_all(root.join("emp")).unwrap();
+    l("../out/t", "unsafe");
+    l("/etc/hostname", "abs");
+    l("../a", "sub/safe");
+    l("../out/od", "dirlink");
+    l("sub", "inlink");
+    for d in ["sub/emp2", "sub", "emp"] {
+        set_mtime(&root.join(d), (1_500_000_000, 5));
+    }
+}
+
+#[test]
+fn symlink_options_and_prune_empty_dirs_match_rsync_both_ways() {
+    let Some(env) = Env::with(&link_tree) else {
+        return;
+    };
+    for pull in [false, true] {
+        for flags in [
+            &["-ai", "--safe-links"][..],
+            &["-ai", "--copy-unsafe-links"][..],
+            &["-ai", "--copy-dirlinks"][..],
+            &["-ai", "-L"][..],
+            &["-aim"][..],
+            &["-aim", "--exclude=a"][..],
+        ] {
+            env.both(pull, flags, &nothing);
+        }
+        let d = env.w().join("s/dst");
+        assert!(d.join("sub/safe").is_symlink());
+    }
+    // --safe-links: the unsafe links are left out, whichever side sends.
+    for pull in [false, true] {
+        env.both(pull, &["-a", "--safe-links"], &nothing);
+        let d = env.w().join("s/dst");
+        assert!(
+            fs::symlink_metadata(d.join("unsafe")).is_err(),
+            "pull={pull}"
+        );
+        assert!(fs::symlink_metadata(d.join("abs")).is_err(), "pull={pull}");
+    }
+}
+
+#[test]
+fn ignore_missing_args_matches_rsync_both_ways() {
+    let Some(env) = Env::new() else { return };
+    let src = env.w().join("src");
+    let host = "root@127.0.0.1:";
+    for pull in [false, true] {
+        let s = src.display().to_string();
+        let ops = move |base: &Path| {
+            let paths = [
+                format!("{s}/a.txt"),
+                format!("{s}/nonexist"),
+                format!("{s}/sub"),
+            ];
+            if pull {
+                let mut v = vec![format!("{host}{}", paths[0])];
+                v.extend(paths[1..].iter().map(|p| format!(":{p}")));
+                v.push("dst/".into());
+                v
+            } else {
+                let mut v = paths.to_vec();
+                v.push(format!("{host}{}/", base.join("dst").display()));
+                v
+            }
+        };
+        let what = format!("pull={pull}");
+        env.both_with(
+            &what,
+            &["-ai", "--ignore-missing-args"],
+            &ops,
+            &nothing,
+            false,
+        );
+        env.both_with(&what, &["-ai"], &ops, &nothing, false);
+        assert!(env.w().join("s/dst/sub/deep/c").exists(), "{what}");
+    }
+}
