@@ -9,7 +9,7 @@ mod common;
 use common::remote::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 #[test]
