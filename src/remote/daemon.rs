@@ -856,7 +856,7 @@ fn open_module(
 /// options (checked against `refuse options`) with the jailed paths, then
 /// `read only`/`write only`, the module's filter rules first, and
 /// `incoming chmod` for a push. No I/O: the daemon's policy on options.
-fn session_options(
+pub(super) fn session_options(
     cfg: &Config,
     module: &Module,
     start: &StartArgs,
@@ -907,6 +907,11 @@ fn session_options(
         if let Some(c) = mstr(cfg, module, "incoming chmod") {
             opts.chmod.push(c);
         }
+    }
+    // rsync's module `timeout` overrides the client's choice.
+    let t = mint(cfg, module, "timeout");
+    if t > 0 {
+        opts.timeout = t as u64;
     }
     confine_option_paths(&mut opts)?;
     Ok(opts)
