@@ -908,10 +908,12 @@ pub(super) fn session_options(
             opts.chmod.push(c);
         }
     }
-    // rsync's module `timeout` overrides the client's choice.
-    let t = mint(cfg, module, "timeout");
-    if t > 0 {
-        opts.timeout = t as u64;
+    // The module's `timeout` overrides a longer (or no) client timeout, as
+    // rsync's `rsync_module` does; a shorter client one stays, so this
+    // side's keepalives come often enough for the client's watchdog.
+    let t = u64::try_from(mint(cfg, module, "timeout")).unwrap_or(0);
+    if t > 0 && (opts.timeout == 0 || t < opts.timeout) {
+        opts.timeout = t;
     }
     confine_option_paths(&mut opts)?;
     Ok(opts)
@@ -1021,6 +1023,30 @@ mod tests {
         assert_eq!(s.paths, vec![b"mod/a".to_vec(), b"mod/.".to_vec()]);
         assert!(split_start(&[b"-r".to_vec(), b".".to_vec()]).is_err());
         assert!(split_start(&[b"--server".to_vec()]).is_err());
+    }
+
+    #[test]
+    fn a_module_timeout_bounds_the_clients_as_rsyncs_does() {
+        let cfg = Config::parse("[m]\npath = /x\ntimeout = 60\n[n]\npath = /x\n").unwrap();
+        let (m, n) = (cfg.module("m").unwrap(), cfg.module("n").unwrap());
+        let timeout = |module, client: &str| {
+            let st = args(&["--server", "--sender", client, ".", "m/"]);
+            session_options(
+                &cfg,
+                module,
+                &st,
+                &[vec![]],
+                vec![],
+                access::AuthRule::Default,
+            )
+            .unwrap()
+            .timeout
+        };
+        assert_eq!(timeout(m, "--timeout=0"), 60);
+        assert_eq!(timeout(m, "--timeout=600"), 60);
+        assert_eq!(timeout(m, "--timeout=10"), 10);
+        assert_eq!(timeout(n, "--timeout=10"), 10);
+        assert_eq!(timeout(n, "-r"), 0);
     }
 
     #[test]
