@@ -868,8 +868,13 @@ pub(super) fn session_options(
     let mut argv = start.options.clone();
     argv.push(".".into());
     for p in rel {
+        // A path that looks like an option (`pub/-c`, `pub/--delete`) would
+        // be parsed as one, past `refuse options`: `./` keeps it a path, as
+        // rsync's client writes `-x` as `./-x`.
         let p = if p.is_empty() {
             b".".to_vec()
+        } else if p.starts_with(b"-") {
+            [&b"./"[..], p].concat()
         } else {
             p.clone()
         };
@@ -1023,6 +1028,21 @@ mod tests {
         assert_eq!(s.paths, vec![b"mod/a".to_vec(), b"mod/.".to_vec()]);
         assert!(split_start(&[b"-r".to_vec(), b".".to_vec()]).is_err());
         assert!(split_start(&[b"--server".to_vec()]).is_err());
+    }
+
+    #[test]
+    fn a_path_that_looks_like_an_option_stays_a_path() {
+        let cfg = Config::parse("[m]\npath = /x\nrefuse options = delete checksum\n").unwrap();
+        let m = cfg.module("m").unwrap();
+        let st = args(&["--server", "--sender", ".", "m/-c", "m/--delete"]);
+        let rel = [b"-c".to_vec(), b"--delete".to_vec()];
+        let o = session_options(&cfg, m, &st, &rel, vec![], access::AuthRule::Default).unwrap();
+        assert!(!o.checksum);
+        assert_eq!(o.delete, crate::options::Delete::Off);
+        let mut operands = o.sources.clone();
+        operands.extend(o.dest.clone());
+        assert!(operands.iter().any(|p| p == "./-c"), "{operands:?}");
+        assert!(operands.iter().any(|p| p == "./--delete"), "{operands:?}");
     }
 
     #[test]
