@@ -1017,4 +1017,149 @@ fn receiver_options_of_a_push_work_inside_the_module_only() {
         );
     }
     assert!(!d.path().join("out").exists());
+
+/// Whether the daemon has closed `s` (end of stream or reset) within `t`.
+fn closed_within(s: &mut TcpStream, t: Duration) -> bool {
+    s.set_read_timeout(Some(t)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A plain-TCP protocol connection to `d` after the handshake.
+fn plain_session(
+    d: &Daemon,
+) -> (
+    TcpStream,
+    resync::remote::conn::FrameReader,
+    resync::remote::conn::FrameWriter,
+) {
+    use resync::remote::conn::{FrameReader, FrameWriter};
+    use resync::remote::handshake::{self, Side};
+    let s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = FrameReader::new(s.try_clone().unwrap());
+    let mut w = FrameWriter::new(s.try_clone().unwrap());
+    handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(0)).unwrap();
+    (s, r, w)
+}
+
+#[test]
+fn hanging_clients_never_block_a_good_one_and_are_dropped_after_timeout() {
+    use resync::remote::proto::Msg;
+    let d = Daemon::resync(&pki(), "timeout = 5\nplain tcp = yes");
+    // One connects and says nothing; one stops in the middle of its Hello;
+    // one completes the handshake and stops in the middle of a frame.
+    let mut silent = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    let mut half = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    half.write_all(b"resync\0\n\x01\x50\0\0\0\x01\0").unwrap();
+    let (mut mid, _r, mut w) = plain_session(&d);
+    w.flush().unwrap();
+    mid.write_all(&[0x05, 0x40, 0, 0, 0, 3]).unwrap();
+    // Meanwhile a good client is served: listing, then a real pull.
+    let o = d.client(&[&d.url("")]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(out(&o), format!("{MOTD}{LISTING}"));
+    let o = d.client(&["-r", "--no-motd", &d.url("pub/"), "got/"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(fs::read(d.path().join("got/f")).unwrap(), b"data\n");
+    // The bad ones were still connected while it was served…
+    for s in [&mut silent, &mut half, &mut mid] {
+        assert!(!closed_within(s, Duration::from_millis(1)), "dropped early");
+    }
+    // …and are dropped once the timeout has passed.
+    for s in [&mut silent, &mut half, &mut mid] {
+        assert!(closed_within(s, Duration::from_secs(15)), "not dropped");
+    }
+    // A client that passes Ready (module `timeout` = the global one here)
+    // and then stalls: the daemon's server side times out too.
+    let (mut s, mut r, mut w) = plain_session(&d);
+    let args = ["--server", "--sender", "-r", ".", "pub/"];
+    w.send(&Msg::Start {
+        args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+    })
+    .unwrap();
+    w.flush().unwrap();
+    let mut ready = false;
+    while let Ok(m) = r.recv() {
+        if m == Msg::Ready {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "no Ready");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(15)),
+        "not dropped"
+    );
+}
+
+#[test]
+fn garbage_before_and_after_the_handshake_is_refused_and_the_daemon_lives() {
+    use resync::remote::proto::Msg;
+    let mut d = Daemon::resync(&pki(), "timeout = 5\nplain tcp = yes");
+    let error_of = |r: &mut resync::remote::conn::FrameReader| loop {
+        match r.recv() {
+            Ok(Msg::Error { code, message }) => return Some((code, message)),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    };
+    // Before: bytes that are neither TLS nor the magic.
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    s.write_all(&[0u8; 64]).unwrap();
+    assert!(closed_within(&mut s, Duration::from_secs(10)));
+    // After the handshake: an unknown frame type instead of Start.
+    let (mut s, mut r, mut w) = plain_session(&d);
+    w.flush().unwrap();
+    s.write_all(&[0x7f, 0, 0, 0, 0]).unwrap();
+    let (code, msg) = error_of(&mut r).expect("an Error");
+    assert_eq!(code, 12);
+    assert!(msg.contains("unknown message type 0x7f"), "{msg}");
+    // A Start that is not one: no `.`, then a Start of 2^40 arguments.
+    let (_s, mut r, mut w) = plain_session(&d);
+    w.send(&Msg::Start {
+        args: vec![b"--server".to_vec()],
+    })
+    .unwrap();
+    w.flush().unwrap();
+    let (code, msg) = error_of(&mut r).expect("an Error");
+    assert_eq!(code, 12);
+    assert!(msg.contains("separator"), "{msg}");
+    let (mut s, mut r, mut w) = plain_session(&d);
+    w.flush().unwrap();
+    s.write_all(&[0x05, 6, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20])
+        .unwrap();
+    let (code, msg) = error_of(&mut r).expect("an Error");
+    assert_eq!(code, 12);
+    assert!(msg.contains("exceeds limit 1024"), "{msg}");
+    // After Ready: garbage where the file list should be (a push).
+    let (_s, mut r, mut w) = plain_session(&d);
+    let args = ["--server", "-r", ".", "refw/new"];
+    w.send(&Msg::Start {
+        args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+    })
+    .unwrap();
+    w.send(&Msg::AuthResponse {
+        user: "x".into(),
+        response: [0; 32],
+    })
+    .unwrap();
+    w.flush().unwrap();
+    let (code, msg) = error_of(&mut r).expect("an Error");
+    assert_eq!(code, 12);
+    assert!(msg.contains("unexpected message 0x31"), "{msg}");
+    assert!(!d.path().join("m/new").exists());
+    // Still serving.
+    assert!(d.child.try_wait().unwrap().is_none(), "daemon died");
+    let o = d.client(&[&d.url("")]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(d.log().contains("protocol error"), "{}", d.log());
 }

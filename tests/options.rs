@@ -770,7 +770,7 @@ fn unsupported_options_exit_1_naming_the_long_option() {
     for (args, name) in [
         (&["-M--foo", "a", "b"][..], "--remote-option"),
         (&["--zc=zstd", "a", "b"], "--zc"),
-        (&["--bwlimit=1M", "a", "b"], "--bwlimit"),
+        (&["--stop-after=1", "a", "b"], "--stop-after"),
         (&["--super", "a", "b"], "--super"),
     ] {
         let (code, out, err) = cli(args);

@@ -573,3 +573,109 @@ fn remote_shell_words_match_rsync() {
         assert_eq!(words(BIN, args), words("rsync", args), "{args:?}");
     }
 }
+
+#[test]
+fn timeout_and_bwlimit_are_forwarded_and_the_tree_is_right() {
+    let f = Fixture::new();
+    fs::create_dir(f.path().join("src/sub")).unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    fs::write(f.path().join("src/sub/big"), &big).unwrap();
+    for (from, to) in [("src/", "host:pushed/"), ("host:src/", "pulled/")] {
+        let o = f.run(&[
+            "-a",
+            "--timeout=30",
+            "--bwlimit=10M",
+            "-e",
+            "./lsh.sh",
+            "--rsync-path",
+            BIN,
+            from,
+            to,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{from}: {}", stderr(&o));
+        let log = f.rsh_log();
+        assert!(log.contains("[--timeout=30][--bwlimit=10240]"), "{log}");
+        let dest = f.path().join(to.trim_start_matches("host:"));
+        assert_eq!(fs::read(dest.join("a")).unwrap(), b"hello\n");
+        assert_eq!(fs::read(dest.join("sub/big")).unwrap(), big);
+    }
+    // rsync forwards both the same way (in KiB/s).
+    if let Some(r) = rsync(
+        &f,
+        &[
+            "-a",
+            "--timeout=30",
+            "--bwlimit=10M",
+            "-e",
+            "./lsh.sh",
+            "src/",
+            "host:rdst/",
+        ],
+    ) {
+        assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+        let log = f.rsh_log();
+        assert!(
+            log.contains("[--timeout=30]") && log.contains("[--bwlimit=10240]"),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn bad_bwlimit_values_are_rsyncs_usage_errors() {
+    let f = Fixture::new();
+    for (v, why) in [
+        ("abc", "is invalid"),
+        ("-1", "is too large"),
+        ("100b", "is too small (min: 512 or 0 for unlimited)"),
+        ("1b", "is too small (min: 512 or 0 for unlimited)"),
+    ] {
+        let opt = format!("--bwlimit={v}");
+        let o = f.run(&["-a", &opt, "-e", "./lsh.sh", "src/", "host:dst/"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let first = stderr(&o).lines().next().unwrap_or_default().to_string();
+        assert_eq!(first, format!("resync: {opt} {why}"));
+        if let Some(r) = rsync(&f, &["-a", &opt, "-e", "./lsh.sh", "src/", "host:dst/"]) {
+            assert_eq!(r.status.code(), Some(1));
+            let theirs = stderr(&r).lines().next().unwrap_or_default().to_string();
+            assert_eq!(theirs.replacen("rsync: ", "resync: ", 1), first);
+        }
+    }
+    assert!(!f.path().join("dst").exists());
+    // A local copy has no transport to pace yet: refused, not ignored.
+    let o = f.run(&["-a", "--bwlimit=100", "src/", "local/"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "resync: --bwlimit is not supported for local transfers yet\n\
+         resync error: requested action not supported (code 4) [client=0.1.0]\n"
+    );
+    assert!(!f.path().join("local").exists());
+}
+
+#[test]
+fn a_remote_shell_that_never_answers_is_rsyncs_io_timeout() {
+    let f = Fixture::new();
+    f.script("stall.sh", "exec sleep 4 2>/dev/null\n");
+    for (args, role) in [
+        (["src/", "host:dst/"], "sender"),
+        (["host:src/", "dst/"], "Receiver"),
+    ] {
+        let mut a = vec!["-a", "--timeout=1", "-e", "./stall.sh"];
+        a.extend(args);
+        let o = f.run(&a);
+        assert_eq!(o.status.code(), Some(30), "{}", stderr(&o));
+        let want = format!(
+            "[{role}] io timeout after 1 seconds -- exiting\n\
+             resync error: timeout in data send/receive (code 30) [{role}=0.1.0]\n"
+        );
+        assert_eq!(stderr(&o), want);
+        if let Some(r) = rsync(&f, &a) {
+            assert_eq!(r.status.code(), Some(30), "{}", stderr(&r));
+            let theirs = stderr(&r);
+            let first = theirs.lines().next().unwrap_or_default();
+            assert_eq!(first, want.lines().next().unwrap());
+        }
+    }
+    assert!(!f.path().join("dst").exists());
+}

@@ -290,6 +290,14 @@ pub struct Options {
     pub compress: bool,
     /// `--compress-level=NUM` (zstd level; 0 turns compression off).
     pub compress_level: Option<i64>,
+    /// `--timeout=SECONDS` (0, `--no-timeout`: none): a remote transfer
+    /// exits 30 when the peer makes no progress for that long, and sends
+    /// `Keepalive` when idle (`remote/timeout.rs`). A local transfer has no
+    /// peer to wait for.
+    pub timeout: u64,
+    /// `--bwlimit=RATE` in KiB/s, rsync's unit (0: unlimited): paces what a
+    /// remote transfer writes to its transport (`remote/bwlimit.rs`).
+    pub bwlimit: u64,
     /// `-e`/`--rsh`: the remote shell command (else `RSYNC_RSH`, else `ssh`).
     pub rsh: Option<std::ffi::OsString>,
     /// `--rsync-path`: the program the remote shell runs (default `resync`).

@@ -562,6 +562,26 @@ pub(crate) fn parse_int(s: &[u8]) -> Result<i64, IntError> {
     Ok(n as i64)
 }
 
+/// `--bwlimit=RATE` as rsync reads it: a size in KiB unless suffixed, at
+/// least 512 bytes/s or 0 for unlimited, kept in KiB/s rounded to nearest
+/// (rsync's `(size + 512) / 1024`).
+pub(crate) fn bwlimit(v: &Val) -> Result<u64, Stop> {
+    let shown = v.value.to_string_lossy();
+    let bytes = parse_size(v.value.as_bytes(), b'K').map_err(|e| {
+        let what = match e {
+            SizeError::Invalid => "invalid",
+            SizeError::TooLarge => "too large",
+        };
+        Stop::usage(format!("--bwlimit={shown} is {what}"))
+    })?;
+    if bytes != 0 && bytes < 512 {
+        return Err(Stop::usage(format!(
+            "--bwlimit={shown} is too small (min: 512 or 0 for unlimited)"
+        )));
+    }
+    Ok(bytes.saturating_add(512) / 1024)
+}
+
 /// An integer option value, with popt's error messages.
 pub(crate) fn int(v: &Val) -> Result<i64, Stop> {
     parse_int(v.value.as_bytes()).map_err(|e| {

@@ -752,8 +752,16 @@ pub static TABLE: &[Opt] = &[
         "simple username/groupname mapping",
         parse::chown,
     ),
-    todo_v(&["--timeout"], "SECONDS", "set I/O timeout in seconds"),
-    todo(&["--no-timeout"], ""),
+    value(
+        &["--timeout"],
+        "SECONDS",
+        "set I/O timeout in seconds",
+        |s, v| {
+            s.o.timeout = parse::int(v)?.max(0) as u64;
+            Ok(())
+        },
+    ),
+    flag(&["--no-timeout"], "", |s| s.o.timeout = 0),
     value(
         &["--contimeout"],
         "SECONDS",
@@ -1098,8 +1106,16 @@ pub static TABLE: &[Opt] = &[
         "list the files instead of copying them",
         |s| s.o.list_only = true,
     ),
-    todo_v(&["--bwlimit"], "RATE", "limit socket I/O bandwidth"),
-    todo(&["--no-bwlimit"], ""),
+    value(
+        &["--bwlimit"],
+        "RATE",
+        "limit socket I/O bandwidth",
+        |s, v| {
+            s.o.bwlimit = parse::bwlimit(v)?;
+            Ok(())
+        },
+    ),
+    flag(&["--no-bwlimit"], "", |s| s.o.bwlimit = 0),
     todo_v(
         &["--stop-after"],
         "MINS",

@@ -172,6 +172,12 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     if o.force {
         long("--force");
     }
+    if o.timeout > 0 {
+        long(&format!("--timeout={}", o.timeout));
+    }
+    if o.bwlimit > 0 {
+        long(&format!("--bwlimit={}", o.bwlimit));
+    }
     if let Some(n) = o.max_delete {
         long(&format!("--max-delete={n}"));
     }
@@ -435,6 +441,38 @@ mod tests {
         assert_eq!(pd.last().unwrap(), br"--filter=-p\ .p/");
         let back = parse(&["--server", "--sender", "--filter=-p .p/", ".", "s/"]);
         assert_eq!(back.filters.len(), 1);
+    }
+
+    #[test]
+    fn timeout_and_bwlimit_are_forwarded_and_parse_back() {
+        let o = parse(&["-r", "--timeout=9", "--bwlimit=1.5M", "s/", "h:d"]);
+        assert_eq!((o.timeout, o.bwlimit), (9, 1536));
+        let a = server_args(&o, true).unwrap();
+        let s: Vec<String> = a
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into())
+            .collect();
+        assert!(s.contains(&"--timeout=9".to_string()), "{s:?}");
+        assert!(s.contains(&"--bwlimit=1536".to_string()), "{s:?}");
+        let mut back = s.clone();
+        back.extend([".".into(), "s".into()]);
+        let refs: Vec<&str> = back.iter().map(String::as_str).collect();
+        let p = parse(&refs);
+        assert_eq!((p.timeout, p.bwlimit), (9, 1536));
+        let o = parse(&[
+            "-r",
+            "--timeout=9",
+            "--no-timeout",
+            "--bwlimit=0",
+            "s/",
+            "h:d",
+        ]);
+        assert_eq!((o.timeout, o.bwlimit), (0, 0));
+        let a = server_args(&o, false).unwrap();
+        assert!(
+            !a.iter()
+                .any(|w| w.starts_with(b"--timeout") || w.starts_with(b"--bwlimit"))
+        );
     }
 
     #[test]

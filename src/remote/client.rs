@@ -39,6 +39,12 @@ pub fn route(opts: &Options) -> Option<i32> {
         }
     };
     let (remote, paths, role, pull) = match t {
+        Transfer::Local if opts.bwlimit > 0 => {
+            // rsync paces its local pipe; resync's local copy has none yet.
+            report::message("--bwlimit is not supported for local transfers yet");
+            report::exit_message(exit::UNSUPPORTED, "client");
+            return Some(exit::UNSUPPORTED);
+        }
         Transfer::Local => return None,
         Transfer::Push { remote } => {
             let p = vec![remote.path.clone()];
@@ -140,6 +146,7 @@ fn converse(
     role: &'static str,
 ) -> Talk {
     let start = std::time::Instant::now();
+    let _watch = super::timeout::watch(opts.timeout, role, r.activity(), w.activity());
     let level = compress_level(opts);
     let agreed =
         match handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(level)) {

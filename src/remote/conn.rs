@@ -6,8 +6,11 @@
 //! so the engine can read on one thread while it writes on another, as the
 //! protocol's pipelining requires.
 
+use super::bwlimit::BwLimit;
 use super::proto::{self, HEADER_LEN, Msg, ProtoError};
+use super::timeout::Activity;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::sync::{Arc, Mutex};
 
 /// Largest zstd window a peer may make us allocate (2^27 = 128 MiB).
 pub const ZSTD_WINDOW_LOG_MAX: u32 = 27;
@@ -38,18 +41,24 @@ pub struct FrameReader {
     /// Bytes taken from the transport so far, before decompression
     /// (for "N bytes received so far").
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    activity: Arc<Activity>,
     compressed: bool,
 }
 
-/// Counts the raw bytes read from the transport.
+/// Counts the raw bytes read from the transport and records when a read
+/// waits (for `--timeout`).
 struct Counting<R> {
     inner: R,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    activity: Arc<Activity>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        self.activity.enter();
+        let r = self.inner.read(buf);
+        self.activity.leave(matches!(r, Ok(n) if n > 0));
+        let n = r?;
         self.counter
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
@@ -60,17 +69,26 @@ impl FrameReader {
     /// Read frames from `r` (uncompressed until [`FrameReader::start_zstd`]).
     pub fn new<R: Read + Send + 'static>(r: R) -> FrameReader {
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let activity = Activity::new();
         FrameReader {
             inner: Box::new(BufReader::with_capacity(
                 64 << 10,
                 Counting {
                     inner: r,
                     counter: counter.clone(),
+                    activity: Arc::clone(&activity),
                 },
             )),
             counter,
+            activity,
             compressed: false,
         }
+    }
+
+    /// When the transport last delivered bytes and whether a read waits on
+    /// it now (the `--timeout` watchdog's input).
+    pub fn activity(&self) -> Arc<Activity> {
+        Arc::clone(&self.activity)
     }
 
     /// Raw bytes received from the transport so far.
@@ -171,17 +189,33 @@ pub struct FrameWriter {
     /// Bytes handed to the transport so far, after compression (the summary's
     /// "sent N bytes").
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    activity: Arc<Activity>,
+    limit: Arc<Mutex<Option<BwLimit>>>,
 }
 
-/// Counts the raw bytes written to the transport.
+/// Counts the raw bytes written to the transport, records when a write is
+/// blocked (for `--timeout`) and paces writes for `--bwlimit`.
 struct CountingW<W> {
     inner: W,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    activity: Arc<Activity>,
+    limit: Arc<Mutex<Option<BwLimit>>>,
 }
 
 impl<W: Write> Write for CountingW<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let mut limit = self.limit.lock().unwrap_or_else(|e| e.into_inner());
+        let buf = match limit.as_ref() {
+            Some(l) => &buf[..buf.len().min(l.write_max())],
+            None => buf,
+        };
+        self.activity.enter();
+        let r = self.inner.write(buf);
+        self.activity.leave(matches!(r, Ok(n) if n > 0));
+        let n = r?;
+        if let Some(l) = limit.as_mut() {
+            l.wrote(n);
+        }
         self.counter
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
@@ -203,14 +237,33 @@ impl FrameWriter {
     /// Write frames to `w` (uncompressed until [`FrameWriter::start_zstd`]).
     pub fn new<W: Write + Send + 'static>(w: W) -> FrameWriter {
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let activity = Activity::new();
+        let limit = Arc::new(Mutex::new(None));
         let w = CountingW {
             inner: w,
             counter: counter.clone(),
+            activity: Arc::clone(&activity),
+            limit: Arc::clone(&limit),
         };
         FrameWriter {
             inner: Sink::Plain(BufWriter::with_capacity(64 << 10, Box::new(w))),
             counter,
+            activity,
+            limit,
         }
+    }
+
+    /// When the transport last took bytes and whether a write is blocked on
+    /// it now (the `--timeout` watchdog's and the keepalive's input).
+    pub fn activity(&self) -> Arc<Activity> {
+        Arc::clone(&self.activity)
+    }
+
+    /// `--bwlimit`: from now on, pace what reaches the transport to `kib`
+    /// KiB/s (0: unlimited), after compression, as rsync limits its socket.
+    pub fn set_bwlimit(&self, kib: u64) {
+        *self.limit.lock().unwrap_or_else(|e| e.into_inner()) =
+            (kib > 0).then(|| BwLimit::new(kib));
     }
 
     /// Raw bytes written to the transport so far.

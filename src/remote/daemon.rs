@@ -856,7 +856,7 @@ fn open_module(
 /// options (checked against `refuse options`) with the jailed paths, then
 /// `read only`/`write only`, the module's filter rules first, and
 /// `incoming chmod` for a push. No I/O: the daemon's policy on options.
-fn session_options(
+pub(super) fn session_options(
     cfg: &Config,
     module: &Module,
     start: &StartArgs,
@@ -868,8 +868,13 @@ fn session_options(
     let mut argv = start.options.clone();
     argv.push(".".into());
     for p in rel {
+        // A path that looks like an option (`pub/-c`, `pub/--delete`) would
+        // be parsed as one, past `refuse options`: `./` keeps it a path, as
+        // rsync's client writes `-x` as `./-x`.
         let p = if p.is_empty() {
             b".".to_vec()
+        } else if p.starts_with(b"-") {
+            [&b"./"[..], p].concat()
         } else {
             p.clone()
         };
@@ -907,6 +912,13 @@ fn session_options(
         if let Some(c) = mstr(cfg, module, "incoming chmod") {
             opts.chmod.push(c);
         }
+    }
+    // The module's `timeout` overrides a longer (or no) client timeout, as
+    // rsync's `rsync_module` does; a shorter client one stays, so this
+    // side's keepalives come often enough for the client's watchdog.
+    let t = u64::try_from(mint(cfg, module, "timeout")).unwrap_or(0);
+    if t > 0 && (opts.timeout == 0 || t < opts.timeout) {
+        opts.timeout = t;
     }
     confine_option_paths(&mut opts)?;
     Ok(opts)
@@ -1016,6 +1028,45 @@ mod tests {
         assert_eq!(s.paths, vec![b"mod/a".to_vec(), b"mod/.".to_vec()]);
         assert!(split_start(&[b"-r".to_vec(), b".".to_vec()]).is_err());
         assert!(split_start(&[b"--server".to_vec()]).is_err());
+    }
+
+    #[test]
+    fn a_path_that_looks_like_an_option_stays_a_path() {
+        let cfg = Config::parse("[m]\npath = /x\nrefuse options = delete checksum\n").unwrap();
+        let m = cfg.module("m").unwrap();
+        let st = args(&["--server", "--sender", ".", "m/-c", "m/--delete"]);
+        let rel = [b"-c".to_vec(), b"--delete".to_vec()];
+        let o = session_options(&cfg, m, &st, &rel, vec![], access::AuthRule::Default).unwrap();
+        assert!(!o.checksum);
+        assert_eq!(o.delete, crate::options::Delete::Off);
+        let mut operands = o.sources.clone();
+        operands.extend(o.dest.clone());
+        assert!(operands.iter().any(|p| p == "./-c"), "{operands:?}");
+        assert!(operands.iter().any(|p| p == "./--delete"), "{operands:?}");
+    }
+
+    #[test]
+    fn a_module_timeout_bounds_the_clients_as_rsyncs_does() {
+        let cfg = Config::parse("[m]\npath = /x\ntimeout = 60\n[n]\npath = /x\n").unwrap();
+        let (m, n) = (cfg.module("m").unwrap(), cfg.module("n").unwrap());
+        let timeout = |module, client: &str| {
+            let st = args(&["--server", "--sender", client, ".", "m/"]);
+            session_options(
+                &cfg,
+                module,
+                &st,
+                &[vec![]],
+                vec![],
+                access::AuthRule::Default,
+            )
+            .unwrap()
+            .timeout
+        };
+        assert_eq!(timeout(m, "--timeout=0"), 60);
+        assert_eq!(timeout(m, "--timeout=600"), 60);
+        assert_eq!(timeout(m, "--timeout=10"), 10);
+        assert_eq!(timeout(n, "--timeout=10"), 10);
+        assert_eq!(timeout(n, "-r"), 0);
     }
 
     #[test]

@@ -196,6 +196,7 @@ pub fn run(
     drop(stream);
     let r = FrameReader::new(rd);
     let w = FrameWriter::new(wr);
+    let _watch = super::timeout::watch(opts.timeout, role, r.activity(), w.activity());
     let mut args = match super::args::server_args(opts, pull) {
         Ok(a) => a,
         Err(msg) => return fail(exit::SYNTAX, &msg, role),

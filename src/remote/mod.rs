@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod args;
+pub mod bwlimit;
 pub mod client;
 pub mod config;
 pub mod conn;
@@ -24,5 +25,6 @@ pub mod rsh;
 pub mod sender;
 pub mod server;
 pub mod session;
+pub mod timeout;
 pub mod tls;
 pub mod transfer;

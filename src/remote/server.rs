@@ -34,6 +34,7 @@ pub fn run(opts: &Options) -> i32 {
 /// push. Usable over any byte stream (a remote shell's pipes, a daemon's
 /// connection).
 pub fn serve(opts: &Options, mut r: FrameReader, mut w: FrameWriter) -> i32 {
+    let _watch = super::timeout::watch(opts.timeout, role(opts), r.activity(), w.activity());
     let agreed = match handshake::handshake(Side::Server, &mut r, &mut w, &handshake::our_hello(0))
     {
         Ok(a) => a,
@@ -56,6 +57,7 @@ pub fn serve_session(
     w: FrameWriter,
 ) -> i32 {
     let _ = root;
+    let _watch = super::timeout::watch(opts.timeout, role(opts), r.activity(), w.activity());
     session(opts, r, w)
 }
 

@@ -8,10 +8,11 @@
 
 use super::conn::{FrameReader, FrameWriter, RecvError};
 use super::proto::Msg;
+use super::timeout::Activity;
 use crate::exit;
 use crate::report;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +30,11 @@ pub struct Link {
     code: Mutex<Option<i32>>,
     sent: Arc<AtomicU64>,
     received: Arc<AtomicU64>,
+    /// The transport's writing activity (for `Keepalive`).
+    out: Arc<Activity>,
+    /// `Goodbye` or `Error` was queued: nothing may follow, not even a
+    /// `Keepalive`.
+    done_talking: AtomicBool,
 }
 
 impl Link {
@@ -37,6 +43,8 @@ impl Link {
         Arc::new(Link {
             sent: w.sent_counter(),
             received: r.received_counter(),
+            out: w.activity(),
+            done_talking: AtomicBool::new(false),
             w: Mutex::new(Some(w)),
             role,
             code: Mutex::new(None),
@@ -47,6 +55,9 @@ impl Link {
     /// thread reports why).
     pub fn send(&self, m: &Msg) -> bool {
         let mut g = self.w.lock().unwrap();
+        if matches!(m, Msg::Goodbye { .. } | Msg::Error { .. }) {
+            self.done_talking.store(true, Ordering::Relaxed);
+        }
         let ok = g.as_mut().is_some_and(|w| w.send(m).is_ok());
         if !ok {
             self.broken();
@@ -62,6 +73,44 @@ impl Link {
             self.broken();
         }
         ok
+    }
+
+    /// `--timeout` and `--bwlimit` for this side: pace the transport's
+    /// writes to `bwlimit` KiB/s, and send a `Keepalive` whenever nothing
+    /// was written for half of `timeout` seconds, so the peer's timeout
+    /// never fires while this side is alive but busy (scanning, planning,
+    /// writing to disk). 0 turns each off.
+    pub fn configure(self: &Arc<Self>, timeout: u64, bwlimit: u64) {
+        if let Some(w) = self.w.lock().unwrap().as_ref() {
+            w.set_bwlimit(bwlimit);
+        }
+        if timeout == 0 {
+            return;
+        }
+        let link = Arc::downgrade(self);
+        let half = std::time::Duration::from_millis(timeout.saturating_mul(500));
+        let tick = (half / 4).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(1),
+        );
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(tick);
+                let Some(l) = link.upgrade() else { return };
+                if l.out.idle_for() < half || l.out.blocked_for().is_some() {
+                    continue;
+                }
+                // Under the writer's lock, so no Keepalive follows a Goodbye.
+                let mut g = l.w.lock().unwrap();
+                if l.done_talking.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Some(w) = g.as_mut() else { return };
+                if w.send(&Msg::Keepalive).is_err() || w.flush().is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     /// Flush and close the writing direction (the peer sees end of stream).
@@ -187,6 +236,7 @@ pub fn spawn_reader(
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut said_goodbye = false;
+        let mut list_ended = false;
         loop {
             let m = match r.recv() {
                 Ok(m) => m,
@@ -240,13 +290,21 @@ pub fn spawn_reader(
                 m @ (Msg::FileBatch { .. }
                 | Msg::FileListEnd { .. }
                 | Msg::IdNames { .. }
-                | Msg::Log { .. }) => inbox
-                    .list
-                    .as_ref()
-                    .map(|t| {
-                        let _ = t.send(m);
-                    })
-                    .is_some(),
+                | Msg::Log { .. }) => {
+                    // The list ends once: nothing of it may follow its end.
+                    if list_ended {
+                        link.protocol_error("file-list message after FileListEnd");
+                        return;
+                    }
+                    list_ended = matches!(m, Msg::FileListEnd { .. });
+                    inbox
+                        .list
+                        .as_ref()
+                        .map(|t| {
+                            let _ = t.send(m);
+                        })
+                        .is_some()
+                }
                 m @ (Msg::Data { .. } | Msg::FileEnd { .. } | Msg::NoSend { .. }) => inbox
                     .data
                     .as_ref()

@@ -36,6 +36,7 @@ pub fn push(
 ) -> End {
     let (inbox, requests, control) = session::sender_inbox();
     let link = Link::new(w, &r, role);
+    link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
     let code = super::sender::run(opts, &link, requests);
     let (stats, peer) = closing(&link, &control, code);
@@ -53,6 +54,7 @@ pub fn pull(
 ) -> End {
     let (inbox, ch) = session::receiver_inbox();
     let link = Link::new(w, &r, role);
+    link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
     let (code, stats) = receive(opts, &link, ch.list, ch.data, None);
     let (_, peer) = closing(&link, &ch.control, code);
@@ -65,6 +67,7 @@ pub fn pull(
 pub fn serve_receiver(opts: &Options, r: FrameReader, w: FrameWriter, role: &'static str) -> i32 {
     let (inbox, ch) = session::receiver_inbox();
     let link = Link::new(w, &r, role);
+    link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
     let out = LogLines::new(Arc::clone(&link));
     let (code, stats) = receive(opts, &link, ch.list, ch.data, Some(Box::new(out)));
@@ -80,6 +83,7 @@ pub fn serve_receiver(opts: &Options, r: FrameReader, w: FrameWriter, role: &'st
 pub fn serve_sender(opts: &Options, r: FrameReader, w: FrameWriter, role: &'static str) -> i32 {
     let (inbox, requests, control) = session::sender_inbox();
     let link = Link::new(w, &r, role);
+    link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
     let code = super::sender::run(opts, &link, requests);
     let _ = closing(&link, &control, code);
@@ -109,6 +113,8 @@ fn receive(
     out: Option<Box<dyn Write + Send>>,
 ) -> (i32, Option<Stats>) {
     let push = out.is_some();
+    // rsync's receiving side times out in its generator process.
+    super::timeout::set_role("generator");
     let feed = ListFeed::new(opts, list, Arc::clone(link));
     if opts.list_only {
         return list_only(opts, link, feed, &data, out);

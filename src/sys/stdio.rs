@@ -7,9 +7,19 @@ use std::os::fd::AsFd;
 
 /// Duplicates of stdin and stdout (`dup`), so frames bypass `std`'s
 /// line-buffered `Stdout` and can be moved to reader and writer threads.
+///
+/// Descriptor 1 itself is then pointed at stderr (`dup2(2, 1)`): the
+/// duplicate is the protocol stream's only writer, so closing it really
+/// ends the stream for the peer (each side closes after the other's
+/// `Goodbye` and waits for the end of stream, `docs/PROTOCOL.md`), and a
+/// stray `println!` can never corrupt the frames.
 pub fn stdin_stdout() -> io::Result<(File, File)> {
     let i = io::stdin().as_fd().try_clone_to_owned()?;
     let o = io::stdout().as_fd().try_clone_to_owned()?;
+    // SAFETY: dup2 on the process's own standard descriptors.
+    if unsafe { libc::dup2(2, 1) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok((File::from(i), File::from(o)))
 }
 
