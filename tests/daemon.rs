@@ -1017,6 +1017,7 @@ fn receiver_options_of_a_push_work_inside_the_module_only() {
         );
     }
     assert!(!d.path().join("out").exists());
+}
 
 /// Whether the daemon has closed `s` (end of stream or reset) within `t`.
 fn closed_within(s: &mut TcpStream, t: Duration) -> bool {

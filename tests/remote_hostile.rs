@@ -513,7 +513,13 @@ fn frames_out_of_order_are_protocol_errors() {
     let end = Msg::FileListEnd { total: 1 }.encode_frame().unwrap();
     let cat = |parts: &[&[u8]]| parts.concat();
     // A Request (the receiver's message) sent to the receiver.
-    let req = Msg::Request { index: 0, flags: 0 }.encode_frame().unwrap();
+    let req = Msg::Request {
+        index: 0,
+        flags: 0,
+        offset: 0,
+    }
+    .encode_frame()
+    .unwrap();
     assert_protocol_error(&push_raw(t.path(), &req), "unexpected message 0x20");
     // A second Hello after the handshake.
     let hello = Msg::Hello(handshake::our_hello(0)).encode_frame().unwrap();
@@ -645,7 +651,11 @@ fn an_idle_server_sends_keepalives_and_a_slow_but_alive_peer_is_served() {
             _ => None,
         })
         .expect("f listed");
-    p.send(&Msg::Request { index, flags: 0 });
+    p.send(&Msg::Request {
+        index,
+        flags: 0,
+        offset: 0,
+    });
     p.send(&Msg::Done { phase: 0 });
     p.send(&Msg::Done { phase: 1 });
     p.send(&Msg::Goodbye { code: 0 });
@@ -708,13 +718,18 @@ fn a_hostile_receiver_cannot_make_the_sender_read_other_files() {
     let cases: Vec<(Vec<Msg>, &str)> = vec![
         // `d` is a directory; 2^30 names nothing; 2^40 is over the bound.
         (
-            vec![Msg::Request { index: d, flags: 0 }],
+            vec![Msg::Request {
+                index: d,
+                flags: 0,
+                offset: 0,
+            }],
             "Request for an index that is not a regular file",
         ),
         (
             vec![Msg::Request {
                 index: 1 << 30,
                 flags: 0,
+                offset: 0,
             }],
             "Request for an index that is not a regular file",
         ),
@@ -722,6 +737,7 @@ fn a_hostile_receiver_cannot_make_the_sender_read_other_files() {
             vec![Msg::Request {
                 index: 1 << 40,
                 flags: 0,
+                offset: 0,
             }],
             "Request index 1099511627776 exceeds limit 2147483647",
         ),
@@ -735,7 +751,11 @@ fn a_hostile_receiver_cannot_make_the_sender_read_other_files() {
         ),
         (
             vec![
-                Msg::Request { index: f, flags: 1 },
+                Msg::Request {
+                    index: f,
+                    flags: 1,
+                    offset: 0,
+                },
                 Msg::Signature {
                     index: f,
                     last: true,
