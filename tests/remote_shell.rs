@@ -214,8 +214,8 @@ fn rsync_rsh_environment_variable_is_the_default_shell() {
 fn options_not_supported_remotely_are_refused_before_connecting() {
     let f = Fixture::new();
     for (opt, name) in [
-        ("-H", "--hard-links"),
-        ("-c", "--checksum"),
+        ("-R", "--relative"),
+        ("--remove-source-files", "--remove-source-files"),
         ("--progress", "--progress"),
     ] {
         let o = f.run(&["-a", opt, "-e", "./lsh.sh", "src/", "host:dst/"]);
