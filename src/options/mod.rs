@@ -290,6 +290,8 @@ pub struct Options {
     pub compress: bool,
     /// `--compress-level=NUM` (zstd level; 0 turns compression off).
     pub compress_level: Option<i64>,
+    /// `--no-compress`: no compression at all, not even adaptive.
+    pub no_compress: bool,
     /// `--timeout=SECONDS` (0, `--no-timeout`: none): a remote transfer
     /// exits 30 when the peer makes no progress for that long, and sends
     /// `Keepalive` when idle (`remote/timeout.rs`). A local transfer has no

@@ -826,12 +826,16 @@ pub static TABLE: &[Opt] = &[
     flag(
         &["--compress", "-z"],
         "compress file data during the transfer",
-        |s| s.o.compress = true,
+        |s| {
+            s.o.compress = true;
+            s.o.no_compress = false;
+        },
     ),
     todo(&["--old-compress"], ""),
     todo(&["--new-compress"], ""),
     flag(&["--no-compress", "--no-z"], "", |s| {
         s.o.compress = false;
+        s.o.no_compress = true;
         s.o.compress_level = None;
     }),
     todo_v(

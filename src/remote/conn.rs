@@ -228,7 +228,7 @@ impl<W: Write> Write for CountingW<W> {
 
 enum Sink {
     Plain(BufWriter<Box<dyn Write + Send>>),
-    Zstd(zstd::stream::write::Encoder<'static, BufWriter<Box<dyn Write + Send>>>),
+    Zstd(super::zchunk::ChunkWriter),
     /// Only while switching.
     Gone,
 }
@@ -304,16 +304,14 @@ impl FrameWriter {
         self.out().flush()
     }
 
-    /// From now on everything written is one zstd stream at `level`. What was
-    /// queued before is flushed uncompressed first.
-    pub fn start_zstd(&mut self, level: i32) -> io::Result<()> {
+    /// From now on everything written goes out as zstd frames, compressed
+    /// as `mode` says ([`super::zchunk`]). What was queued before is flushed
+    /// uncompressed first.
+    pub fn start_zstd(&mut self, mode: super::zchunk::Mode) -> io::Result<()> {
         match std::mem::replace(&mut self.inner, Sink::Gone) {
             Sink::Plain(mut w) => {
                 w.flush()?;
-                let mut e = zstd::stream::write::Encoder::new(w, level)?;
-                // Rely on the peer's window limit being honoured.
-                e.window_log(ZSTD_WINDOW_LOG_MAX.min(24))?;
-                self.inner = Sink::Zstd(e);
+                self.inner = Sink::Zstd(super::zchunk::ChunkWriter::new(w, mode)?);
             }
             s => self.inner = s,
         }
@@ -324,11 +322,12 @@ impl FrameWriter {
     pub fn finish(mut self) -> io::Result<()> {
         match std::mem::replace(&mut self.inner, Sink::Gone) {
             Sink::Plain(mut w) => w.flush(),
-            Sink::Zstd(e) => e.finish()?.flush(),
+            Sink::Zstd(c) => c.finish(),
             Sink::Gone => Ok(()),
         }
     }
 }
+
 
 /// The writing half of a socket (a TCP connection, or the socketpair of a
 /// TLS pump) that shuts the socket's sending direction down when dropped.
@@ -375,6 +374,7 @@ impl<S: SocketShutdown> Drop for SocketWriter<S> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::zchunk::Mode;
     use super::*;
     use std::sync::{Arc, Mutex};
 
@@ -402,14 +402,31 @@ mod tests {
         let mut w = FrameWriter::new(buf.clone());
         w.write_magic().unwrap();
         w.send(&Msg::Keepalive).unwrap();
-        w.start_zstd(3).unwrap();
+        w.start_zstd(Mode::Always(3)).unwrap();
         for m in samples() {
             w.send(&m).unwrap();
         }
         w.flush().unwrap();
-        let flushed = buf.0.lock().unwrap().len();
-        // A flush makes everything decodable without finishing the stream.
-        let bytes = buf.0.lock().unwrap().clone();
+        // A flush makes everything decodable without finishing the stream,
+        // as soon as the compressing writer got to it (without waiting for it).
+        let want: usize = samples().iter().map(|m| m.encode_frame().unwrap().len()).sum();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let bytes = loop {
+            let b = buf.0.lock().unwrap().clone();
+            let skip = proto::MAGIC.len() + Msg::Keepalive.encode_frame().unwrap().len();
+            let ok = zstd::stream::read::Decoder::new(&b[skip.min(b.len())..])
+                .ok()
+                .and_then(|mut d| {
+                    let mut v = vec![0; want];
+                    d.read_exact(&mut v).ok()
+                })
+                .is_some();
+            if ok || std::time::Instant::now() > deadline {
+                break b;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let flushed = bytes.len();
         let mut r = FrameReader::new(io::Cursor::new(bytes));
         assert!(r.read_magic().unwrap());
         assert_eq!(r.recv().unwrap(), Msg::Keepalive);
@@ -428,7 +445,7 @@ mod tests {
         let packed = Shared::default();
         let mut a = FrameWriter::new(plain.clone());
         let mut b = FrameWriter::new(packed.clone());
-        b.start_zstd(3).unwrap();
+        b.start_zstd(Mode::Always(3)).unwrap();
         for i in 0..1000 {
             let m = Msg::Log {
                 level: 0,
@@ -451,7 +468,7 @@ mod tests {
         // A valid zstd stream with its block bytes flipped.
         let buf = Shared::default();
         let mut w = FrameWriter::new(buf.clone());
-        w.start_zstd(3).unwrap();
+        w.start_zstd(Mode::Always(3)).unwrap();
         w.send(&Msg::Log {
             level: 0,
             text: (0..4000u32).map(|i| (i * 7 % 251) as u8).collect(),

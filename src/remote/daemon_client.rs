@@ -371,8 +371,8 @@ fn converse(
     role: &'static str,
     pull: bool,
 ) -> i32 {
-    let agreed = match handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(0))
-    {
+    let hello = super::client::client_hello(opts);
+    let agreed = match handshake::handshake(Side::Client, &mut r, &mut w, &hello) {
         Ok(a) => a,
         Err(e) => return super::server::fail_handshake(&e, role),
     };

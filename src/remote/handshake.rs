@@ -3,6 +3,7 @@
 //! switch the zstd layer on when both want it.
 
 use super::conn::{FrameReader, FrameWriter, RecvError};
+use super::zchunk::Mode;
 use super::proto::{Hello, Msg, cap};
 use crate::exit;
 use std::fmt;
@@ -48,6 +49,8 @@ pub struct Agreed {
     pub caps: u64,
     /// zstd level in use (0 = off).
     pub compress_level: i8,
+    /// Adaptive compression in use (`cap::ADAPTIVE` agreed, no level asked).
+    pub adaptive: bool,
     /// The peer's program string, for messages.
     pub peer_program: String,
 }
@@ -121,7 +124,7 @@ pub fn our_hello(compress_level: i8) -> Hello {
     Hello {
         min_version: MIN_VERSION,
         max_version: MAX_VERSION,
-        caps: CAPS,
+        caps: CAPS | cap::ADAPTIVE,
         compress_level,
         program: format!("resync {}", env!("CARGO_PKG_VERSION")),
     }
@@ -143,10 +146,12 @@ pub fn agree(side: Side, ours: &Hello, theirs: &Hello) -> Result<Agreed, Handsha
         Side::Server => theirs.compress_level,
     };
     let compress_level = if caps & cap::ZSTD != 0 { asked } else { 0 };
+    let adaptive = compress_level == 0 && caps & (cap::ZSTD | cap::ADAPTIVE) == cap::ZSTD | cap::ADAPTIVE;
     Ok(Agreed {
         version,
         caps,
         compress_level,
+        adaptive,
         peer_program: theirs.program.clone(),
     })
 }
@@ -191,8 +196,13 @@ pub fn handshake(
         Err(e) => return Err(recv_err(e, r)),
     };
     let agreed = agree(side, hello, &theirs)?;
-    if agreed.compress_level != 0 {
-        w.start_zstd(i32::from(agreed.compress_level)).map_err(io)?;
+    let mode = match agreed.compress_level {
+        0 if agreed.adaptive => Some(Mode::Adaptive),
+        0 => None,
+        l => Some(Mode::Always(i32::from(l))),
+    };
+    if let Some(mode) = mode {
+        w.start_zstd(mode).map_err(io)?;
         r.start_zstd().map_err(io)?;
     }
     Ok(agreed)

@@ -28,3 +28,4 @@ pub mod session;
 pub mod timeout;
 pub mod tls;
 pub mod transfer;
+pub mod zchunk;

@@ -70,6 +70,11 @@ pub mod cap {
     pub const SUCCESS: u64 = 1 << 6;
     /// Access times (`ATIME`) in file entries, for `--atimes`.
     pub const ATIMES: u64 = 1 << 7;
+    /// Adaptive compression: each side's writer compresses a chunk only
+    /// while its transport is the bottleneck. A server always offers it; a
+    /// client sets it only to ask for it (no `-z`, no `--no-compress`), so
+    /// it is agreed exactly when asked for and understood.
+    pub const ADAPTIVE: u64 = 1 << 8;
 }
 
 /// `Request` flag bits.

@@ -1,0 +1,410 @@
+//! The compressing writer: the outgoing stream cut into chunks, each chunk
+//! one independent zstd frame, compressed on worker threads beside the
+//! work that produces the frames, and written to the transport in order.
+//!
+//! Why independent frames rather than one streaming context: a streaming
+//! encoder is one thread's work, and on two cores that thread (zstd's
+//! "extDict" path, ~100–200 MB/s here) is slower than a 1 Gbit/s link, so
+//! `-z` made transfers slower. Independent chunks compress in parallel, and
+//! each can go out compressed or raw (a zstd frame of raw blocks), which is
+//! what adaptive compression needs. The reading side is unchanged: a zstd
+//! decoder reads concatenated frames as one stream (`docs/PROTOCOL.md`,
+//! "Compression").
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Bytes gathered before they go to a worker as one chunk (one zstd frame).
+const CHUNK: usize = 512 << 10;
+/// Chunks queued or being compressed at once (bounds memory to a few MiB).
+const IN_FLIGHT: usize = 6;
+/// Compressing workers: both cores of the target machine.
+const WORKERS: usize = 2;
+/// zstd's largest block; a raw frame is cut into blocks of at most this.
+const BLOCK_MAX: usize = 128 << 10;
+/// The level adaptive mode compresses at: zstd's fastest positive level.
+const ADAPTIVE_LEVEL: i32 = 1;
+
+/// When chunks are compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `-z`: every chunk, at this zstd level (raw when it does not shrink).
+    Always(i32),
+    /// No `-z`: only while the transport, not the CPU, holds the stream
+    /// back (see [`Pacer`]); otherwise chunks go out raw.
+    Adaptive,
+}
+
+/// One chunk's result, in stream order.
+enum Out {
+    Zstd(Vec<u8>, Vec<u8>),
+    Raw(Vec<u8>),
+}
+
+struct Job {
+    data: Vec<u8>,
+    compress: Option<i32>,
+    reply: SyncSender<Out>,
+}
+
+/// A writer whose bytes reach `sink` as zstd frames.
+pub struct ChunkWriter {
+    buf: Vec<u8>,
+    /// Bytes were written since the last flush request.
+    dirty: bool,
+    mode: Mode,
+    busy: Arc<AtomicBool>,
+    jobs: Option<SyncSender<Job>>,
+    order: Option<SyncSender<(Receiver<Out>, bool)>>,
+    spare: Receiver<Vec<u8>>,
+    workers: Vec<JoinHandle<()>>,
+    writer: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl ChunkWriter {
+    /// Start the workers and the ordered writer over `sink`.
+    pub fn new<W: Write + Send + 'static>(sink: W, mode: Mode) -> io::Result<ChunkWriter> {
+        let (jobs, job_rx) = sync_channel::<Job>(IN_FLIGHT);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let mut workers = Vec::new();
+        for i in 0..WORKERS {
+            let rx = Arc::clone(&job_rx);
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("zstd-{i}"))
+                    .spawn(move || work(&rx))?,
+            );
+        }
+        let (order, order_rx) = sync_channel::<(Receiver<Out>, bool)>(IN_FLIGHT);
+        let (give, spare) = channel();
+        let busy = Arc::new(AtomicBool::new(false));
+        let b = Arc::clone(&busy);
+        let writer = std::thread::Builder::new()
+            .name("zstd-out".into())
+            .spawn(move || write_out(sink, &order_rx, &give, &b))?;
+        Ok(ChunkWriter {
+            buf: Vec::with_capacity(CHUNK),
+            dirty: false,
+            mode,
+            busy,
+            jobs: Some(jobs),
+            order: Some(order),
+            spare,
+            workers,
+            writer: Some(writer),
+        })
+    }
+
+    /// Hand the gathered bytes to a worker; `flush` asks the writer to
+    /// flush the transport after this chunk.
+    fn hand_over(&mut self, flush: bool) -> io::Result<()> {
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let data = std::mem::replace(&mut self.buf, next);
+        let compress = match self.mode {
+            Mode::Always(l) => Some(l),
+            Mode::Adaptive if self.busy.load(Ordering::Relaxed) => Some(ADAPTIVE_LEVEL),
+            Mode::Adaptive => None,
+        };
+        let (reply, result) = sync_channel(1);
+        let queued = match (&self.order, &self.jobs) {
+            (Some(o), Some(j)) => {
+                o.send((result, flush)).is_ok()
+                    && j.send(Job {
+                        data,
+                        compress,
+                        reply,
+                    })
+                    .is_ok()
+            }
+            _ => false,
+        };
+        if queued {
+            return Ok(());
+        }
+        // The writer stopped: its error says why.
+        Err(self
+            .stop()
+            .err()
+            .unwrap_or_else(|| io::ErrorKind::BrokenPipe.into()))
+    }
+
+    fn stop(&mut self) -> io::Result<()> {
+        self.order = None;
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("compressing writer panicked")),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    /// Send the rest, flush, and wait until the transport has all of it.
+    pub fn finish(mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.hand_over(true)?;
+        }
+        self.stop()
+    }
+}
+
+impl Write for ChunkWriter {
+    /// Takes at most what fills the current chunk, so no frame is larger
+    /// than [`CHUNK`] (and no frame's window larger than the peer accepts).
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.dirty = true;
+        if self.buf.len() >= CHUNK {
+            self.hand_over(false)?;
+        }
+        Ok(n)
+    }
+
+    /// Hands over what is gathered without waiting for the transport: the
+    /// peer gets it as soon as it is compressed; a failure shows on a later
+    /// call and in [`ChunkWriter::finish`].
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.dirty = false;
+        self.hand_over(true)
+    }
+}
+
+fn work(jobs: &Mutex<Receiver<Job>>) {
+    let mut ctx: Option<(i32, zstd::bulk::Compressor<'static>)> = None;
+    loop {
+        let job = match jobs.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+            Ok(j) => j,
+            Err(_) => return,
+        };
+        let out = match job.compress {
+            Some(level) => compress(&mut ctx, level, job.data),
+            None => Out::Raw(job.data),
+        };
+        let _ = job.reply.send(out);
+    }
+}
+
+fn compress(ctx: &mut Option<(i32, zstd::bulk::Compressor<'static>)>, level: i32, data: Vec<u8>) -> Out {
+    if ctx.as_ref().is_none_or(|(l, _)| *l != level) {
+        *ctx = zstd::bulk::Compressor::new(level).ok().map(|c| (level, c));
+    }
+    let Some((_, c)) = ctx.as_mut() else {
+        return Out::Raw(data);
+    };
+    match c.compress(&data) {
+        // Only worth it when it shrinks: incompressible data goes raw.
+        Ok(z) if z.len() < data.len() - data.len() / 32 => Out::Zstd(z, data),
+        _ => Out::Raw(data),
+    }
+}
+
+/// The ordered writer: each chunk's result as it comes, to the transport.
+/// It also tells the producer whether the transport is the bottleneck
+/// ([`Pacer`]), for [`Mode::Adaptive`].
+fn write_out<W: Write>(
+    mut sink: W,
+    order: &Receiver<(Receiver<Out>, bool)>,
+    give: &std::sync::mpsc::Sender<Vec<u8>>,
+    busy: &AtomicBool,
+) -> io::Result<()> {
+    let mut pacer = Pacer::default();
+    // Waiting counts from the end of the last write: time with nothing to
+    // send (the producer busy, or idle on the peer) is not the link's.
+    let mut t0 = Instant::now();
+    for (result, flush) in order {
+        let Ok(out) = result.recv() else {
+            return Err(io::Error::other("compressing worker stopped"));
+        };
+        let t1 = Instant::now();
+        let spent = match out {
+            Out::Zstd(z, data) => {
+                sink.write_all(&z)?;
+                data
+            }
+            Out::Raw(data) => {
+                write_raw_frame(&mut sink, &data)?;
+                data
+            }
+        };
+        if flush {
+            sink.flush()?;
+        }
+        busy.store(pacer.record(t1 - t0, t1.elapsed()), Ordering::Relaxed);
+        t0 = Instant::now();
+        let mut spent = spent;
+        spent.clear();
+        let _ = give.send(spent);
+    }
+    sink.flush()
+}
+
+/// Whether the transport is what holds the stream back: the share of the
+/// writer's recent time spent inside transport writes (blocked on a full
+/// socket or pipe) against time spent waiting for chunks to be ready.
+/// Above one half, compressing pays: the link has less to carry and the
+/// CPU has time to spare; below, the chunks go raw.
+#[derive(Default)]
+struct Pacer {
+    writing: f64,
+    waiting: f64,
+}
+
+impl Pacer {
+    fn record(&mut self, waited: Duration, wrote: Duration) -> bool {
+        const KEEP: f64 = 0.8;
+        self.waiting = self.waiting * KEEP + waited.as_secs_f64();
+        self.writing = self.writing * KEEP + wrote.as_secs_f64();
+        self.writing > self.waiting
+    }
+}
+
+/// One zstd frame holding `data` as raw blocks (RFC 8878 §3.1.1): a 4-byte
+/// magic, a single-segment header with a 4-byte content size, then blocks
+/// of at most 128 KiB with 3-byte headers. Written by hand because the zstd
+/// library has no "store" level and this costs no copy.
+pub fn write_raw_frame<W: Write>(w: &mut W, data: &[u8]) -> io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let size = u32::try_from(data.len()).map_err(|_| io::Error::other("chunk too large"))?;
+    let mut head = [0u8; 9];
+    head[..4].copy_from_slice(&0xFD2F_B528u32.to_le_bytes());
+    // Frame_Content_Size_flag 2 (4 bytes), Single_Segment_flag set.
+    head[4] = 0b1010_0000;
+    head[5..].copy_from_slice(&size.to_le_bytes());
+    w.write_all(&head)?;
+    let mut blocks = data.chunks(BLOCK_MAX).peekable();
+    while let Some(b) = blocks.next() {
+        let last = u32::from(blocks.peek().is_none());
+        // Block_Type 0 (raw) in bits 1–2, the size in bits 3–23.
+        let h = last | ((b.len() as u32) << 3);
+        w.write_all(&h.to_le_bytes()[..3])?;
+        w.write_all(b)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// A sink the test can read after the writer is done.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn roundtrip(mode: Mode, pieces: &[Vec<u8>]) -> (Vec<u8>, usize) {
+        let sink = Shared::default();
+        let mut w = ChunkWriter::new(sink.clone(), mode).unwrap();
+        for (i, p) in pieces.iter().enumerate() {
+            w.write_all(p).unwrap();
+            if i % 3 == 0 {
+                w.flush().unwrap();
+            }
+        }
+        w.finish().unwrap();
+        let wire = sink.0.lock().unwrap().clone();
+        let mut out = Vec::new();
+        zstd::stream::read::Decoder::new(&wire[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        (out, wire.len())
+    }
+
+    fn pieces() -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        let mut x = 1u64;
+        for i in 0..200usize {
+            // Text-like pieces (compressible) and random ones, some large.
+            let n = (i * 7919) % 300_000 + 1;
+            if i % 2 == 0 {
+                v.push(format!("line {i} of the log\n").repeat(n / 20 + 1).into_bytes());
+            } else {
+                v.push(
+                    (0..n)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x as u8
+                        })
+                        .collect(),
+                );
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn every_mode_reproduces_the_stream_in_order() {
+        let p = pieces();
+        let want: Vec<u8> = p.concat();
+        for mode in [Mode::Always(1), Mode::Always(3), Mode::Adaptive] {
+            let (got, _) = roundtrip(mode, &p);
+            assert_eq!(got.len(), want.len(), "{mode:?}");
+            assert!(got == want, "{mode:?}: stream differs");
+        }
+    }
+
+    #[test]
+    fn always_compresses_text_and_stores_noise() {
+        let text = vec![b"GET /index.html HTTP/1.1 200 512\n".repeat(100_000)];
+        let (got, wire) = roundtrip(Mode::Always(1), &text);
+        assert_eq!(got, text[0]);
+        assert!(wire * 20 < text[0].len(), "text: {wire} bytes on the wire");
+        let noise = vec![pieces()[1].clone(), pieces()[3].clone()];
+        let (got, wire) = roundtrip(Mode::Always(1), &noise);
+        assert_eq!(got, noise.concat());
+        // Raw frames: 9 header bytes per chunk and 3 per 128 KiB block.
+        let n = noise.concat().len();
+        assert!(wire <= n + 64, "noise: {wire} bytes for {n}");
+    }
+
+    #[test]
+    fn raw_frame_decodes_at_block_edges() {
+        for n in [1, BLOCK_MAX - 1, BLOCK_MAX, BLOCK_MAX + 1, 3 * BLOCK_MAX] {
+            let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            let mut wire = Vec::new();
+            write_raw_frame(&mut wire, &data).unwrap();
+            let got = zstd::stream::decode_all(&wire[..]).unwrap();
+            assert_eq!(got, data, "{n} bytes");
+        }
+    }
+
+    #[test]
+    fn pacer_follows_where_the_time_goes() {
+        let mut p = Pacer::default();
+        let ms = Duration::from_millis;
+        for _ in 0..10 {
+            p.record(ms(1), ms(5));
+        }
+        assert!(p.record(ms(1), ms(5)), "mostly writing: link-bound");
+        for _ in 0..20 {
+            p.record(ms(5), ms(1));
+        }
+        assert!(!p.record(ms(5), ms(1)), "mostly waiting: CPU-bound");
+    }
+}
