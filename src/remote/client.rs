@@ -147,12 +147,11 @@ fn converse(
 ) -> Talk {
     let start = std::time::Instant::now();
     let _watch = super::timeout::watch(opts.timeout, role, r.activity(), w.activity());
-    let agreed =
-        match handshake::handshake(Side::Client, &mut r, &mut w, &client_hello(opts)) {
-            Ok(a) => a,
-            Err(HandshakeError::Closed(n)) => return Talk::Closed(n),
-            Err(e) => return Talk::Failed(super::server::fail_handshake(&e, role)),
-        };
+    let agreed = match handshake::handshake(Side::Client, &mut r, &mut w, &client_hello(opts)) {
+        Ok(a) => a,
+        Err(HandshakeError::Closed(n)) => return Talk::Closed(n),
+        Err(e) => return Talk::Failed(super::server::fail_handshake(&e, role)),
+    };
     if let Some(c) = refuse_missing_caps(opts, agreed.caps, &mut w, role) {
         return Talk::Failed(c);
     }

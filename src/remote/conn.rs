@@ -328,7 +328,6 @@ impl FrameWriter {
     }
 }
 
-
 /// The writing half of a socket (a TCP connection, or the socketpair of a
 /// TLS pump) that shuts the socket's sending direction down when dropped.
 ///
@@ -409,7 +408,10 @@ mod tests {
         w.flush().unwrap();
         // A flush makes everything decodable without finishing the stream,
         // as soon as the compressing writer got to it (without waiting for it).
-        let want: usize = samples().iter().map(|m| m.encode_frame().unwrap().len()).sum();
+        let want: usize = samples()
+            .iter()
+            .map(|m| m.encode_frame().unwrap().len())
+            .sum();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let bytes = loop {
             let b = buf.0.lock().unwrap().clone();

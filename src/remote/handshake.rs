@@ -3,8 +3,8 @@
 //! switch the zstd layer on when both want it.
 
 use super::conn::{FrameReader, FrameWriter, RecvError};
-use super::zchunk::Mode;
 use super::proto::{Hello, Msg, cap};
+use super::zchunk::Mode;
 use crate::exit;
 use std::fmt;
 
@@ -146,7 +146,8 @@ pub fn agree(side: Side, ours: &Hello, theirs: &Hello) -> Result<Agreed, Handsha
         Side::Server => theirs.compress_level,
     };
     let compress_level = if caps & cap::ZSTD != 0 { asked } else { 0 };
-    let adaptive = compress_level == 0 && caps & (cap::ZSTD | cap::ADAPTIVE) == cap::ZSTD | cap::ADAPTIVE;
+    let adaptive =
+        compress_level == 0 && caps & (cap::ZSTD | cap::ADAPTIVE) == cap::ZSTD | cap::ADAPTIVE;
     Ok(Agreed {
         version,
         caps,

@@ -197,7 +197,11 @@ fn work(jobs: &Mutex<Receiver<Job>>) {
     }
 }
 
-fn compress(ctx: &mut Option<(i32, zstd::bulk::Compressor<'static>)>, level: i32, data: Vec<u8>) -> Out {
+fn compress(
+    ctx: &mut Option<(i32, zstd::bulk::Compressor<'static>)>,
+    level: i32,
+    data: Vec<u8>,
+) -> Out {
     if ctx.as_ref().is_none_or(|(l, _)| *l != level) {
         *ctx = zstd::bulk::Compressor::new(level).ok().map(|c| (level, c));
     }
@@ -341,7 +345,11 @@ mod tests {
             // Text-like pieces (compressible) and random ones, some large.
             let n = (i * 7919) % 300_000 + 1;
             if i % 2 == 0 {
-                v.push(format!("line {i} of the log\n").repeat(n / 20 + 1).into_bytes());
+                v.push(
+                    format!("line {i} of the log\n")
+                        .repeat(n / 20 + 1)
+                        .into_bytes(),
+                );
             } else {
                 v.push(
                     (0..n)
