@@ -192,8 +192,8 @@ pub(crate) fn refuse_missing_caps(
 /// `--no-compress` given).
 pub(crate) fn client_hello(opts: &Options) -> super::proto::Hello {
     let mut h = handshake::our_hello(compress_level(opts));
-    if opts.compress || opts.compress_level.is_some() || opts.no_compress {
-        h.caps &= !super::proto::cap::ADAPTIVE;
+    if !(opts.compress || opts.compress_level.is_some() || opts.no_compress) {
+        h.caps |= super::proto::cap::ADAPTIVE;
     }
     h
 }

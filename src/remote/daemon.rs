@@ -365,7 +365,8 @@ fn connection(d: &Daemon, mut sock: TcpStream, ip: IpAddr) -> i32 {
                 return exit::IPC;
             };
             let mut w = FrameWriter::new(wr);
-            if handshake::handshake(Side::Server, &mut r, &mut w, &handshake::our_hello(0)).is_err()
+            if handshake::handshake(Side::Server, &mut r, &mut w, &handshake::server_hello())
+                .is_err()
             {
                 return exit::START_CLIENT;
             }
@@ -502,7 +503,7 @@ fn converse(
     mut r: FrameReader,
     mut w: FrameWriter,
 ) -> i32 {
-    if let Err(e) = handshake::handshake(Side::Server, &mut r, &mut w, &handshake::our_hello(0)) {
+    if let Err(e) = handshake::handshake(Side::Server, &mut r, &mut w, &handshake::server_hello()) {
         d.log
             .line(&format!("handshake with {} failed: {e}", peer.name()));
         return e.code();

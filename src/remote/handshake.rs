@@ -124,10 +124,18 @@ pub fn our_hello(compress_level: i8) -> Hello {
     Hello {
         min_version: MIN_VERSION,
         max_version: MAX_VERSION,
-        caps: CAPS | cap::ADAPTIVE,
+        caps: CAPS,
         compress_level,
         program: format!("resync {}", env!("CARGO_PKG_VERSION")),
     }
+}
+
+/// A server's `Hello`: ours, offering adaptive compression (which the
+/// client's `Hello` asks for by setting `cap::ADAPTIVE` too).
+pub fn server_hello() -> Hello {
+    let mut h = our_hello(0);
+    h.caps |= cap::ADAPTIVE;
+    h
 }
 
 /// Agree on version, capabilities and compression from both `Hello`s.

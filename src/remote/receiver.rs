@@ -531,7 +531,7 @@ impl Fetch for WireFetch {
             match q.try_send(w) {
                 Ok(()) => {}
                 Err(std::sync::mpsc::TrySendError::Full(w)) => {
-                    self.link.flush();
+                    self.link.flush_soon();
                     let _ = q.send(w);
                 }
                 Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
@@ -563,7 +563,7 @@ fn receive_files(
     let next = |q: &Receiver<Wanted>| match q.try_recv() {
         Ok(w) => Some(w),
         Err(std::sync::mpsc::TryRecvError::Empty) => {
-            link.flush();
+            link.flush_soon();
             q.recv().ok()
         }
         Err(_) => None,

@@ -283,7 +283,7 @@ impl ListOut<'_> {
             });
             self.bytes = 0;
         }
-        self.link.flush();
+        self.link.flush_soon();
     }
 }
 
@@ -300,7 +300,7 @@ fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files, noatime: bool) -
             Ok(m) => m,
             Err(_) => {
                 // Nothing queued: let the receiver have what was written.
-                link.flush();
+                link.flush_soon();
                 match requests.recv() {
                     Ok(m) => m,
                     Err(_) => return code,

@@ -35,11 +35,11 @@ pub fn run(opts: &Options) -> i32 {
 /// connection).
 pub fn serve(opts: &Options, mut r: FrameReader, mut w: FrameWriter) -> i32 {
     let _watch = super::timeout::watch(opts.timeout, role(opts), r.activity(), w.activity());
-    let agreed = match handshake::handshake(Side::Server, &mut r, &mut w, &handshake::our_hello(0))
-    {
-        Ok(a) => a,
-        Err(e) => return fail_handshake(&e, role(opts)),
-    };
+    let agreed =
+        match handshake::handshake(Side::Server, &mut r, &mut w, &handshake::server_hello()) {
+            Ok(a) => a,
+            Err(e) => return fail_handshake(&e, role(opts)),
+        };
     let _ = agreed;
     session(opts, r, w)
 }

@@ -75,6 +75,17 @@ impl Link {
         ok
     }
 
+    /// [`Link::flush`] without waiting for compression to catch up
+    /// ([`FrameWriter::flush_soon`]): for the engine's flushes mid-transfer.
+    pub fn flush_soon(&self) -> bool {
+        let mut g = self.w.lock().unwrap();
+        let ok = g.as_mut().is_some_and(|w| w.flush_soon().is_ok());
+        if !ok {
+            self.broken();
+        }
+        ok
+    }
+
     /// `--timeout` and `--bwlimit` for this side: pace the transport's
     /// writes to `bwlimit` KiB/s, and send a `Keepalive` whenever nothing
     /// was written for half of `timeout` seconds, so the peer's timeout

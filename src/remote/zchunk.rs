@@ -45,6 +45,14 @@ enum Out {
     Raw(Vec<u8>),
 }
 
+/// One chunk's place in the output order: where its result comes from,
+/// whether the transport is flushed after it, and who waits for that.
+struct Slot {
+    result: Receiver<Out>,
+    flush: bool,
+    ack: Option<SyncSender<()>>,
+}
+
 struct Job {
     data: Vec<u8>,
     compress: Option<i32>,
@@ -59,7 +67,7 @@ pub struct ChunkWriter {
     mode: Mode,
     busy: Arc<AtomicBool>,
     jobs: Option<SyncSender<Job>>,
-    order: Option<SyncSender<(Receiver<Out>, bool)>>,
+    order: Option<SyncSender<Slot>>,
     spare: Receiver<Vec<u8>>,
     workers: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<io::Result<()>>>,
@@ -79,7 +87,7 @@ impl ChunkWriter {
                     .spawn(move || work(&rx))?,
             );
         }
-        let (order, order_rx) = sync_channel::<(Receiver<Out>, bool)>(IN_FLIGHT);
+        let (order, order_rx) = sync_channel::<Slot>(IN_FLIGHT);
         let (give, spare) = channel();
         let busy = Arc::new(AtomicBool::new(false));
         let b = Arc::clone(&busy);
@@ -100,8 +108,8 @@ impl ChunkWriter {
     }
 
     /// Hand the gathered bytes to a worker; `flush` asks the writer to
-    /// flush the transport after this chunk.
-    fn hand_over(&mut self, flush: bool) -> io::Result<()> {
+    /// flush the transport after this chunk, `ack` to say when it did.
+    fn hand_over(&mut self, flush: bool, ack: Option<SyncSender<()>>) -> io::Result<()> {
         let next = self
             .spare
             .try_recv()
@@ -115,7 +123,7 @@ impl ChunkWriter {
         let (reply, result) = sync_channel(1);
         let queued = match (&self.order, &self.jobs) {
             (Some(o), Some(j)) => {
-                o.send((result, flush)).is_ok()
+                o.send(Slot { result, flush, ack }).is_ok()
                     && j.send(Job {
                         data,
                         compress,
@@ -151,9 +159,21 @@ impl ChunkWriter {
     /// Send the rest, flush, and wait until the transport has all of it.
     pub fn finish(mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            self.hand_over(true)?;
+            self.hand_over(true, None)?;
         }
         self.stop()
+    }
+
+    /// Like `flush`, without waiting: the transport gets the bytes as soon
+    /// as they are compressed, while the caller goes on producing (a
+    /// failure shows on a later call). For the engine's flushes in the
+    /// middle of a transfer, which `finish` always follows.
+    pub fn flush_soon(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        self.dirty = false;
+        self.hand_over(true, None)
     }
 }
 
@@ -165,20 +185,24 @@ impl Write for ChunkWriter {
         self.buf.extend_from_slice(&data[..n]);
         self.dirty = true;
         if self.buf.len() >= CHUNK {
-            self.hand_over(false)?;
+            self.hand_over(false, None)?;
         }
         Ok(n)
     }
 
-    /// Hands over what is gathered without waiting for the transport: the
-    /// peer gets it as soon as it is compressed; a failure shows on a later
-    /// call and in [`ChunkWriter::finish`].
+    /// Returns once everything written so far is on the transport (and it
+    /// was flushed), so a caller may then wait for the peer, or exit.
     fn flush(&mut self) -> io::Result<()> {
-        if !self.dirty {
+        self.dirty = false;
+        let (ack, done) = sync_channel(1);
+        self.hand_over(true, Some(ack))?;
+        if done.recv().is_ok() {
             return Ok(());
         }
-        self.dirty = false;
-        self.hand_over(true)
+        Err(self
+            .stop()
+            .err()
+            .unwrap_or_else(|| io::ErrorKind::BrokenPipe.into()))
     }
 }
 
@@ -220,7 +244,7 @@ fn compress(
 /// ([`Pacer`]), for [`Mode::Adaptive`].
 fn write_out<W: Write>(
     mut sink: W,
-    order: &Receiver<(Receiver<Out>, bool)>,
+    order: &Receiver<Slot>,
     give: &std::sync::mpsc::Sender<Vec<u8>>,
     busy: &AtomicBool,
 ) -> io::Result<()> {
@@ -228,8 +252,8 @@ fn write_out<W: Write>(
     // Waiting counts from the end of the last write: time with nothing to
     // send (the producer busy, or idle on the peer) is not the link's.
     let mut t0 = Instant::now();
-    for (result, flush) in order {
-        let Ok(out) = result.recv() else {
+    for slot in order {
+        let Ok(out) = slot.result.recv() else {
             return Err(io::Error::other("compressing worker stopped"));
         };
         let t1 = Instant::now();
@@ -243,8 +267,11 @@ fn write_out<W: Write>(
                 data
             }
         };
-        if flush {
+        if slot.flush {
             sink.flush()?;
+        }
+        if let Some(a) = slot.ack {
+            let _ = a.send(());
         }
         busy.store(pacer.record(t1 - t0, t1.elapsed()), Ordering::Relaxed);
         t0 = Instant::now();
@@ -324,8 +351,10 @@ mod tests {
         let mut w = ChunkWriter::new(sink.clone(), mode).unwrap();
         for (i, p) in pieces.iter().enumerate() {
             w.write_all(p).unwrap();
-            if i % 3 == 0 {
-                w.flush().unwrap();
+            match i % 5 {
+                0 => w.flush().unwrap(),
+                1 | 3 => w.flush_soon().unwrap(),
+                _ => {}
             }
         }
         w.finish().unwrap();
