@@ -175,8 +175,13 @@ impl FrameReader {
             return Err(RecvError::Eof { clean: true });
         }
         let (kind, len) = proto::parse_header(&h)?;
-        let mut payload = vec![0u8; len];
-        if !self.fill(&mut payload)? && len > 0 {
+        // Read without zeroing the buffer first (the length is bounded above).
+        let mut payload = Vec::with_capacity(len);
+        let got = (&mut self.inner)
+            .take(len as u64)
+            .read_to_end(&mut payload)
+            .map_err(|e| self.classify(e))?;
+        if got < len {
             return Err(RecvError::Eof { clean: false });
         }
         Ok(Msg::decode(kind, &payload)?)
@@ -292,10 +297,14 @@ impl FrameWriter {
 
     /// Queue one message (written at the latest by [`FrameWriter::flush`]).
     pub fn send(&mut self, m: &Msg) -> io::Result<()> {
-        let f = m
-            .encode_frame()
+        // The header and the payload written apart: a Data frame's payload
+        // is up to a MiB, and building the frame first would copy it again.
+        let (head, payload) = m
+            .encode_parts()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        self.out().write_all(&f)
+        let out = self.out();
+        out.write_all(&head)?;
+        out.write_all(&payload)
     }
 
     /// Push everything queued to the transport; with zstd, end the current

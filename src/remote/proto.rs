@@ -597,6 +597,16 @@ impl Msg {
     /// The whole frame (header + payload), or an error if the payload is over
     /// [`MAX_FRAME`] (the caller must split such data into several messages).
     pub fn encode_frame(&self) -> Result<Vec<u8>, ProtoError> {
+        let (head, p) = self.encode_parts()?;
+        let mut f = Vec::with_capacity(HEADER_LEN + p.len());
+        f.extend_from_slice(&head);
+        f.extend_from_slice(&p);
+        Ok(f)
+    }
+
+    /// The frame as its header and its payload, for writers that write
+    /// them apart rather than copy the payload behind the header.
+    pub fn encode_parts(&self) -> Result<([u8; HEADER_LEN], Vec<u8>), ProtoError> {
         let p = self.payload();
         if p.len() > MAX_FRAME {
             return Err(ProtoError::TooLong(
@@ -605,11 +615,10 @@ impl Msg {
                 MAX_FRAME as u64,
             ));
         }
-        let mut f = Vec::with_capacity(HEADER_LEN + p.len());
-        f.push(self.kind());
-        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        f.extend_from_slice(&p);
-        Ok(f)
+        let mut head = [0u8; HEADER_LEN];
+        head[0] = self.kind();
+        head[1..].copy_from_slice(&(p.len() as u32).to_le_bytes());
+        Ok((head, p))
     }
 
     /// Decode one message from its type byte and payload.

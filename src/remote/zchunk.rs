@@ -12,11 +12,9 @@
 //! "Compression").
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 /// Bytes gathered before they go to a worker as one chunk (one zstd frame).
 const CHUNK: usize = 512 << 10;
@@ -34,8 +32,9 @@ const ADAPTIVE_LEVEL: i32 = 1;
 pub enum Mode {
     /// `-z`: every chunk, at this zstd level (raw when it does not shrink).
     Always(i32),
-    /// No `-z`: only while the transport, not the CPU, holds the stream
-    /// back (see [`Pacer`]); otherwise chunks go out raw.
+    /// No `-z`: at level 1 while the workers keep up; a chunk that finds
+    /// them behind (their queue full: compression, not the transport, is
+    /// what holds the stream back) goes out raw instead.
     Adaptive,
 }
 
@@ -65,7 +64,6 @@ pub struct ChunkWriter {
     /// Bytes were written since the last flush request.
     dirty: bool,
     mode: Mode,
-    busy: Arc<AtomicBool>,
     jobs: Option<SyncSender<Job>>,
     order: Option<SyncSender<Slot>>,
     spare: Receiver<Vec<u8>>,
@@ -89,16 +87,13 @@ impl ChunkWriter {
         }
         let (order, order_rx) = sync_channel::<Slot>(IN_FLIGHT);
         let (give, spare) = channel();
-        let busy = Arc::new(AtomicBool::new(false));
-        let b = Arc::clone(&busy);
         let writer = std::thread::Builder::new()
             .name("zstd-out".into())
-            .spawn(move || write_out(sink, &order_rx, &give, &b))?;
+            .spawn(move || write_out(sink, &order_rx, &give))?;
         Ok(ChunkWriter {
             buf: Vec::with_capacity(CHUNK),
             dirty: false,
             mode,
-            busy,
             jobs: Some(jobs),
             order: Some(order),
             spare,
@@ -115,21 +110,10 @@ impl ChunkWriter {
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         let data = std::mem::replace(&mut self.buf, next);
-        let compress = match self.mode {
-            Mode::Always(l) => Some(l),
-            Mode::Adaptive if self.busy.load(Ordering::Relaxed) => Some(ADAPTIVE_LEVEL),
-            Mode::Adaptive => None,
-        };
         let (reply, result) = sync_channel(1);
         let queued = match (&self.order, &self.jobs) {
             (Some(o), Some(j)) => {
-                o.send(Slot { result, flush, ack }).is_ok()
-                    && j.send(Job {
-                        data,
-                        compress,
-                        reply,
-                    })
-                    .is_ok()
+                o.send(Slot { result, flush, ack }).is_ok() && submit(j, self.mode, data, reply)
             }
             _ => false,
         };
@@ -206,6 +190,31 @@ impl Write for ChunkWriter {
     }
 }
 
+/// Queue a chunk for the workers. In adaptive mode a chunk that finds the
+/// queue full goes raw: the workers are behind, so compressing it would
+/// slow the stream down more than its bytes on the link do.
+fn submit(jobs: &SyncSender<Job>, mode: Mode, data: Vec<u8>, reply: SyncSender<Out>) -> bool {
+    let level = match mode {
+        Mode::Always(l) => l,
+        Mode::Adaptive => ADAPTIVE_LEVEL,
+    };
+    let job = Job {
+        data,
+        compress: Some(level),
+        reply,
+    };
+    match jobs.try_send(job) {
+        Ok(()) => true,
+        Err(TrySendError::Full(mut job)) => {
+            if mode == Mode::Adaptive {
+                job.compress = None;
+            }
+            jobs.send(job).is_ok()
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
 fn work(jobs: &Mutex<Receiver<Job>>) {
     let mut ctx: Option<(i32, zstd::bulk::Compressor<'static>)> = None;
     loop {
@@ -240,23 +249,15 @@ fn compress(
 }
 
 /// The ordered writer: each chunk's result as it comes, to the transport.
-/// It also tells the producer whether the transport is the bottleneck
-/// ([`Pacer`]), for [`Mode::Adaptive`].
 fn write_out<W: Write>(
     mut sink: W,
     order: &Receiver<Slot>,
     give: &std::sync::mpsc::Sender<Vec<u8>>,
-    busy: &AtomicBool,
 ) -> io::Result<()> {
-    let mut pacer = Pacer::default();
-    // Waiting counts from the end of the last write: time with nothing to
-    // send (the producer busy, or idle on the peer) is not the link's.
-    let mut t0 = Instant::now();
     for slot in order {
         let Ok(out) = slot.result.recv() else {
             return Err(io::Error::other("compressing worker stopped"));
         };
-        let t1 = Instant::now();
         let spent = match out {
             Out::Zstd(z, data) => {
                 sink.write_all(&z)?;
@@ -273,33 +274,11 @@ fn write_out<W: Write>(
         if let Some(a) = slot.ack {
             let _ = a.send(());
         }
-        busy.store(pacer.record(t1 - t0, t1.elapsed()), Ordering::Relaxed);
-        t0 = Instant::now();
         let mut spent = spent;
         spent.clear();
         let _ = give.send(spent);
     }
     sink.flush()
-}
-
-/// Whether the transport is what holds the stream back: the share of the
-/// writer's recent time spent inside transport writes (blocked on a full
-/// socket or pipe) against time spent waiting for chunks to be ready.
-/// Above one half, compressing pays: the link has less to carry and the
-/// CPU has time to spare; below, the chunks go raw.
-#[derive(Default)]
-struct Pacer {
-    writing: f64,
-    waiting: f64,
-}
-
-impl Pacer {
-    fn record(&mut self, waited: Duration, wrote: Duration) -> bool {
-        const KEEP: f64 = 0.8;
-        self.waiting = self.waiting * KEEP + waited.as_secs_f64();
-        self.writing = self.writing * KEEP + wrote.as_secs_f64();
-        self.writing > self.waiting
-    }
 }
 
 /// One zstd frame holding `data` as raw blocks (RFC 8878 §3.1.1): a 4-byte
@@ -429,19 +408,5 @@ mod tests {
             let got = zstd::stream::decode_all(&wire[..]).unwrap();
             assert_eq!(got, data, "{n} bytes");
         }
-    }
-
-    #[test]
-    fn pacer_follows_where_the_time_goes() {
-        let mut p = Pacer::default();
-        let ms = Duration::from_millis;
-        for _ in 0..10 {
-            p.record(ms(1), ms(5));
-        }
-        assert!(p.record(ms(1), ms(5)), "mostly writing: link-bound");
-        for _ in 0..20 {
-            p.record(ms(5), ms(1));
-        }
-        assert!(!p.record(ms(5), ms(1)), "mostly waiting: CPU-bound");
     }
 }
