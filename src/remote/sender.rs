@@ -503,18 +503,24 @@ fn send_whole(
     f: &mut std::fs::File,
     hasher: &mut blake3::Hasher,
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; DATA_CHUNK];
+    // Each piece is read straight into the Vec it travels in: no zeroed
+    // buffer per file and no copy out of it (most files are one small read).
+    let mut left = f.metadata().map_or(DATA_CHUNK as u64, |m| m.len());
     loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
+        // Room for what is left (+1 to see the end without a regrowth).
+        let mut piece = Vec::with_capacity((left as usize).min(DATA_CHUNK) + 1);
+        let n = f
+            .by_ref()
+            .take(DATA_CHUNK as u64)
+            .read_to_end(&mut piece)?;
+        if n == 0 {
+            return Ok(());
+        }
+        left = left.saturating_sub(n as u64);
+        hasher.update(&piece);
         if !link.send(&Msg::Data {
             index,
-            ops: vec![WireOp::Literal(buf[..n].to_vec())],
+            ops: vec![WireOp::Literal(piece)],
         }) {
             return Ok(());
         }
