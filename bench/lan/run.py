@@ -264,6 +264,9 @@ class Runner:
                                "external": "set up outside this script (docker: tc netem)"}[a.profile],
                  "- Times are medians of the timed rounds; MB = bytes through the client's end of the link, both directions; "
                  "ratio = this row's time ÷ the rsync row of the same transport and compression.",
+                 "- `-z no` is each program's default: rsync sends raw, resync compresses adaptively "
+                 "(zstd level 1 chunks while its compressing workers keep up; `--no-compress` would turn it off). "
+                 "`-z yes` is `-z` on both (zlib 6 for rsync, zstd 1 for resync).",
                  "",
                  "| scenario | contestant | -z | time (s) | MB on the wire | ratio | status |",
                  "|---|---|---|---|---|---|---|"]
