@@ -74,7 +74,7 @@ pub mod cap {
     /// while its transport is the bottleneck. A server always offers it; a
     /// client sets it only to ask for it (no `-z`, no `--no-compress`), so
     /// it is agreed exactly when asked for and understood.
-    pub const ADAPTIVE: u64 = 1 << 8;
+    pub const ADAPTIVE: u64 = 1 << 9;
 }
 
 /// `Request` flag bits.
