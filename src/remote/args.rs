@@ -25,7 +25,6 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.files_from.is_some(), "--files-from"),
         (o.missing_args > 1, "--delete-missing-args"),
         (o.trust_mtime, "--trust-mtime"),
-        (o.remove_source_files, "--remove-source-files"),
         (o.protect_args == Some(true), "--secluded-args"),
         (o.eight_bit_output, "--8-bit-output"),
     ];
@@ -119,6 +118,9 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     if o.missing_args == 1 {
         long("--ignore-missing-args");
+    }
+    if o.remove_source_files {
+        long("--remove-source-files");
     }
     if o.copy_unsafe_links {
         long("--copy-unsafe-links");

@@ -35,6 +35,9 @@ const SIG_PIECE: usize = 512 << 10;
 pub struct ListFeed {
     st: Mutex<ListState>,
     link: Arc<Link>,
+    /// `--remove-source-files`: each non-directory's index by name, for the
+    /// `Success` that tells the sender it is done.
+    names: Option<Mutex<HashMap<Vec<u8>, u64>>>,
 }
 
 struct ListState {
@@ -67,7 +70,13 @@ impl ListFeed {
                 leaders: HashMap::new(),
             }),
             link,
+            names: opts.remove_source_files.then(Mutex::default),
         })
+    }
+
+    /// The index of the listed non-directory `name` (`--remove-source-files`).
+    pub fn index_of(&self, name: &[u8]) -> Option<u64> {
+        self.names.as_ref()?.lock().unwrap().get(name).copied()
     }
 
     /// Whether every listed entry was consumed (checked at the end: leftover
@@ -115,6 +124,11 @@ impl ListFeed {
                     return self.broken(st, "FileBatch index out of sequence");
                 }
                 for e in entries {
+                    if let Some(n) = &self.names {
+                        if e.mode & libc::S_IFMT != libc::S_IFDIR {
+                            n.lock().unwrap().insert(e.name.clone(), st.next_index);
+                        }
+                    }
                     st.pending.push_back((st.next_index, e));
                     st.next_index += 1;
                 }
@@ -415,6 +429,8 @@ pub struct WireFetch {
     append: Append,
     queue: Option<SyncSender<Wanted>>,
     worker: Option<std::thread::JoinHandle<()>>,
+    /// `--remove-source-files`: sends the sender each item's `Success`.
+    source_done: Option<crate::apply::SourceDone>,
 }
 
 impl WireFetch {
@@ -440,7 +456,20 @@ impl WireFetch {
             append: opts.append,
             queue: Some(qt),
             worker: Some(worker),
+            source_done: None,
         }
+    }
+
+    /// `--remove-source-files`: each finished item's `Success` goes to the
+    /// sender (its index from `feed`), which removes the source.
+    pub fn with_success(mut self, feed: Arc<ListFeed>) -> WireFetch {
+        let link = Arc::clone(&self.link);
+        self.source_done = Some(Box::new(move |e: &Entry| {
+            if let Some(index) = feed.index_of(e.name().as_os_str().as_bytes()) {
+                link.send(&Msg::Success { index });
+            }
+        }));
+        self
     }
 
     /// The basis's signature, when a delta is worth it.
@@ -537,6 +566,10 @@ impl Fetch for WireFetch {
                 Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
             }
         }
+    }
+
+    fn source_done(&mut self) -> Option<crate::apply::SourceDone> {
+        self.source_done.take()
     }
 
     fn finish(&mut self) {
@@ -792,6 +825,9 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted, how
     };
     if done.is_some() {
         rx.matched(matched_total);
+        if matches!(outcome, Got::Done) {
+            rx.placed(&w.entry, &w.item);
+        }
     }
     if raise != 0 {
         rx.raise(raise);
