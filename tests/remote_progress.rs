@@ -132,3 +132,65 @@ fn remove_source_files_matches_rsync_both_ways() {
         );
     }
 }
+
+/// A destination holding what the missing operands name: a file and a
+/// directory with contents.
+fn has_missing(d: &Path) {
+    fs::create_dir_all(d.join("nodir/in")).unwrap();
+    fs::write(d.join("nofile"), b"x").unwrap();
+    fs::write(d.join("nodir/in/f"), b"y").unwrap();
+    fs::write(d.join("keep"), b"z").unwrap();
+    for p in ["nofile", "nodir/in/f", "nodir/in", "nodir", "keep"] {
+        set_mtime(&d.join(p), (1_400_000_000, 0));
+    }
+}
+
+#[test]
+fn delete_missing_args_matches_rsync_both_ways() {
+    let Some(env) = Env::new() else { return };
+    let src = env.w().join("src");
+    let host = "root@127.0.0.1:";
+    for pull in [false, true] {
+        let s = src.display().to_string();
+        let ops = move |base: &Path| {
+            let paths = [
+                format!("{s}/a.txt"),
+                format!("{s}/nofile"),
+                format!("{s}/nodir"),
+                format!("{s}/sub"),
+            ];
+            if pull {
+                let mut v = vec![format!("{host}{}", paths[0])];
+                v.extend(paths[1..].iter().map(|p| format!(":{p}")));
+                v.push("dst/".into());
+                v
+            } else {
+                let mut v = paths.to_vec();
+                v.push(format!("{host}{}/", base.join("dst").display()));
+                v
+            }
+        };
+        let what = format!("pull={pull}");
+        for flags in [
+            &["-ai", "--delete-missing-args"][..],
+            &["-ai", "--delete-missing-args", "--force"],
+            &["-aiv", "--delete-missing-args", "--delete"],
+            &["-ain", "--delete-missing-args", "--force"],
+        ] {
+            let o = env.both_with(&what, flags, &ops, &has_missing, false);
+            let d = env.w().join("s/dst");
+            assert!(d.join("keep").exists(), "{what} {flags:?}");
+            assert!(
+                d.join("sub/deep/c").exists() || flags[0] == "-ain",
+                "{what}"
+            );
+            if flags[0] == "-ai" {
+                assert!(!d.join("nofile").exists(), "{what} {flags:?}");
+                assert!(
+                    String::from_utf8_lossy(&o.stdout).contains("*deleting   nofile"),
+                    "{what} {flags:?}"
+                );
+            }
+        }
+    }
+}

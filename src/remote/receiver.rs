@@ -53,6 +53,8 @@ struct ListState {
     broken: bool,
     /// `-H`: the kind of each hard-link group's first entry, by its index.
     leaders: HashMap<u64, Kind>,
+    /// `--delete-missing-args`: the missing operands of the top level.
+    missing: Vec<std::path::PathBuf>,
 }
 
 impl ListFeed {
@@ -68,6 +70,7 @@ impl ListFeed {
                 ended: false,
                 broken: false,
                 leaders: HashMap::new(),
+                missing: Vec::new(),
             }),
             link,
             names: opts.remove_source_files.then(Mutex::default),
@@ -202,6 +205,15 @@ impl ListFeed {
                 return Listing::default();
             }
             let st = &mut *st;
+            if e.flags & flag::MISSING != 0 {
+                if !top || e.mode != 0 || st.opts.missing_args != 2 || e.name == b"." {
+                    self.broken(st, "a missing-operand entry out of place");
+                    return Listing::default();
+                }
+                st.missing
+                    .push(Path::new(OsStr::from_bytes(&e.name)).to_path_buf());
+                continue;
+            }
             match node(&st.opts, &mut st.leaders, index, e) {
                 Ok(Some(n)) => l.nodes.push(n),
                 Ok(None) => {}
@@ -370,7 +382,7 @@ impl Feed for ListFeed {
             nodes: l.nodes,
             errors: l.errors,
             notes: Vec::new(),
-            missing: Vec::new(),
+            missing: std::mem::take(&mut self.st.lock().unwrap().missing),
             dest_exact: false,
             counted: Default::default(),
         }

@@ -162,6 +162,9 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
     for (n, sum) in top.nodes.iter().zip(sums) {
         out.entry(&n.entry, no_content(n), sum);
     }
+    for name in std::mem::take(&mut top.missing) {
+        out.missing(&name);
+    }
     out.flush();
     out.tree(&scanner, std::mem::take(&mut top.nodes));
     link.send(&Msg::FileListEnd { total: out.next });
@@ -342,6 +345,37 @@ impl ListOut<'_> {
             self.first = index;
         }
         self.batch.push(w);
+        if self.bytes >= BATCH_BYTES || self.batch.len() >= proto::MAX_BATCH {
+            self.flush();
+        }
+    }
+
+    /// `--delete-missing-args`: an operand that does not exist, for the
+    /// receiver to delete (an index of its own, nothing to request).
+    fn missing(&mut self, name: &std::path::Path) {
+        let index = self.next;
+        self.next += 1;
+        self.files.lock().unwrap().push(None);
+        if self.batch.is_empty() {
+            self.first = index;
+        }
+        self.bytes += 96 + name.as_os_str().len();
+        self.batch.push(WireEntry {
+            flags: flag::MISSING,
+            mode: 0,
+            size: 0,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            link: None,
+            rdev: None,
+            hlink: None,
+            xattrs: None,
+            sum: None,
+            atime: None,
+            name: name.as_os_str().as_bytes().to_vec(),
+        });
         if self.bytes >= BATCH_BYTES || self.batch.len() >= proto::MAX_BATCH {
             self.flush();
         }
