@@ -72,7 +72,13 @@ pub(crate) struct Ctx {
     /// `--no-W`: where a file the destination lacks finds a basis elsewhere
     /// in the destination (see [`crate::delta::reuse`]).
     pub reuse: Option<Arc<crate::delta::reuse::Reuse>>,
+    /// `--remove-source-files` with a remote sender: tell it an item is
+    /// done (it removes the source) instead of removing it here.
+    source_done: std::sync::OnceLock<SourceDone>,
 }
+
+/// Called for each item whose source a remote sender may now remove.
+pub type SourceDone = Box<dyn Fn(&Entry) + Send + Sync>;
 
 impl Ctx {
     /// Report a non-fatal error (exit 23 at the end, like rsync).
@@ -106,6 +112,9 @@ impl Ctx {
     /// its item is done, unless it changed since it was listed; messages and
     /// exit code as rsync's sender.
     pub fn remove_source(&self, e: &Entry) {
+        if let Some(done) = self.source_done.get() {
+            return done(e);
+        }
         let name = crate::report::escape_name(e.name(), self.opts.eight_bit_output);
         match std::fs::symlink_metadata(e.src()) {
             Ok(m) => {
@@ -189,7 +198,7 @@ impl Ctx {
 }
 
 /// rsync's `--info=remove` level: explicit, else on from `-vv`.
-fn remove_info(opts: &Options) -> bool {
+pub(crate) fn remove_info(opts: &Options) -> bool {
     !opts.quiet
         && opts
             .info_level("REMOVE")
@@ -253,6 +262,10 @@ pub trait Fetch: Send {
     /// Wait until every requested file is in place or has failed (before
     /// hard links and directory metadata are done).
     fn finish(&mut self);
+    /// `--remove-source-files`: how to tell the sender an item is done.
+    fn source_done(&mut self) -> Option<SourceDone> {
+        None
+    }
 }
 
 /// Writes files whose data arrives from a remote sender, with the temp file,
@@ -302,6 +315,14 @@ impl Receive {
         self.ctx.literal.fetch_add(n, Ordering::Relaxed);
         self.ctx.fetched.fetch_add(n, Ordering::Relaxed);
         Some(n)
+    }
+
+    /// A received file is in place and verified: `--remove-source-files`
+    /// may remove its source.
+    pub fn placed(&self, e: &Entry, it: &Item) {
+        if self.ctx.opts.remove_source_files && it.removable {
+            self.ctx.remove_source(e);
+        }
     }
 
     /// Count bytes a delta took from its basis (`--stats` "Matched data").
@@ -359,6 +380,7 @@ impl Applier {
                 backups,
                 notes,
                 reuse: None,
+                source_done: std::sync::OnceLock::new(),
             }),
             batch: Vec::new(),
             batch_bytes: 0,
@@ -370,7 +392,10 @@ impl Applier {
     }
 
     /// Take transferred files' data from `fetch` (a remote sender).
-    pub fn set_fetch(&mut self, fetch: Box<dyn Fetch>) {
+    pub fn set_fetch(&mut self, mut fetch: Box<dyn Fetch>) {
+        if let Some(done) = fetch.source_done() {
+            let _ = self.ctx.source_done.set(done);
+        }
         self.fetch = Some(fetch);
     }
 

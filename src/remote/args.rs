@@ -23,9 +23,7 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.from0, "--from0"),
         (o.fuzzy > 0, "--fuzzy"),
         (o.files_from.is_some(), "--files-from"),
-        (o.missing_args > 1, "--delete-missing-args"),
         (o.trust_mtime, "--trust-mtime"),
-        (o.remove_source_files, "--remove-source-files"),
         (o.protect_args == Some(true), "--secluded-args"),
         (o.eight_bit_output, "--8-bit-output"),
     ];
@@ -44,6 +42,11 @@ pub fn missing_cap(o: &Options, caps: u64) -> Option<&'static str> {
         (o.checksum, cap::CHECKSUMS, "--checksum"),
         (o.atimes, cap::ATIMES, "--atimes"),
         (o.remove_source_files, cap::SUCCESS, "--remove-source-files"),
+        (
+            o.missing_args > 1,
+            cap::MISSING_ARGS,
+            "--delete-missing-args",
+        ),
     ];
     needs
         .iter()
@@ -117,8 +120,13 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     if o.list_only {
         long("--list-only");
     }
-    if o.missing_args == 1 {
-        long("--ignore-missing-args");
+    match o.missing_args {
+        0 => {}
+        1 => long("--ignore-missing-args"),
+        _ => long("--delete-missing-args"),
+    }
+    if o.remove_source_files {
+        long("--remove-source-files");
     }
     if o.copy_unsafe_links {
         long("--copy-unsafe-links");

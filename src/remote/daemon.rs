@@ -905,6 +905,13 @@ pub(super) fn session_options(
     if !push && mbool(cfg, module, "write only") {
         return Err((exit::SYNTAX, "ERROR: module is write only".into()));
     }
+    // rsync's sender refuses to delete from a module it may not write.
+    if !push && read_only && opts.remove_source_files {
+        return Err((
+            exit::SYNTAX,
+            "ERROR: --remove-source-files cannot be used with a read-only module".into(),
+        ));
+    }
     // Daemon rules come first, so the client's own rules cannot undo them.
     let mut f = filters;
     f.append(&mut opts.filters);

@@ -19,7 +19,9 @@ pub const CAPS: u64 = cap::ZSTD
     | cap::ACLS
     | cap::HARD_LINKS
     | cap::CHECKSUMS
-    | cap::ATIMES;
+    | cap::ATIMES
+    | cap::SUCCESS
+    | cap::MISSING_ARGS;
 
 /// Which end of the connection we are; messages name it as rsync does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

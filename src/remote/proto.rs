@@ -71,10 +71,12 @@ pub mod cap {
     /// Access times (`ATIME`) in file entries, for `--atimes`.
     pub const ATIMES: u64 = 1 << 7;
     /// Adaptive compression: each side's writer compresses a chunk only
-    /// while its transport is the bottleneck. A server always offers it; a
+    /// while its compressing workers keep up. A server always offers it; a
     /// client sets it only to ask for it (no `-z`, no `--no-compress`), so
     /// it is agreed exactly when asked for and understood.
     pub const ADAPTIVE: u64 = 1 << 9;
+    /// Missing operands (`MISSING` entries) for `--delete-missing-args`.
+    pub const MISSING_ARGS: u64 = 1 << 10;
 }
 
 /// `Request` flag bits.
@@ -126,8 +128,11 @@ pub mod flag {
     pub const SUM: u16 = 1 << 6;
     /// The access time follows (`--atimes`).
     pub const ATIME: u16 = 1 << 7;
+    /// A source operand that does not exist (`--delete-missing-args`): mode
+    /// 0, the receiver deletes the name.
+    pub const MISSING: u16 = 1 << 8;
     /// Every bit this version knows.
-    pub const ALL: u16 = LINK | RDEV | HLINK | XATTR | TOP_DIR | NO_CONTENT | SUM | ATIME;
+    pub const ALL: u16 = LINK | RDEV | HLINK | XATTR | TOP_DIR | NO_CONTENT | SUM | ATIME | MISSING;
 }
 
 /// Message type bytes.
@@ -400,7 +405,7 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn put_entry(out: &mut Vec<u8>, e: &Entry, prev: &[u8]) {
-    let mut flags = e.flags & (flag::TOP_DIR | flag::NO_CONTENT);
+    let mut flags = e.flags & (flag::TOP_DIR | flag::NO_CONTENT | flag::MISSING);
     if e.link.is_some() {
         flags |= flag::LINK;
     }
@@ -1041,7 +1046,7 @@ impl<'a> Reader<'a> {
             None
         };
         Ok(Entry {
-            flags: flags & (flag::TOP_DIR | flag::NO_CONTENT),
+            flags: flags & (flag::TOP_DIR | flag::NO_CONTENT | flag::MISSING),
             name,
             mode,
             size,
@@ -1421,7 +1426,7 @@ mod tests {
         // A flag bit this version does not know.
         // (The flags follow first_index and count, one byte each here.)
         let mut p = batch(entry("f"), 0).payload();
-        p[2..4].copy_from_slice(&(1u16 << 8).to_le_bytes());
+        p[2..4].copy_from_slice(&(1u16 << 9).to_le_bytes());
         assert_eq!(
             Msg::decode(kind::FILE_BATCH, &p),
             Err(ProtoError::Invalid("entry flags"))
@@ -1629,7 +1634,7 @@ mod tests {
         let first = entry_bytes(flag::HLINK, b"a", &var(0));
         assert!(Msg::decode(kind::FILE_BATCH, &batch_of(&first)).is_ok());
         let bad: Vec<(Vec<u8>, &str)> = vec![
-            (entry_bytes(1 << 8, b"a", &[]), "unknown flag"),
+            (entry_bytes(1 << 9, b"a", &[]), "unknown flag"),
             (entry_bytes(0, b"/etc/passwd", &[]), "absolute"),
             (entry_bytes(0, b"a/../../x", &[]), "dotdot"),
             (entry_bytes(0, b"..", &[]), "dotdot alone"),

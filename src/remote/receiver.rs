@@ -35,6 +35,9 @@ const SIG_PIECE: usize = 512 << 10;
 pub struct ListFeed {
     st: Mutex<ListState>,
     link: Arc<Link>,
+    /// `--remove-source-files`: each non-directory's index by name, for the
+    /// `Success` that tells the sender it is done.
+    names: Option<Mutex<HashMap<Vec<u8>, u64>>>,
 }
 
 struct ListState {
@@ -50,6 +53,8 @@ struct ListState {
     broken: bool,
     /// `-H`: the kind of each hard-link group's first entry, by its index.
     leaders: HashMap<u64, Kind>,
+    /// `--delete-missing-args`: the missing operands of the top level.
+    missing: Vec<std::path::PathBuf>,
 }
 
 impl ListFeed {
@@ -65,9 +70,16 @@ impl ListFeed {
                 ended: false,
                 broken: false,
                 leaders: HashMap::new(),
+                missing: Vec::new(),
             }),
             link,
+            names: opts.remove_source_files.then(Mutex::default),
         })
+    }
+
+    /// The index of the listed non-directory `name` (`--remove-source-files`).
+    pub fn index_of(&self, name: &[u8]) -> Option<u64> {
+        self.names.as_ref()?.lock().unwrap().get(name).copied()
     }
 
     /// Whether every listed entry was consumed (checked at the end: leftover
@@ -115,6 +127,11 @@ impl ListFeed {
                     return self.broken(st, "FileBatch index out of sequence");
                 }
                 for e in entries {
+                    if let Some(n) = &self.names {
+                        if e.mode & libc::S_IFMT != libc::S_IFDIR {
+                            n.lock().unwrap().insert(e.name.clone(), st.next_index);
+                        }
+                    }
                     st.pending.push_back((st.next_index, e));
                     st.next_index += 1;
                 }
@@ -188,6 +205,15 @@ impl ListFeed {
                 return Listing::default();
             }
             let st = &mut *st;
+            if e.flags & flag::MISSING != 0 {
+                if !top || e.mode != 0 || st.opts.missing_args != 2 || e.name == b"." {
+                    self.broken(st, "a missing-operand entry out of place");
+                    return Listing::default();
+                }
+                st.missing
+                    .push(Path::new(OsStr::from_bytes(&e.name)).to_path_buf());
+                continue;
+            }
             match node(&st.opts, &mut st.leaders, index, e) {
                 Ok(Some(n)) => l.nodes.push(n),
                 Ok(None) => {}
@@ -356,7 +382,7 @@ impl Feed for ListFeed {
             nodes: l.nodes,
             errors: l.errors,
             notes: Vec::new(),
-            missing: Vec::new(),
+            missing: std::mem::take(&mut self.st.lock().unwrap().missing),
             dest_exact: false,
             counted: Default::default(),
         }
@@ -415,6 +441,8 @@ pub struct WireFetch {
     append: Append,
     queue: Option<SyncSender<Wanted>>,
     worker: Option<std::thread::JoinHandle<()>>,
+    /// `--remove-source-files`: sends the sender each item's `Success`.
+    source_done: Option<crate::apply::SourceDone>,
 }
 
 impl WireFetch {
@@ -440,7 +468,20 @@ impl WireFetch {
             append: opts.append,
             queue: Some(qt),
             worker: Some(worker),
+            source_done: None,
         }
+    }
+
+    /// `--remove-source-files`: each finished item's `Success` goes to the
+    /// sender (its index from `feed`), which removes the source.
+    pub fn with_success(mut self, feed: Arc<ListFeed>) -> WireFetch {
+        let link = Arc::clone(&self.link);
+        self.source_done = Some(Box::new(move |e: &Entry| {
+            if let Some(index) = feed.index_of(e.name().as_os_str().as_bytes()) {
+                link.send(&Msg::Success { index });
+            }
+        }));
+        self
     }
 
     /// The basis's signature, when a delta is worth it.
@@ -537,6 +578,10 @@ impl Fetch for WireFetch {
                 Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
             }
         }
+    }
+
+    fn source_done(&mut self) -> Option<crate::apply::SourceDone> {
+        self.source_done.take()
     }
 
     fn finish(&mut self) {
@@ -792,6 +837,9 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted, how
     };
     if done.is_some() {
         rx.matched(matched_total);
+        if matches!(outcome, Got::Done) {
+            rx.placed(&w.entry, &w.item);
+        }
     }
     if raise != 0 {
         rx.raise(raise);

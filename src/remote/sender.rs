@@ -27,13 +27,37 @@ const DATA_CHUNK: usize = 256 << 10;
 /// stays under the 1 MiB frame).
 const XATTR_BYTES: usize = 512 << 10;
 
-/// The regular files listed so far, by index (what a request may name).
-type Files = Arc<Mutex<Vec<Option<PathBuf>>>>;
+/// The entries listed so far, by index: regular files (what a request may
+/// name) and, for `--remove-source-files`, the other non-directories (what a
+/// `Success` may name).
+type Files = Arc<Mutex<Vec<Option<Listed>>>>;
+
+/// A listed non-directory: where it is, and what it was when listed.
+#[derive(Clone)]
+struct Listed {
+    path: PathBuf,
+    name: PathBuf,
+    regular: bool,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: u32,
+}
 
 /// Run the sender: the list on its own thread, requests answered here until
 /// the receiver's last phase ends. Returns the exit code class of what went
 /// wrong on this side (23, 24) or the connection's fatal code.
-pub fn run(opts: &Options, link: &Arc<Link>, requests: Receiver<Msg>) -> i32 {
+///
+/// With `--remove-source-files` the receiver's `Success`es can follow its
+/// last phase (redone files, hard links, attribute fixes): the sender then
+/// waits on `control` for the receiver's `Goodbye`, removing sources until
+/// then, so that its own exit code counts them. The control messages taken
+/// (the receiver's `Stats` and `Goodbye`) are returned for the closing.
+pub fn run(
+    opts: &Options,
+    link: &Arc<Link>,
+    requests: Receiver<Msg>,
+    control: &Receiver<Msg>,
+) -> (i32, Vec<Msg>) {
     let files: Files = Arc::default();
     let lister = {
         let opts = opts.clone();
@@ -41,10 +65,51 @@ pub fn run(opts: &Options, link: &Arc<Link>, requests: Receiver<Msg>) -> i32 {
         let files = Arc::clone(&files);
         std::thread::spawn(move || send_list(&opts, &link, &files))
     };
-    let answered = answer(link, &requests, &files, opts.open_noatime);
+    let mut answered = answer(opts, link, &requests, &files);
     let code = lister.join().unwrap_or(exit::IPC);
-    link.failed()
-        .unwrap_or(crate::engine::merge_code(code, answered))
+    let mut taken = Vec::new();
+    if opts.remove_source_files && link.failed().is_none() {
+        while let Ok(m) = control.recv() {
+            let end = matches!(m, Msg::Goodbye { .. });
+            taken.push(m);
+            if end {
+                break;
+            }
+        }
+        // Every `Success` before the `Goodbye` is queued by now.
+        while let Ok(m) = requests.try_recv() {
+            match m {
+                Msg::Success { index } => match success(opts, link, &files, index) {
+                    Some(c) => answered = crate::engine::merge_code(answered, c),
+                    None => break,
+                },
+                _ => {
+                    link.protocol_error("unexpected message after the last phase");
+                    break;
+                }
+            }
+        }
+    }
+    let code = link
+        .failed()
+        .unwrap_or(crate::engine::merge_code(code, answered));
+    (code, taken)
+}
+
+/// The receiver's `Success` for `index`: remove that source. None (after a
+/// protocol error) when the index names no listed non-directory.
+fn success(opts: &Options, link: &Link, files: &Files, index: u64) -> Option<i32> {
+    let listed = files
+        .lock()
+        .unwrap()
+        .get(usize::try_from(index).unwrap_or(usize::MAX))
+        .cloned()
+        .flatten();
+    let Some(l) = listed.filter(|_| opts.remove_source_files) else {
+        link.protocol_error("Success for an index that is not a listed file");
+        return None;
+    };
+    Some(remove_source(opts, link, &l))
 }
 
 /// Scan and send the whole file list in the order the receiver's walk takes
@@ -96,6 +161,9 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
     let sums = out.sums(&top.nodes);
     for (n, sum) in top.nodes.iter().zip(sums) {
         out.entry(&n.entry, no_content(n), sum);
+    }
+    for name in std::mem::take(&mut top.missing) {
+        out.missing(&name);
     }
     out.flush();
     out.tree(&scanner, std::mem::take(&mut top.nodes));
@@ -237,7 +305,16 @@ impl ListOut<'_> {
             .then_some((e.meta.atime, e.meta.atime_nsec));
         {
             let mut f = self.files.lock().unwrap();
-            f.push((e.meta.kind == Kind::File).then(|| e.src().to_path_buf()));
+            let keep = e.meta.kind == Kind::File
+                || (self.opts.remove_source_files && e.meta.kind != Kind::Dir);
+            f.push(keep.then(|| Listed {
+                path: e.src().to_path_buf(),
+                name: e.name().to_path_buf(),
+                regular: e.meta.kind == Kind::File,
+                size: e.meta.size,
+                mtime: e.meta.mtime,
+                mtime_nsec: e.meta.mtime_nsec,
+            }));
         }
         let name = e.name().as_os_str().as_bytes().to_vec();
         let w = WireEntry {
@@ -273,6 +350,37 @@ impl ListOut<'_> {
         }
     }
 
+    /// `--delete-missing-args`: an operand that does not exist, for the
+    /// receiver to delete (an index of its own, nothing to request).
+    fn missing(&mut self, name: &std::path::Path) {
+        let index = self.next;
+        self.next += 1;
+        self.files.lock().unwrap().push(None);
+        if self.batch.is_empty() {
+            self.first = index;
+        }
+        self.bytes += 96 + name.as_os_str().len();
+        self.batch.push(WireEntry {
+            flags: flag::MISSING,
+            mode: 0,
+            size: 0,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            link: None,
+            rdev: None,
+            hlink: None,
+            xattrs: None,
+            sum: None,
+            atime: None,
+            name: name.as_os_str().as_bytes().to_vec(),
+        });
+        if self.bytes >= BATCH_BYTES || self.batch.len() >= proto::MAX_BATCH {
+            self.flush();
+        }
+    }
+
     /// Send the batch so far.
     fn flush(&mut self) {
         if !self.batch.is_empty() {
@@ -289,7 +397,8 @@ impl ListOut<'_> {
 
 /// Answer requests in the order received until the receiver's `Done(1)`.
 /// Returns the exit code class of files that could not be sent.
-fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files, noatime: bool) -> i32 {
+fn answer(opts: &Options, link: &Link, requests: &Receiver<Msg>, files: &Files) -> i32 {
+    let noatime = opts.open_noatime;
     let mut code = 0;
     let mut sigs = SigAssembler::default();
     // A request whose signature is still arriving (and whether the
@@ -370,6 +479,10 @@ fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files, noatime: bool) -
                     }
                 }
             }
+            Msg::Success { index } => match success(opts, link, files, index) {
+                Some(c) => code = crate::engine::merge_code(code, c),
+                None => return code,
+            },
             Msg::Done { phase } => {
                 if waiting.is_some() || phase > 1 {
                     link.protocol_error("Done in the middle of a request");
@@ -394,7 +507,66 @@ fn answer(link: &Link, requests: &Receiver<Msg>, files: &Files, noatime: bool) -
 
 fn lookup(files: &Files, index: u64) -> Option<PathBuf> {
     let f = files.lock().unwrap();
-    f.get(usize::try_from(index).ok()?)?.clone()
+    let l = f.get(usize::try_from(index).ok()?)?.as_ref()?;
+    l.regular.then(|| l.path.clone())
+}
+
+/// `--remove-source-files`: the receiver has `l` in place; remove it unless
+/// it changed since it was listed, with the messages and exit code of the
+/// local sender (`crate::apply`), rsync's. Returns 23 for a file kept.
+fn remove_source(opts: &Options, link: &Link, l: &Listed) -> i32 {
+    use std::os::unix::fs::MetadataExt;
+    let name = crate::report::escape_name(&l.name, opts.eight_bit_output);
+    let failed = |op: &str, err: &std::io::Error| {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            say(
+                opts,
+                link,
+                0,
+                format!("sender file already removed: {name}"),
+            );
+            0
+        } else {
+            let why = crate::apply::err_text(err);
+            let msg = format!("[sender] sender failed to {op} {name}: {why}");
+            say(opts, link, 1, format!("{}: {msg}", crate::report::PROGRAM));
+            exit::PARTIAL
+        }
+    };
+    match std::fs::symlink_metadata(&l.path) {
+        Ok(m) => {
+            if m.size() != l.size || m.mtime() != l.mtime || m.mtime_nsec() as u32 != l.mtime_nsec {
+                let msg = format!("ERROR: Skipping sender remove for changed file: {name}");
+                say(opts, link, 1, msg);
+                return exit::PARTIAL;
+            }
+        }
+        Err(err) => return failed("re-lstat", &err),
+    }
+    match std::fs::remove_file(&l.path) {
+        Ok(()) => {
+            if crate::apply::remove_info(opts) {
+                say(opts, link, 0, format!("sender removed {name}"));
+            }
+            0
+        }
+        Err(err) => failed("remove", &err),
+    }
+}
+
+/// A line of the sender's: the client prints it (level 0 on stdout, else
+/// stderr), a server sends it to the client as a `Log`.
+fn say(opts: &Options, link: &Link, level: u8, text: String) {
+    if opts.server {
+        link.send(&Msg::Log {
+            level,
+            text: text.into_bytes(),
+        });
+    } else if level == 0 {
+        crate::report::message_stdout(&text);
+    } else {
+        crate::report::message_bare(&text);
+    }
 }
 
 /// What a request asks for.

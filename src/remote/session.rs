@@ -293,7 +293,7 @@ pub fn spawn_reader(
                     }
                     return;
                 }
-                m @ (Msg::Goodbye { .. } | Msg::Stats { .. } | Msg::Success { .. }) => {
+                m @ (Msg::Goodbye { .. } | Msg::Stats { .. }) => {
                     said_goodbye = matches!(m, Msg::Goodbye { .. });
                     let _ = inbox.control.send(m);
                     true
@@ -323,7 +323,7 @@ pub fn spawn_reader(
                         let _ = t.send(m);
                     })
                     .is_some(),
-                m @ (Msg::Request { .. } | Msg::Signature { .. }) => inbox
+                m @ (Msg::Request { .. } | Msg::Signature { .. } | Msg::Success { .. }) => inbox
                     .requests
                     .as_ref()
                     .map(|t| {

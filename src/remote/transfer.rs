@@ -38,8 +38,8 @@ pub fn push(
     let link = Link::new(w, &r, role);
     link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
-    let code = super::sender::run(opts, &link, requests);
-    let (stats, peer) = closing(&link, &control, code);
+    let (code, taken) = super::sender::run(opts, &link, requests, &control);
+    let (stats, peer) = closing(&link, &control, code, taken);
     let _ = reader.join();
     end(opts, &link, code, peer, stats, start)
 }
@@ -57,7 +57,7 @@ pub fn pull(
     link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
     let (code, stats) = receive(opts, &link, ch.list, ch.data, None);
-    let (_, peer) = closing(&link, &ch.control, code);
+    let (_, peer) = closing(&link, &ch.control, code, Vec::new());
     let _ = reader.join();
     end(opts, &link, code, peer, stats, start)
 }
@@ -74,7 +74,7 @@ pub fn serve_receiver(opts: &Options, r: FrameReader, w: FrameWriter, role: &'st
     if let Some(s) = &stats {
         link.send(&Msg::Stats { values: to_wire(s) });
     }
-    let _ = closing(&link, &ch.control, code);
+    let _ = closing(&link, &ch.control, code, Vec::new());
     let _ = reader.join();
     server_code(&link, code)
 }
@@ -85,8 +85,8 @@ pub fn serve_sender(opts: &Options, r: FrameReader, w: FrameWriter, role: &'stat
     let link = Link::new(w, &r, role);
     link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
-    let code = super::sender::run(opts, &link, requests);
-    let _ = closing(&link, &control, code);
+    let (code, taken) = super::sender::run(opts, &link, requests, &control);
+    let _ = closing(&link, &control, code, taken);
     let _ = reader.join();
     server_code(&link, code)
 }
@@ -121,9 +121,17 @@ fn receive(
     }
     let fopts = opts.clone();
     let flink = Arc::clone(link);
+    let ffeed = Arc::clone(&feed);
     let recv = crate::engine::RemoteRecv {
         feed: feed.clone(),
-        fetch: Box::new(move |rx| Box::new(WireFetch::new(&fopts, flink, data, rx))),
+        fetch: Box::new(move |rx| {
+            let f = WireFetch::new(&fopts, flink, data, rx);
+            Box::new(if fopts.remove_source_files {
+                f.with_success(ffeed)
+            } else {
+                f
+            })
+        }),
         out,
         push,
     };
@@ -180,14 +188,23 @@ fn list_only(
 
 /// Send our `Goodbye`, then wait for the peer's (and the receiver's `Stats`
 /// before it); close our direction. Returns the stats and the peer's code.
-fn closing(link: &Link, control: &Receiver<Msg>, code: i32) -> (Option<Stats>, Option<i32>) {
+/// `taken`: control messages the sender already read (see
+/// [`super::sender::run`]).
+fn closing(
+    link: &Link,
+    control: &Receiver<Msg>,
+    code: i32,
+    taken: Vec<Msg>,
+) -> (Option<Stats>, Option<i32>) {
     if link.failed().is_none() {
         link.send(&Msg::Goodbye { code: code as u8 });
         link.flush();
     }
     let mut stats = None;
     let mut peer = None;
-    while let Ok(m) = control.recv() {
+    let ended = taken.iter().any(|m| matches!(m, Msg::Goodbye { .. }));
+    let later = std::iter::from_fn(|| if ended { None } else { control.recv().ok() });
+    for m in taken.into_iter().chain(later) {
         match m {
             Msg::Stats { values } => stats = from_wire(&values),
             Msg::Goodbye { code } => {
