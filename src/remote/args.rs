@@ -18,7 +18,6 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.progress || o.progress2, "--progress"),
         (!o.info.is_empty(), "--info"),
         (!o.debug.is_empty(), "--debug"),
-        (o.relative, "--relative"),
         (o.gitignore, "--gitignore"),
         (o.from0, "--from0"),
         (o.fuzzy > 0, "--fuzzy"),
@@ -43,6 +42,7 @@ pub fn missing_cap(o: &Options, caps: u64) -> Option<&'static str> {
         (o.acls, cap::ACLS, "--acls"),
         (o.checksum, cap::CHECKSUMS, "--checksum"),
         (o.atimes, cap::ATIMES, "--atimes"),
+        (o.relative, cap::RELATIVE, "--relative"),
         (o.remove_source_files, cap::SUCCESS, "--remove-source-files"),
     ];
     needs
@@ -74,6 +74,7 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     for (on, c) in [
         (o.quiet, 'q'),
         (o.recursive, 'r'),
+        (o.relative, 'R'),
         (dirs && !o.recursive, 'd'),
         (o.links, 'l'),
         (o.copy_links, 'L'),
@@ -478,8 +479,8 @@ mod tests {
     #[test]
     fn unsupported_options_are_named() {
         assert_eq!(
-            unsupported(&parse(&["-a", "-R", "s", "h:d"])),
-            Some("--relative")
+            unsupported(&parse(&["-a", "--gitignore", "s", "h:d"])),
+            Some("--gitignore")
         );
         assert_eq!(
             unsupported(&parse(&["-a", "--8-bit-output", "s", "h:d"])),
@@ -490,5 +491,9 @@ mod tests {
             Some("--progress")
         );
         assert!(unsupported(&parse(&["-aHXAcU", "s", "h:d"])).is_none());
+        let r = parse(&["-aR", "--no-implied-dirs", "s/./x", "h:d"]);
+        assert!(unsupported(&r).is_none());
+        assert_eq!(missing_cap(&r, 0), Some("--relative"));
+        assert_eq!(server_args(&r, true).unwrap()[2], b"-rRlptog".to_vec());
     }
 }

@@ -18,7 +18,8 @@ pub const CAPS: u64 = cap::ZSTD
     | cap::ACLS
     | cap::HARD_LINKS
     | cap::CHECKSUMS
-    | cap::ATIMES;
+    | cap::ATIMES
+    | cap::RELATIVE;
 
 /// Which end of the connection we are; messages name it as rsync does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

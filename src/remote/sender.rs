@@ -88,6 +88,7 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
         first: 0,
         bytes: 0,
         code: 0,
+        top: opts.relative,
     };
     out.errors(&top.errors);
     if let Some(d) = &top.dot {
@@ -98,6 +99,7 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
         out.entry(&n.entry, no_content(n), sum);
     }
     out.flush();
+    out.top = false;
     out.tree(&scanner, std::mem::take(&mut top.nodes));
     link.send(&Msg::FileListEnd { total: out.next });
     link.flush();
@@ -123,6 +125,10 @@ struct ListOut<'a> {
     first: u64,
     bytes: usize,
     code: i32,
+    /// `-R`: the operands' level is being sent (its entries are flagged
+    /// `TOP_DIR`; with `--no-implied-dirs` their names may have several
+    /// components).
+    top: bool,
 }
 
 impl ListOut<'_> {
@@ -241,7 +247,9 @@ impl ListOut<'_> {
         }
         let name = e.name().as_os_str().as_bytes().to_vec();
         let w = WireEntry {
-            flags: if no_content { flag::NO_CONTENT } else { 0 },
+            flags: if no_content { flag::NO_CONTENT } else { 0 }
+                | if self.top { flag::TOP_DIR } else { 0 }
+                | if e.implied { flag::IMPLIED } else { 0 },
             mode: e.meta.mode,
             size: e.meta.size,
             mtime_sec: e.meta.mtime,
