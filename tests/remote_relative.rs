@@ -121,3 +121,74 @@ fn relative_without_marker_keeps_the_whole_path_both_ways() {
         env.both_with(&format!("pull={pull}"), &["-rlpR"], &ops, &nothing, false);
     }
 }
+
+#[test]
+fn files_from_matches_rsync_both_ways() {
+    let Some(env) = Env::new() else {
+        return;
+    };
+    let list = env.w().join("list");
+    fs::write(
+        &list,
+        b"sub/deep/c\n# comment\na.txt\nemptydir\nsub/./b.log\n",
+    )
+    .unwrap();
+    let list0 = env.w().join("list0");
+    fs::write(&list0, b"sub/deep\0link\0").unwrap();
+    let (l, l0) = (list.display().to_string(), list0.display().to_string());
+    for (pull, ff, extra) in [
+        (false, format!("--files-from={l}"), None),
+        (false, format!("--files-from={l0}"), Some("--from0")),
+        (true, format!("--files-from=:{l}"), None),
+        (true, format!("--files-from={USER}:{l0}"), Some("--from0")),
+    ] {
+        for base in [&["-ai"][..], &["-air"], &["-av"]] {
+            let mut flags: Vec<&str> = base.to_vec();
+            flags.push(&ff);
+            flags.extend(extra);
+            env.check(pull, &flags, &nothing, &Check::default());
+        }
+    }
+}
+
+#[test]
+fn files_from_across_the_connection_is_refused_before_connecting() {
+    let Some(env) = Env::new() else {
+        return;
+    };
+    fs::write(env.w().join("list"), b"a.txt\n").unwrap();
+    let rsh = env.rsh();
+    let src = format!("{}/", env.w().join("src").display());
+    for (ff, ops) in [
+        (
+            "--files-from=list",
+            [format!("{USER}:{src}"), "dst/".into()],
+        ),
+        (
+            "--files-from=:list",
+            [src.clone(), format!("{USER}:/nonexistent/")],
+        ),
+    ] {
+        let o = run(BIN, env.w(), &["-e", &rsh, "-a", ff, &ops[0], &ops[1]]);
+        assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+        assert!(
+            stderr(&o)
+                .starts_with("resync: --files-from is not supported for remote transfers yet\n"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!env.w().join("dst").exists());
+    }
+    // An unreadable list on a push: rsync's message and exit 1, before connecting.
+    let o = run(
+        BIN,
+        env.w(),
+        &["-e", "/bin/false", "-a", "--files-from=nope", &src, "h:/x/"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "resync: failed to open files-from file nope: No such file or directory\n\
+         resync error: syntax or usage error (code 1) [client=0.1.0]\n"
+    );
+}

@@ -63,6 +63,30 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
         } else {
             opts
         };
+    // --files-from: the names in the list, read here (the sender's side).
+    let own_ff;
+    let opts = if let Some(ff) = &opts.files_from {
+        match crate::engine::files_from(opts, ff) {
+            Ok(srcs) => {
+                let mut o = opts.clone();
+                o.sources = srcs;
+                own_ff = o;
+                &own_ff
+            }
+            Err(c) => {
+                // Reported here; the peer exits with the code.
+                link.set_code(c);
+                link.send(&Msg::Error {
+                    code: c as u8,
+                    message: String::new(),
+                });
+                link.flush();
+                return c;
+            }
+        }
+    } else {
+        opts
+    };
     let filters = match crate::engine::build_filters(opts) {
         Ok(f) => f,
         Err(c) => {
