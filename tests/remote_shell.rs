@@ -214,7 +214,7 @@ fn rsync_rsh_environment_variable_is_the_default_shell() {
 fn options_not_supported_remotely_are_refused_before_connecting() {
     let f = Fixture::new();
     for (opt, name) in [
-        ("-R", "--relative"),
+        ("--gitignore", "--gitignore"),
         ("--remove-source-files", "--remove-source-files"),
         ("--progress", "--progress"),
     ] {

@@ -117,7 +117,8 @@ fn transfer(opts: Options, remote: Option<RemoteRecv>) -> Result<(i32, Stats), i
     }
     let filters = build_filters(&opts)?;
     let mut opts = opts;
-    if let Some(ff) = opts.files_from.clone() {
+    // (A remote receiver's list is the sender's to read.)
+    if let (Some(ff), None) = (opts.files_from.clone(), &remote) {
         match files_from(&opts, &ff) {
             Ok(srcs) => opts.sources = srcs,
             Err(c) => return Err(c),
@@ -596,7 +597,7 @@ pub(crate) fn merge_code(a: i32, b: i32) -> i32 {
 /// `--files-from`: the names in the file, each made relative to the source
 /// directory (leading `/` dropped, `..` resolved so nothing climbs above it)
 /// and turned into a `SRC/./NAME` operand for `-R`.
-fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::OsString>, i32> {
+pub(crate) fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::OsString>, i32> {
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let data = if file == "-" {
         let mut v = Vec::new();

@@ -18,16 +18,30 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.progress || o.progress2, "--progress"),
         (!o.info.is_empty(), "--info"),
         (!o.debug.is_empty(), "--debug"),
-        (o.relative, "--relative"),
         (o.gitignore, "--gitignore"),
-        (o.from0, "--from0"),
         (o.fuzzy > 0, "--fuzzy"),
-        (o.files_from.is_some(), "--files-from"),
         (o.trust_mtime, "--trust-mtime"),
         (o.protect_args == Some(true), "--secluded-args"),
         (o.eight_bit_output, "--8-bit-output"),
     ];
     checks.iter().find(|(set, _)| *set).map(|(_, n)| *n)
+}
+
+/// `--files-from` where the list would have to cross the connection (a
+/// local file on a pull, a remote one on a push): not carried yet. A local
+/// file on a push is read by the local sender, a `:path` / `host:path` one
+/// on a pull by the remote sender, as rsync reads them.
+pub fn unsupported_files_from(o: &Options, pull: bool) -> Option<&'static str> {
+    let f = o.files_from.as_deref()?;
+    (remote_files_from(f.as_bytes()).is_some() != pull).then_some("--files-from")
+}
+
+/// The path of a `--files-from=:PATH` or `HOST:PATH` value (read on the
+/// remote side); None for a local file (no `:` before the first `/`, or `-`).
+pub fn remote_files_from(f: &[u8]) -> Option<&[u8]> {
+    let colon = f.iter().position(|&c| c == b':')?;
+    let slash = f.iter().position(|&c| c == b'/').unwrap_or(usize::MAX);
+    (colon < slash).then(|| &f[colon + 1..])
 }
 
 /// The first option whose wire support (a capability of the handshake) the
@@ -41,6 +55,7 @@ pub fn missing_cap(o: &Options, caps: u64) -> Option<&'static str> {
         (o.acls, cap::ACLS, "--acls"),
         (o.checksum, cap::CHECKSUMS, "--checksum"),
         (o.atimes, cap::ATIMES, "--atimes"),
+        (o.relative, cap::RELATIVE, "--relative"),
         (o.remove_source_files, cap::SUCCESS, "--remove-source-files"),
         (
             o.missing_args > 1,
@@ -77,6 +92,7 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     for (on, c) in [
         (o.quiet, 'q'),
         (o.recursive, 'r'),
+        (o.relative, 'R'),
         (dirs && !o.recursive, 'd'),
         (o.links, 'l'),
         (o.copy_links, 'L'),
@@ -191,6 +207,18 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     if o.modify_window != 0 {
         long(&format!("--modify-window={}", o.modify_window));
+    }
+    if let Some(p) = o
+        .files_from
+        .as_deref()
+        .and_then(|f| remote_files_from(f.as_bytes()))
+        .filter(|_| pull)
+    {
+        // The remote sender reads the list itself.
+        a.push(value("--files-from=", p));
+        if o.from0 {
+            a.push(b"--from0".to_vec());
+        }
     }
     if let Some(f) = &o.out_format {
         a.push(value("--out-format=", f.as_bytes()));
@@ -486,8 +514,8 @@ mod tests {
     #[test]
     fn unsupported_options_are_named() {
         assert_eq!(
-            unsupported(&parse(&["-a", "-R", "s", "h:d"])),
-            Some("--relative")
+            unsupported(&parse(&["-a", "--gitignore", "s", "h:d"])),
+            Some("--gitignore")
         );
         assert_eq!(
             unsupported(&parse(&["-a", "--8-bit-output", "s", "h:d"])),
@@ -498,5 +526,9 @@ mod tests {
             Some("--progress")
         );
         assert!(unsupported(&parse(&["-aHXAcU", "s", "h:d"])).is_none());
+        let r = parse(&["-aR", "--no-implied-dirs", "s/./x", "h:d"]);
+        assert!(unsupported(&r).is_none());
+        assert_eq!(missing_cap(&r, 0), Some("--relative"));
+        assert_eq!(server_args(&r, true).unwrap()[2], b"-rRlptog".to_vec());
     }
 }

@@ -55,10 +55,19 @@ pub fn route(opts: &Options) -> Option<i32> {
     if remote.kind != Kind::Shell {
         return Some(super::daemon_client::run(opts, &remote, paths, role, pull));
     }
-    if let Some(name) = super::args::unsupported(opts) {
+    if let Some(name) =
+        super::args::unsupported(opts).or(super::args::unsupported_files_from(opts, pull))
+    {
         report::message(&format!("{name} is not supported for remote transfers yet"));
         report::exit_message(exit::UNSUPPORTED, role);
         return Some(exit::UNSUPPORTED);
+    }
+    // A push's list is read by this side: an unreadable one ends the run
+    // before connecting, as in rsync.
+    if let Some(ff) = opts.files_from.as_deref().filter(|f| !pull && *f != "-") {
+        if let Err(c) = crate::engine::files_from(opts, ff) {
+            return Some(c);
+        }
     }
     let server_args = match super::args::server_args(opts, pull) {
         Ok(a) => a,

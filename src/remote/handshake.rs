@@ -21,7 +21,8 @@ pub const CAPS: u64 = cap::ZSTD
     | cap::CHECKSUMS
     | cap::ATIMES
     | cap::SUCCESS
-    | cap::MISSING_ARGS;
+    | cap::MISSING_ARGS
+    | cap::RELATIVE;
 
 /// Which end of the connection we are; messages name it as rsync does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

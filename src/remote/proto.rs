@@ -70,6 +70,9 @@ pub mod cap {
     pub const SUCCESS: u64 = 1 << 6;
     /// Access times (`ATIME`) in file entries, for `--atimes`.
     pub const ATIMES: u64 = 1 << 7;
+    /// `-R`: implied directories (`IMPLIED`) and multi-component operand
+    /// names (`TOP_DIR`) in file entries.
+    pub const RELATIVE: u64 = 1 << 8;
     /// Adaptive compression: each side's writer compresses a chunk only
     /// while its compressing workers keep up. A server always offers it; a
     /// client sets it only to ask for it (no `-z`, no `--no-compress`), so
@@ -131,8 +134,13 @@ pub mod flag {
     /// A source operand that does not exist (`--delete-missing-args`): mode
     /// 0, the receiver deletes the name.
     pub const MISSING: u16 = 1 << 8;
+    /// `-R`: a directory sent only as a parent of an operand (rsync's
+    /// `FLAG_IMPLIED_DIR`): its listing follows, but nothing in it is
+    /// deleted.
+    pub const IMPLIED: u16 = 1 << 9;
     /// Every bit this version knows.
-    pub const ALL: u16 = LINK | RDEV | HLINK | XATTR | TOP_DIR | NO_CONTENT | SUM | ATIME | MISSING;
+    pub const ALL: u16 =
+        LINK | RDEV | HLINK | XATTR | TOP_DIR | NO_CONTENT | SUM | ATIME | MISSING | IMPLIED;
 }
 
 /// Message type bytes.
@@ -405,7 +413,7 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn put_entry(out: &mut Vec<u8>, e: &Entry, prev: &[u8]) {
-    let mut flags = e.flags & (flag::TOP_DIR | flag::NO_CONTENT | flag::MISSING);
+    let mut flags = e.flags & (flag::TOP_DIR | flag::NO_CONTENT | flag::MISSING | flag::IMPLIED);
     if e.link.is_some() {
         flags |= flag::LINK;
     }
@@ -1046,7 +1054,7 @@ impl<'a> Reader<'a> {
             None
         };
         Ok(Entry {
-            flags: flags & (flag::TOP_DIR | flag::NO_CONTENT | flag::MISSING),
+            flags: flags & (flag::TOP_DIR | flag::NO_CONTENT | flag::MISSING | flag::IMPLIED),
             name,
             mode,
             size,
@@ -1426,7 +1434,7 @@ mod tests {
         // A flag bit this version does not know.
         // (The flags follow first_index and count, one byte each here.)
         let mut p = batch(entry("f"), 0).payload();
-        p[2..4].copy_from_slice(&(1u16 << 9).to_le_bytes());
+        p[2..4].copy_from_slice(&(1u16 << 10).to_le_bytes());
         assert_eq!(
             Msg::decode(kind::FILE_BATCH, &p),
             Err(ProtoError::Invalid("entry flags"))
@@ -1634,7 +1642,7 @@ mod tests {
         let first = entry_bytes(flag::HLINK, b"a", &var(0));
         assert!(Msg::decode(kind::FILE_BATCH, &batch_of(&first)).is_ok());
         let bad: Vec<(Vec<u8>, &str)> = vec![
-            (entry_bytes(1 << 9, b"a", &[]), "unknown flag"),
+            (entry_bytes(1 << 10, b"a", &[]), "unknown flag"),
             (entry_bytes(0, b"/etc/passwd", &[]), "absolute"),
             (entry_bytes(0, b"a/../../x", &[]), "dotdot"),
             (entry_bytes(0, b"..", &[]), "dotdot alone"),

@@ -192,6 +192,13 @@ impl ListFeed {
             let name = e.name.as_slice();
             let ok = if top && first && name == b"." {
                 true
+            } else if top && st.opts.relative && !st.opts.implied_dirs {
+                // -R --no-implied-dirs: an operand's path without its
+                // parents' entries (`a/b` at the top level), flagged as one
+                // of the operands' level so the listings that follow are not
+                // taken for it. Its missing parents are made as rsync makes
+                // them (default attributes, existing ones followed).
+                e.flags & flag::TOP_DIR != 0 && name != b"."
             } else {
                 parent_of(name) == Some(dir) && name != b"."
             };
@@ -329,6 +336,13 @@ fn node(
         }
     }
     let no_content = e.flags & flag::NO_CONTENT != 0;
+    let implied = e.flags & flag::IMPLIED != 0;
+    if implied && !(opts.relative && kind == Kind::Dir && !no_content) {
+        return Err("an implied directory without -R, or not a listed directory");
+    }
+    if e.flags & flag::TOP_DIR != 0 && !opts.relative {
+        return Err("an operand-level flag without -R");
+    }
     let meta = Meta {
         kind,
         mode: e.mode,
@@ -356,8 +370,9 @@ fn node(
         meta,
         link_target: e.link.map(std::ffi::OsString::from_vec),
         xattrs,
-        no_recurse: kind == Kind::Dir && no_content,
-        implied: false,
+        // An implied directory's listing is walked, never deleted in.
+        no_recurse: kind == Kind::Dir && (no_content || implied),
+        implied,
         dest: DestProbe::Unknown,
         skip: flist::skipped(opts, kind),
         sums,

@@ -128,6 +128,30 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
         } else {
             opts
         };
+    // --files-from: the names in the list, read here (the sender's side).
+    let own_ff;
+    let opts = if let Some(ff) = &opts.files_from {
+        match crate::engine::files_from(opts, ff) {
+            Ok(srcs) => {
+                let mut o = opts.clone();
+                o.sources = srcs;
+                own_ff = o;
+                &own_ff
+            }
+            Err(c) => {
+                // Reported here; the peer exits with the code.
+                link.set_code(c);
+                link.send(&Msg::Error {
+                    code: c as u8,
+                    message: String::new(),
+                });
+                link.flush();
+                return c;
+            }
+        }
+    } else {
+        opts
+    };
     let filters = match crate::engine::build_filters(opts) {
         Ok(f) => f,
         Err(c) => {
@@ -153,6 +177,7 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
         first: 0,
         bytes: 0,
         code: 0,
+        top: opts.relative,
     };
     out.errors(&top.errors);
     if let Some(d) = &top.dot {
@@ -166,6 +191,7 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
         out.missing(&name);
     }
     out.flush();
+    out.top = false;
     out.tree(&scanner, std::mem::take(&mut top.nodes));
     link.send(&Msg::FileListEnd { total: out.next });
     link.flush();
@@ -191,6 +217,10 @@ struct ListOut<'a> {
     first: u64,
     bytes: usize,
     code: i32,
+    /// `-R`: the operands' level is being sent (its entries are flagged
+    /// `TOP_DIR`; with `--no-implied-dirs` their names may have several
+    /// components).
+    top: bool,
 }
 
 impl ListOut<'_> {
@@ -318,7 +348,9 @@ impl ListOut<'_> {
         }
         let name = e.name().as_os_str().as_bytes().to_vec();
         let w = WireEntry {
-            flags: if no_content { flag::NO_CONTENT } else { 0 },
+            flags: if no_content { flag::NO_CONTENT } else { 0 }
+                | if self.top { flag::TOP_DIR } else { 0 }
+                | if e.implied { flag::IMPLIED } else { 0 },
             mode: e.meta.mode,
             size: e.meta.size,
             mtime_sec: e.meta.mtime,
@@ -681,10 +713,7 @@ fn send_whole(
     loop {
         // Room for what is left (+1 to see the end without a regrowth).
         let mut piece = Vec::with_capacity((left as usize).min(DATA_CHUNK) + 1);
-        let n = f
-            .by_ref()
-            .take(DATA_CHUNK as u64)
-            .read_to_end(&mut piece)?;
+        let n = f.by_ref().take(DATA_CHUNK as u64).read_to_end(&mut piece)?;
         if n == 0 {
             return Ok(());
         }
