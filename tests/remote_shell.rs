@@ -215,7 +215,7 @@ fn options_not_supported_remotely_are_refused_before_connecting() {
     let f = Fixture::new();
     for (opt, name) in [
         ("--gitignore", "--gitignore"),
-        ("--remove-source-files", "--remove-source-files"),
+        ("--fuzzy", "--fuzzy"),
         ("--progress", "--progress"),
     ] {
         let o = f.run(&["-a", opt, "-e", "./lsh.sh", "src/", "host:dst/"]);
