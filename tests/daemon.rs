@@ -6,6 +6,8 @@
 //! A connection that passes every check runs a real transfer after the
 //! daemon's `Ready`: those cases check the files that arrive.
 
+mod common;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -1200,17 +1202,7 @@ fn compression_through_the_daemon_shrinks_text_both_ways() {
     let total = (text.len() + noise.len()) as u64;
     let stat = |o: &Output, key: &str| {
         assert_eq!(o.status.code(), Some(0), "{}", err(o));
-        let s = out(o);
-        let line = s
-            .lines()
-            .find(|l| l.starts_with(key))
-            .unwrap_or_else(|| panic!("{s}"));
-        line[key.len()..]
-            .trim()
-            .trim_end_matches(" bytes")
-            .replace(',', "")
-            .parse::<u64>()
-            .unwrap()
+        common::stat_figure(&out(o), key)
     };
     let same = |dir: &Path| {
         assert!(fs::read(dir.join("access.log")).unwrap() == text);

@@ -120,11 +120,14 @@ impl ChunkWriter {
         if queued {
             return Ok(());
         }
-        // The writer stopped: its error says why.
-        Err(self
-            .stop()
+        Err(self.failure())
+    }
+
+    /// The writer stopped: its error says why.
+    fn failure(&mut self) -> io::Error {
+        self.stop()
             .err()
-            .unwrap_or_else(|| io::ErrorKind::BrokenPipe.into()))
+            .unwrap_or_else(|| io::ErrorKind::BrokenPipe.into())
     }
 
     fn stop(&mut self) -> io::Result<()> {
@@ -183,10 +186,7 @@ impl Write for ChunkWriter {
         if done.recv().is_ok() {
             return Ok(());
         }
-        Err(self
-            .stop()
-            .err()
-            .unwrap_or_else(|| io::ErrorKind::BrokenPipe.into()))
+        Err(self.failure())
     }
 }
 
