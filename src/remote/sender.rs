@@ -741,7 +741,6 @@ fn send_delta(
     let len = f.metadata()?.len();
     let data = crate::sys::mmap::map_read(f, len, crate::sys::mmap::Access::Sequential)?;
     let data: &[u8] = &data;
-    hasher.update_rayon(data);
     let params: chunk::ChunkParams = basis.params;
     let ours = sig::Signature::compute(data, params, basis.hash_len());
     let mut delta = ops::encode(basis, &ours);
@@ -779,6 +778,9 @@ fn send_delta(
         }
     }
     flush_ops(link, index, &mut pending);
+    // The whole-file hash goes last: the receiver applies the ops while it
+    // is computed (it is only needed for `FileEnd`).
+    hasher.update_rayon(data);
     Ok(())
 }
 
