@@ -210,15 +210,7 @@ fn a_big_file_with_a_prepend_and_scattered_edits_is_rebuilt_exactly_both_ways() 
     // the finished file through a mapping (the path for outputs of 16 MiB
     // and up); every byte must still be the sender's.
     let Some(env) = Env::new() else { return };
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let old: Vec<u8> = (0..24 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let old = common::bytes(24 << 20, 7);
     let mut new = vec![0x5Au8; 4096];
     new.extend_from_slice(&old);
     for at in [1 << 20, 9 << 20, 17 << 20, 23 << 20] {

@@ -893,10 +893,10 @@ struct Deferred {
     /// This file takes the path.
     on: bool,
     /// `copy_file_range` still works for this pair (else `pread`/`pwrite`).
-    in_kernel: std::sync::atomic::AtomicBool,
+    in_kernel: bool,
     /// A copy ran out of basis (it shrank under us): the file is redone,
     /// as the inline path's hash mismatch would redo it.
-    short: std::sync::atomic::AtomicBool,
+    short: bool,
     /// Copies not made yet: (basis offset, output offset, length), adjacent
     /// ones merged.
     pending: Vec<(u64, u64, u64)>,
@@ -910,8 +910,8 @@ impl Deferred {
     fn new(on: bool) -> Deferred {
         Deferred {
             on,
-            in_kernel: true.into(),
-            short: false.into(),
+            in_kernel: true,
+            short: false,
             pending: Vec::new(),
             pending_bytes: 0,
         }
@@ -938,36 +938,30 @@ impl Deferred {
         Ok(())
     }
 
-    /// Make the queued copies, on all cores.
+    /// Make the queued copies, in order.
     fn run(&mut self, basis: &std::fs::File, out: &std::fs::File) -> std::io::Result<()> {
         use crate::sys::copy::{copy_file_range_at, copy_read_write};
-        use std::sync::atomic::Ordering::Relaxed;
-        let batch = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
-        batch.iter().try_for_each(|&(offset, pos, len)| {
-            if self.short.load(Relaxed) {
-                return Ok(());
+        for (offset, pos, len) in std::mem::take(&mut self.pending) {
+            if self.short {
+                break;
             }
-            let r = if self.in_kernel.load(Relaxed) {
-                match copy_file_range_at(basis, offset, out, pos, len) {
-                    Ok(Some(())) => Ok(()),
-                    Ok(None) => {
-                        self.in_kernel.store(false, Relaxed);
-                        copy_read_write(basis, offset, out, pos, len)
-                    }
-                    Err(e) => Err(e),
-                }
-            } else {
-                copy_read_write(basis, offset, out, pos, len)
-            };
+            let mut r = Ok(None);
+            if self.in_kernel {
+                r = copy_file_range_at(basis, offset, out, pos, len);
+            }
+            if let Ok(None) = r {
+                self.in_kernel = false;
+                r = copy_read_write(basis, offset, out, pos, len).map(Some);
+            }
             match r {
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    self.short.store(true, Relaxed);
-                    Ok(())
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => self.short = true,
+                r => {
+                    r?;
                 }
-                r => r,
             }
-        })
+        }
+        Ok(())
     }
 
     /// Finish the file: the remaining copies, then the hash of its first
@@ -979,7 +973,7 @@ impl Deferred {
         len: u64,
     ) -> std::io::Result<Option<blake3::Hash>> {
         self.run(basis, out)?;
-        if self.short.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.short {
             return Ok(None);
         }
         hash_output(out, len).map(Some)
