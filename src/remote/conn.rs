@@ -347,8 +347,9 @@ impl FrameWriter {
     }
 }
 
-/// The writing half of a socket (a TCP connection, or the socketpair of a
-/// TLS pump) that shuts the socket's sending direction down when dropped.
+/// The writing half of a plain TCP connection that shuts the socket's
+/// sending direction down when dropped (a TLS connection's writer,
+/// [`super::tls::TlsWriter`], does the same after its `close_notify`).
 ///
 /// Why: the reading half is a clone of the same socket, so closing the
 /// writer's descriptor alone does not end the peer's stream; each side
@@ -363,12 +364,6 @@ pub trait SocketShutdown: Write {
 }
 
 impl SocketShutdown for std::net::TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
-impl SocketShutdown for std::os::unix::net::UnixStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
     }

@@ -315,7 +315,7 @@ fn connection(d: &Daemon, mut sock: TcpStream, ip: IpAddr) -> i32 {
     let mut exporter = [0u8; AUTH_LEN];
     let limit = tls::idle_limit(idle);
     let plain_sock = sock.try_clone().ok();
-    let (stream, pump) = if first == 0x16 {
+    let (stream, tls_conn) = if first == 0x16 {
         let Some(cfg) = d.tls.clone() else {
             d.log.line(&format!(
                 "TLS connection from {} refused: this daemon has no \"tls cert\"",
@@ -342,11 +342,10 @@ fn connection(d: &Daemon, mut sock: TcpStream, ip: IpAddr) -> i32 {
                 return exit::START_CLIENT;
             }
         }
-        let _ = sock.set_read_timeout(None);
-        match tls::start_pump(conn, sock, limit.clone()) {
-            Ok((s, h)) => (Box::new(s) as Box<dyn Stream>, Some(h)),
+        match tls::TlsStream::new(conn, sock, limit.clone()) {
+            Ok(s) => (Box::new(s.clone()) as Box<dyn Stream>, Some(s)),
             Err(e) => {
-                d.log.line(&format!("cannot start TLS pump: {e}"));
+                d.log.line(&format!("cannot start TLS: {e}"));
                 return exit::IPC;
             }
         }
@@ -401,7 +400,7 @@ fn connection(d: &Daemon, mut sock: TcpStream, ip: IpAddr) -> i32 {
                     t.map_or(0, |t| t.as_millis() as u64),
                     std::sync::atomic::Ordering::Relaxed,
                 );
-                if pump.is_none() {
+                if tls_conn.is_none() {
                     if let Some(s) = &plain_sock {
                         let _ = s.set_read_timeout(t);
                     }
@@ -415,8 +414,9 @@ fn connection(d: &Daemon, mut sock: TcpStream, ip: IpAddr) -> i32 {
         }
     };
     drop(stream);
-    if let Some(h) = pump {
-        if let Ok(tls::PumpEnd::Idle) = h.join() {
+    if let Some(t) = tls_conn {
+        t.linger();
+        if t.timed_out() {
             d.log
                 .line(&format!("timeout: {} idle, dropped", peer.name()));
             return exit::TIMEOUT;
@@ -447,12 +447,9 @@ impl Stream for TcpStream {
     }
 }
 
-impl Stream for std::os::unix::net::UnixStream {
+impl Stream for tls::TlsStream {
     fn halves(&self) -> std::io::Result<(Box<dyn ReadSend>, Box<dyn WriteSend>)> {
-        Ok((
-            Box::new(self.try_clone()?),
-            Box::new(super::conn::SocketWriter(self.try_clone()?)),
-        ))
+        Ok((Box::new(self.reader()), Box::new(self.writer())))
     }
 }
 

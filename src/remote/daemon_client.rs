@@ -183,10 +183,9 @@ pub fn run(
                 return fail(exit::START_CLIENT, "TLS exporter failed", role);
             }
         }
-        let _ = sock.set_read_timeout(None);
-        match tls::start_pump(conn, sock, tls::idle_limit(None)) {
-            Ok((s, _h)) => Box::new(s),
-            Err(e) => return fail(exit::IPC, &format!("cannot start TLS pump: {e}"), role),
+        match tls::TlsStream::new(conn, sock, tls::idle_limit(None)) {
+            Ok(s) => Box::new(s),
+            Err(e) => return fail(exit::IPC, &format!("cannot start TLS: {e}"), role),
         }
     };
     let (rd, wr) = match stream.halves() {
@@ -227,12 +226,9 @@ impl ReadWrite for TcpStream {
     }
 }
 
-impl ReadWrite for std::os::unix::net::UnixStream {
+impl ReadWrite for tls::TlsStream {
     fn halves(&self) -> std::io::Result<(Box<dyn Read + Send>, Box<dyn Write + Send>)> {
-        Ok((
-            Box::new(self.try_clone()?),
-            Box::new(super::conn::SocketWriter(self.try_clone()?)),
-        ))
+        Ok((Box::new(self.reader()), Box::new(self.writer())))
     }
 }
 

@@ -11,7 +11,6 @@
 //! gets the other end, a full-duplex stream just like the remote shell's
 //! pipes.
 
-use crate::sys::daemon::poll;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -19,9 +18,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -247,178 +245,350 @@ pub fn await_first_data(conn: &mut rustls::Connection, sock: &mut TcpStream) -> 
     }
 }
 
-/// How long a pump whose own side has finished waits for the peer's close.
+/// How long [`TlsStream::linger`] waits for the peer's close once our side
+/// is done.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// Why a pump stopped.
-#[derive(Debug)]
-pub enum PumpEnd {
-    /// Both directions finished normally.
-    Closed,
-    /// Nothing arrived from the peer for the idle limit (`timeout`).
-    Idle,
-    /// The socket or TLS failed.
-    Failed(io::Error),
-}
+/// The longest a socket call waits before looking at the idle limit again,
+/// so a limit switched while it waits takes effect.
+const RECHECK: Duration = Duration::from_secs(1);
 
-/// The pump's idle limit in milliseconds (0: none), shared so the daemon
-/// can switch from the global `timeout` to the module's once it knows it.
-pub type IdleLimit = Arc<std::sync::atomic::AtomicU64>;
+/// The idle limit in milliseconds (0: none), shared so the daemon can switch
+/// from the global `timeout` to the module's once it knows it.
+pub type IdleLimit = Arc<AtomicU64>;
 
 /// An [`IdleLimit`] of `d` (`None`: no limit).
 pub fn idle_limit(d: Option<Duration>) -> IdleLimit {
-    Arc::new(std::sync::atomic::AtomicU64::new(
-        d.map_or(0, |d| d.as_millis() as u64),
-    ))
+    Arc::new(AtomicU64::new(d.map_or(0, |d| d.as_millis() as u64)))
 }
 
-/// Start the pump for an established connection: returns the local end of
-/// the stream and the thread, which ends when both directions are closed
-/// (or the peer was silent for the idle limit).
-pub fn start_pump(
-    conn: rustls::Connection,
+/// What the reading and the writing half share.
+struct Shared {
+    /// The TLS state; held only while encrypting or decrypting, never
+    /// across a socket call.
+    conn: Mutex<rustls::Connection>,
+    /// The socket; read without any lock (one reader), written only under
+    /// `out`.
     sock: TcpStream,
+    /// The socket-write lock and its ciphertext buffer. Records are taken
+    /// out of `conn` only while holding it, so they reach the wire in the
+    /// order rustls sealed them.
+    out: Mutex<Vec<u8>>,
+    /// Set when records were queued by a thread that could not take `out`;
+    /// its holder flushes them before it leaves.
+    pending: AtomicBool,
     idle: IdleLimit,
-) -> io::Result<(UnixStream, std::thread::JoinHandle<PumpEnd>)> {
-    let (ours, theirs) = UnixStream::pair()?;
-    let h = std::thread::Builder::new()
-        .name("tls-pump".into())
-        .spawn(move || match pump(conn, sock, theirs, idle) {
-            Ok(e) => e,
-            Err(e) => PumpEnd::Failed(e),
-        })?;
-    Ok((ours, h))
+    epoch: Instant,
+    /// Milliseconds since `epoch` when ciphertext last arrived.
+    last_rx: AtomicU64,
+    /// The idle limit ended the connection.
+    timed_out: AtomicBool,
 }
 
-fn pump(
-    mut conn: rustls::Connection,
-    mut sock: TcpStream,
-    mut local: UnixStream,
-    idle_ms: IdleLimit,
-) -> io::Result<PumpEnd> {
-    sock.set_nonblocking(true)?;
-    local.set_nonblocking(true)?;
-    let mut to_local: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 64 << 10];
-    let mut peer_eof = false; // no more plaintext from the peer
-    let mut local_eof = false; // the protocol side closed its writing half
-    let mut local_shut = false;
-    let mut last = Instant::now();
-    let mut closed_at: Option<Instant> = None;
-    // Plaintext already decrypted before the pump started.
-    let n = conn
-        .process_new_packets()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
-        .plaintext_bytes_to_read();
-    if n > 0 {
-        to_local.resize(n, 0);
-        conn.reader().read_exact(&mut to_local)?;
+fn tls_err(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+fn is_wait(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, rustls::Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
-    loop {
-        if peer_eof && to_local.is_empty() && !local_shut {
-            let _ = local.shutdown(std::net::Shutdown::Write);
-            local_shut = true;
-        }
-        if local_shut && local_eof && !conn.wants_write() {
-            return Ok(PumpEnd::Closed);
-        }
-        // Our side is done and its close_notify is out: give the peer a
-        // moment to close too, but do not wait on it for ever.
-        if local_eof && !conn.wants_write() {
-            let t = *closed_at.get_or_insert_with(Instant::now);
-            if t.elapsed() >= CLOSE_GRACE {
-                return Ok(PumpEnd::Closed);
-            }
-        }
-        let want_sock_read = !peer_eof && to_local.len() < (1 << 20);
-        let want_local_read = !local_eof && !conn.wants_write();
-        let idle = match idle_ms.load(std::sync::atomic::Ordering::Relaxed) {
+
+    fn limit(&self) -> Option<Duration> {
+        match self.idle.load(Ordering::Relaxed) {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
-        };
-        // Wake at least once a second so a changed limit takes effect.
-        let timeout = match idle.map(|d| d.saturating_sub(last.elapsed())) {
-            Some(t) => Some(t.min(Duration::from_secs(1))),
-            None if local_eof => Some(Duration::from_secs(1)),
-            None => None,
-        };
-        let r = poll(
-            &[
-                (sock.as_fd(), want_sock_read, conn.wants_write()),
-                (local.as_fd(), want_local_read, !to_local.is_empty()),
-            ],
-            timeout,
-        )?;
-        let active = r.iter().any(|x| x.read || x.write);
-        if !active {
-            if let Some(d) = idle {
-                if last.elapsed() >= d {
-                    return Ok(PumpEnd::Idle);
-                }
-            }
-            continue;
         }
-        if r[0].write && conn.wants_write() {
-            match conn.write_tls(&mut sock) {
+    }
+
+    /// The socket timeout to arm for the current limit.
+    fn wait(&self) -> Option<Duration> {
+        self.limit().map(|d| d.min(RECHECK))
+    }
+
+    /// A socket call timed out: end the connection if the peer has been
+    /// silent for the limit. The shutdown makes the reader see end of
+    /// stream and writers `EPIPE`, as when the pump dropped the socket.
+    fn check_idle(&self) {
+        let Some(d) = self.limit() else { return };
+        let since = self.epoch.elapsed().as_millis() as u64;
+        let last = self.last_rx.load(Ordering::Relaxed);
+        if Duration::from_millis(since.saturating_sub(last)) >= d {
+            self.timed_out.store(true, Ordering::SeqCst);
+            let _ = self.sock.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Write `b` to the socket whole, under the socket-write lock (held by
+    /// the caller), watching the idle limit while blocked.
+    fn send(&self, mut b: &[u8], armed: &mut Option<Option<Duration>>) -> io::Result<()> {
+        while !b.is_empty() {
+            let want = self.wait();
+            if *armed != Some(want) {
+                self.sock.set_write_timeout(want)?;
+                *armed = Some(want);
+            }
+            match (&self.sock).write(b) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => b = &b[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_wait(&e) => self.check_idle(),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Send what rustls has queued. `block`: wait for the socket-write lock
+    /// (a writer); otherwise leave the records to its holder (the reader,
+    /// which must never wait on a writer that waits on the peer, or two
+    /// peers each with a blocked writer would stop reading each other).
+    fn flush_tls(&self, block: bool, armed: &mut Option<Option<Duration>>) -> io::Result<()> {
+        let mut block = block;
+        loop {
+            let mut out = if block {
+                self.out.lock().unwrap_or_else(|e| e.into_inner())
+            } else {
+                match self.out.try_lock() {
+                    Ok(g) => g,
+                    Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+                    Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                }
+            };
+            self.pending.store(false, Ordering::SeqCst);
+            loop {
+                out.clear();
+                {
+                    let mut c = self.lock();
+                    while c.wants_write() {
+                        c.write_tls(&mut *out)?;
+                    }
+                }
+                if out.is_empty() {
+                    break;
+                }
+                self.send(&out, armed)?;
+            }
+            drop(out);
+            if !self.pending.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            block = false;
+        }
+    }
+}
+
+/// An established TLS connection used from two threads at once: the
+/// protocol reads on one ([`TlsReader`]) while it writes on another
+/// ([`TlsWriter`]); a clone of this handle tells how the connection ended.
+#[derive(Clone)]
+pub struct TlsStream(Arc<Shared>);
+
+impl TlsStream {
+    /// Wrap a connection whose handshake is complete. Plaintext rustls has
+    /// already decrypted (the client waits for the daemon's first bytes)
+    /// stays buffered in `conn` and is read first. `idle`: drop the
+    /// connection when the peer has sent nothing for that long.
+    pub fn new(
+        conn: rustls::Connection,
+        sock: TcpStream,
+        idle: IdleLimit,
+    ) -> io::Result<TlsStream> {
+        let mut conn = conn;
+        conn.process_new_packets().map_err(tls_err)?;
+        sock.set_read_timeout(None)?;
+        let s = TlsStream(Arc::new(Shared {
+            conn: Mutex::new(conn),
+            sock,
+            out: Mutex::new(Vec::with_capacity(80 << 10)),
+            pending: AtomicBool::new(false),
+            idle,
+            epoch: Instant::now(),
+            last_rx: AtomicU64::new(0),
+            timed_out: AtomicBool::new(false),
+        }));
+        s.0.flush_tls(true, &mut None)?;
+        Ok(s)
+    }
+
+    /// The reading half (one per connection).
+    pub fn reader(&self) -> TlsReader {
+        TlsReader {
+            s: self.0.clone(),
+            buf: vec![0; 64 << 10],
+            start: 0,
+            end: 0,
+            eof: false,
+            armed: None,
+        }
+    }
+
+    /// The writing half (one per connection): dropping it sends
+    /// `close_notify` and shuts the socket's sending direction down.
+    pub fn writer(&self) -> TlsWriter {
+        TlsWriter {
+            s: self.0.clone(),
+            armed: None,
+        }
+    }
+
+    /// Whether the idle limit ended the connection (the daemon logs it and
+    /// exits with rsync's timeout code).
+    pub fn timed_out(&self) -> bool {
+        self.0.timed_out.load(Ordering::SeqCst)
+    }
+
+    /// Once both halves are gone: wait (at most [`CLOSE_GRACE`]) for the
+    /// peer to close its side, discarding what it still sends, so closing
+    /// our socket with unread bytes does not reset the connection before the
+    /// peer has read our last words.
+    pub fn linger(&self) {
+        if Arc::strong_count(&self.0) != 1 || self.timed_out() {
+            return;
+        }
+        let until = Instant::now() + CLOSE_GRACE;
+        let mut buf = [0u8; 16 << 10];
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.0.sock.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match (&self.0.sock).read(&mut buf) {
+                Ok(0) => return,
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if local_eof && peer_eof => {
-                    let _ = e;
-                    return Ok(PumpEnd::Closed);
-                }
-                Err(e) => return Err(e),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
             }
         }
-        if r[0].read && want_sock_read {
-            match conn.read_tls(&mut sock) {
-                Ok(0) => peer_eof = true,
-                Ok(_) => {
-                    last = Instant::now();
-                    let st = conn
-                        .process_new_packets()
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                    let n = st.plaintext_bytes_to_read();
-                    if n > 0 {
-                        let start = to_local.len();
-                        to_local.resize(start + n, 0);
-                        conn.reader().read_exact(&mut to_local[start..])?;
-                    }
-                    if st.peer_has_closed() {
-                        peer_eof = true;
-                    }
+    }
+}
+
+/// The reading half of a [`TlsStream`]: reads ciphertext from the socket
+/// without holding the TLS lock, then decrypts under it.
+pub struct TlsReader {
+    s: Arc<Shared>,
+    /// Ciphertext read from the socket; `start..end` not yet given to rustls.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The peer closed the socket (or reset it).
+    eof: bool,
+    /// The read timeout set on the socket (None: not set yet).
+    armed: Option<Option<Duration>>,
+}
+
+impl TlsReader {
+    /// Plaintext into `out` from what rustls holds and what is buffered
+    /// here; `None` when more ciphertext is needed.
+    fn take(&mut self, out: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut queued = false;
+        let r = {
+            let mut c = self.s.lock();
+            loop {
+                match c.reader().read(out) {
+                    Ok(n) => break Some(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // TCP end without close_notify: end of stream, as the
+                    // pump had it.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break Some(0),
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => peer_eof = true,
-                Err(e) => return Err(e),
+                if self.start == self.end {
+                    break self.eof.then_some(0);
+                }
+                let mut rd = &self.buf[self.start..self.end];
+                let n = c.read_tls(&mut rd)?;
+                self.start += n;
+                if n == 0 {
+                    // close_notify seen: rustls takes no more.
+                    self.start = self.end;
+                }
+                c.process_new_packets().map_err(tls_err)?;
+                // A key update or ticket may need an answer.
+                queued |= c.wants_write();
             }
+        };
+        if queued {
+            self.s.pending.store(true, Ordering::SeqCst);
+            let mut armed = None;
+            self.s.flush_tls(false, &mut armed)?;
         }
-        if r[1].write && !to_local.is_empty() {
-            match local.write(&to_local) {
+        Ok(r)
+    }
+}
+
+impl Read for TlsReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if let Some(n) = self.take(out)? {
+                return Ok(n);
+            }
+            let want = self.s.wait();
+            if self.armed != Some(want) {
+                self.s.sock.set_read_timeout(want)?;
+                self.armed = Some(want);
+            }
+            match (&self.s.sock).read(&mut self.buf) {
+                Ok(0) => self.eof = true,
                 Ok(n) => {
-                    to_local.drain(..n);
+                    (self.start, self.end) = (0, n);
+                    let t = self.s.epoch.elapsed().as_millis() as u64;
+                    self.s.last_rx.store(t, Ordering::Relaxed);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The protocol side is gone: drop what it will not read.
-                Err(_) => {
-                    to_local.clear();
-                    peer_eof = true;
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => self.eof = true,
+                Err(e) if is_wait(&e) => self.s.check_idle(),
+                Err(e) => return Err(e),
             }
         }
-        if r[1].read && want_local_read {
-            match local.read(&mut buf) {
-                Ok(0) => {
-                    local_eof = true;
-                    conn.send_close_notify();
-                }
-                Ok(n) => conn.writer().write_all(&buf[..n])?,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => {
-                    local_eof = true;
-                    conn.send_close_notify();
-                }
+    }
+}
+
+/// The writing half of a [`TlsStream`]: encrypts under the TLS lock, writes
+/// the records to the socket under the socket-write lock only.
+pub struct TlsWriter {
+    s: Arc<Shared>,
+    /// The write timeout set on the socket (None: not set yet).
+    armed: Option<Option<Duration>>,
+}
+
+impl Write for TlsWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if b.is_empty() {
+            return Ok(0);
+        }
+        // rustls takes up to its buffer limit (64 KiB) when its queue is
+        // empty, which it is after a flush.
+        for _ in 0..2 {
+            let n = self.s.lock().writer().write(b)?;
+            self.s.flush_tls(true, &mut self.armed)?;
+            if n > 0 {
+                return Ok(n);
             }
         }
+        Err(io::ErrorKind::WriteZero.into())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.s.flush_tls(true, &mut self.armed)
+    }
+}
+
+impl Drop for TlsWriter {
+    fn drop(&mut self) {
+        self.s.lock().send_close_notify();
+        let _ = self.s.flush_tls(true, &mut self.armed);
+        let _ = self.s.sock.shutdown(std::net::Shutdown::Write);
     }
 }
 
