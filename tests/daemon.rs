@@ -913,7 +913,7 @@ fn an_idle_tls_connection_is_dropped_after_timeout() {
     let mut conn = rustls::Connection::Client(rustls::ClientConnection::new(cfg, name).unwrap());
     let mut sock = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     tls::complete_handshake(&mut conn, &mut sock).unwrap();
-    // Handshake done, then silence: the daemon's pump gives up after 1 s.
+    // Handshake done, then silence: the daemon's idle limit ends it after 1 s.
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let t = Instant::now();
