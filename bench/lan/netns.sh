@@ -148,6 +148,10 @@ start_resyncd() {
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
             -keyout "$OUT/resyncd-key.pem" -out "$OUT/resyncd-cert.pem" -days 3650 \
             -subj /CN=rsbench-s -addext "subjectAltName=IP:$SIP" 2>/dev/null
+        # A new certificate: forget the pins of the old one (the client pins on
+        # first use and refuses a changed certificate, as ssh does).
+        local kh="${XDG_CONFIG_HOME:-$HOME/.config}/resync/known_hosts"
+        [ -f "$kh" ] && sed -i "/^$SIP:/d" "$kh"
     fi
     cat >"$OUT/resyncd.conf" <<EOF
 pid file = $OUT/resyncd.pid

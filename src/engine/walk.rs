@@ -621,7 +621,7 @@ impl<'a> Walk<'a> {
         // up front where planning reads it, and later for items with work.
         let o = self.opts;
         let eager = e.meta.kind != Kind::File
-            || (o.checksum && e.sums.is_none())
+            || (o.checksum && e.sums.as_ref().is_none_or(|s| s.dest_unread))
             || o.xattrs
             || o.acls
             || o.keep_dirlinks

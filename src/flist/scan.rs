@@ -334,6 +334,53 @@ impl Scanner {
         self
     }
 
+    /// Stat the destination of every entry of a listing received from a
+    /// remote sender (`dir` is its list name, `""` for the top level), by name
+    /// relative to the destination directory opened once.
+    ///
+    /// Why: otherwise the walk looks each entry up by its whole path, and
+    /// those path walks were the largest cost of a remote no-op (every
+    /// component of every name resolved again). The directory is opened as a
+    /// local scan opens it (no symlinks passed unless `-K`); where that fails
+    /// for another reason than the directory not being there, the entries
+    /// stay [`DestProbe::Unknown`] and the walk looks them up by path as
+    /// before. Names not directly inside `dir` (`-R`'s multi-component top
+    /// level) stay unknown too.
+    fn probe_fed(&self, dir: &Path, nodes: &mut [Node]) {
+        let Some(root) = &self.probe else { return };
+        if nodes.is_empty() {
+            return;
+        }
+        let fd = if dir.as_os_str().is_empty() {
+            root.try_clone()
+        } else {
+            crate::sys::meta::open_dir_beneath(root, dir, self.opts.keep_dirlinks)
+        };
+        let fd = match fd {
+            Ok(fd) => Some(fd),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
+            Err(_) => return,
+        };
+        for n in nodes.iter_mut() {
+            let e = &mut n.entry;
+            let name = e.name();
+            if e.dest != DestProbe::Unknown || name.parent() != Some(dir) {
+                continue;
+            }
+            let Some(base) = name.file_name() else {
+                continue;
+            };
+            e.dest = match &fd {
+                None => DestProbe::Missing,
+                Some(fd) => match crate::sys::meta::lstat_at(fd, base) {
+                    Ok(st) => DestProbe::Found(Meta::from_sys(&st)),
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => DestProbe::Missing,
+                    Err(_) => continue,
+                },
+            };
+        }
+    }
+
     /// `-c`: hash the records of one listing whose source and destination
     /// are regular files of the same size, in parallel, and keep both sums
     /// on the record. `names` holds the records' names; `src`/`dest` are the
@@ -440,7 +487,9 @@ impl Scanner {
     /// Scan every operand; directories' contents are left pending.
     pub fn operands(self: &Arc<Self>) -> Top {
         if let Some(f) = &self.feed {
-            return f.top();
+            let mut top = f.top();
+            self.probe_fed(Path::new(""), &mut top.nodes);
+            return top;
         }
         let opts = &self.opts;
         let mut errors = Vec::new();
@@ -584,7 +633,11 @@ impl Scanner {
             },
             Children::Listed(l) => *l,
             Children::Feed(dir) => match &self.feed {
-                Some(f) => f.listing(&dir),
+                Some(f) => {
+                    let mut l = f.listing(&dir);
+                    self.probe_fed(&dir, &mut l.nodes);
+                    l
+                }
                 None => Listing::default(),
             },
             Children::Pending(p) => loop {

@@ -21,6 +21,14 @@ use std::sync::{Arc, Mutex};
 /// Estimated payload bytes per `FileBatch` before it is sent (well under
 /// the 1 MiB frame limit, and small enough to start the receiver early).
 const BATCH_BYTES: usize = 256 << 10;
+/// How long a scan may hold finished directories' entries before they are
+/// pushed to the receiver (the list is otherwise pushed per full batch).
+///
+/// Why: pushing every directory on its own made a no-op of the linux tree
+/// cost ~5,100 small TLS records and TCP segments (one per directory, ~260
+/// bytes each), each a wake-up on both sides; a fast scan fills batches in
+/// a few milliseconds, and a slow one still reaches the receiver this soon.
+const LIST_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
 /// Literal bytes per `Data` frame.
 const DATA_CHUNK: usize = 256 << 10;
 /// xattr bytes one entry may carry (with [`BATCH_BYTES`] before it, a batch
@@ -178,6 +186,7 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
         bytes: 0,
         code: 0,
         top: opts.relative,
+        pushed: std::time::Instant::now(),
     };
     out.errors(&top.errors);
     if let Some(d) = &top.dot {
@@ -193,6 +202,7 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
     out.flush();
     out.top = false;
     out.tree(&scanner, std::mem::take(&mut top.nodes));
+    out.flush();
     link.send(&Msg::FileListEnd { total: out.next });
     link.flush();
     out.code
@@ -221,6 +231,8 @@ struct ListOut<'a> {
     /// `TOP_DIR`; with `--no-implied-dirs` their names may have several
     /// components).
     top: bool,
+    /// When the list was last pushed to the receiver ([`ListOut::flush`]).
+    pushed: std::time::Instant,
 }
 
 impl ListOut<'_> {
@@ -239,7 +251,9 @@ impl ListOut<'_> {
             for (c, sum) in l.nodes.iter().zip(sums) {
                 self.entry(&c.entry, no_content(c), sum);
             }
-            self.flush();
+            if self.pushed.elapsed() >= LIST_FLUSH_EVERY {
+                self.flush();
+            }
             self.tree(scanner, l.nodes);
         }
     }
@@ -424,6 +438,7 @@ impl ListOut<'_> {
             self.bytes = 0;
         }
         self.link.flush_soon();
+        self.pushed = std::time::Instant::now();
     }
 }
 
