@@ -92,6 +92,7 @@ fn modules(d: &Path) -> String {
          [deny]\npath = {p}/m\nhosts deny = 127.0.0.1\n\
          [allow]\npath = {p}/m\nhosts allow = 10.0.0.0/8\n\
          [refw]\npath = {p}/m\nread only = no\nrefuse options = delete\n\
+         [refz]\npath = {p}/m\nread only = no\nrefuse options = compress\n\
          [jail]\npath = {p}/m\n\
          [chr]\npath = {p}/m\nuse chroot = yes\n\
          [lim]\npath = {p}/m\nmax connections = 1\nlock file = {p}/lock\n\
@@ -309,6 +310,7 @@ const LISTING: &str = "pub            \tpublic files\n\
                        deny           \t\n\
                        allow          \t\n\
                        refw           \t\n\
+                       refz           \t\n\
                        jail           \t\n\
                        chr            \t\n\
                        lim            \t\n";
@@ -535,6 +537,30 @@ fn refused_option_is_exit_4_like_rsync() {
     }
     // Without --delete the push runs.
     let o = d.client(&["-r", &src, &d.url("refw/")]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(fs::read(d.path().join("m/a")).unwrap(), b"a\n");
+}
+
+#[test]
+fn refused_compress_is_exit_4_like_rsync() {
+    // -z travels in the handshake, not among the options, and is refused all
+    // the same.
+    let d = Daemon::resync(&pki(), "");
+    let r = Daemon::rsync();
+    let src = format!("{}/", d.path().join("src").display());
+    let (o, t) = both(&d, &r, &["-rz", &src], "refz/", &[]);
+    let want = "resync: The server is configured to refuse --compress (-z)\n\
+                resync error: requested action not supported (code 4) [Receiver=0.1.0]\n";
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert_eq!(err(&o), want);
+    assert!(!d.path().join("m/a").exists());
+    if let Some(t) = t {
+        assert_eq!(t.status.code(), Some(4));
+        let theirs = as_resync(&err(&t));
+        assert!(theirs.starts_with(want), "{theirs}");
+    }
+    // Without -z (adaptive compression is the transport's own) the push runs.
+    let o = d.client(&["-r", &src, &d.url("refz/")]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert_eq!(fs::read(d.path().join("m/a")).unwrap(), b"a\n");
 }

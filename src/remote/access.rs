@@ -317,7 +317,8 @@ fn option_names(typed: &str) -> Vec<String> {
 
 /// rsync's `refuse options`: the first client option refused by the
 /// patterns (long names without dashes or one-letter names, wildcards,
-/// `!` negations), as `--NAME` for the message.
+/// `!` negations), as rsync names it in its message (`--NAME`, and
+/// `--NAME (-X)` for an option with a letter).
 pub fn refused_option(patterns: &str, args: &[OsString]) -> Option<String> {
     let pats = config::words(patterns);
     let check = |typed: &str| {
@@ -325,21 +326,30 @@ pub fn refused_option(patterns: &str, args: &[OsString]) -> Option<String> {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         is_refused(&pats, &refs)
     };
+    // rsync names a refused option `--long (-x)` when it has a letter.
+    let shown = |long: &str| {
+        let names = option_names(long);
+        match names.iter().find(|n| n.len() == 1) {
+            Some(c) => format!("--{long} (-{c})"),
+            None => format!("--{long}"),
+        }
+    };
     for a in args {
         let a = a.to_string_lossy();
         if let Some(long) = a.strip_prefix("--") {
             let name = long.split('=').next().unwrap_or("");
             if check(name) {
-                return Some(format!("--{name}"));
+                return Some(shown(name));
             }
         } else if let Some(shorts) = a.strip_prefix('-') {
             for c in shorts.chars() {
                 if check(&c.to_string()) {
-                    let long = option_names(&c.to_string())
-                        .into_iter()
-                        .find(|n| n.len() > 1)
-                        .unwrap_or_else(|| c.to_string());
-                    return Some(format!("--{long}"));
+                    return Some(
+                        match option_names(&c.to_string()).iter().find(|n| n.len() > 1) {
+                            Some(long) => format!("--{long} (-{c})"),
+                            None => format!("-{c}"),
+                        },
+                    );
                 }
             }
         }
@@ -514,7 +524,7 @@ mod tests {
         );
         assert_eq!(
             refused_option("checksum", &a(&["--server", "-rc"])),
-            Some("--checksum".into())
+            Some("--checksum (-c)".into())
         );
         assert_eq!(refused_option("checksum", &a(&["--server", "-r"])), None);
         assert_eq!(
@@ -535,11 +545,11 @@ mod tests {
         );
         assert_eq!(
             refused_option("* !r", &a(&["--server", "-rt"])),
-            Some("--times".into())
+            Some("--times (-t)".into())
         );
         assert_eq!(
             refused_option("c", &a(&["--server", "--checksum"])),
-            Some("--checksum".into())
+            Some("--checksum (-c)".into())
         );
     }
 

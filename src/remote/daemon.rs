@@ -470,6 +470,10 @@ pub struct StartArgs {
     pub options: Vec<OsString>,
     /// The requested paths (`module[/path]`).
     pub paths: Vec<Vec<u8>>,
+    /// The client asked for `-z` in its `Hello` (compression is agreed in
+    /// the handshake, so `--compress` is not among the options): checked
+    /// against `refuse options` as if it were.
+    pub compress: bool,
 }
 
 /// Split `Start` arguments at the first lone `.`.
@@ -488,6 +492,7 @@ pub fn split_start(args: &[Vec<u8>]) -> Result<StartArgs, String> {
             .map(|a| OsString::from_vec(a.clone()))
             .collect(),
         paths: args[dot + 1..].to_vec(),
+        compress: false,
     })
 }
 
@@ -500,11 +505,15 @@ fn converse(
     mut r: FrameReader,
     mut w: FrameWriter,
 ) -> i32 {
-    if let Err(e) = handshake::handshake(Side::Server, &mut r, &mut w, &handshake::server_hello()) {
-        d.log
-            .line(&format!("handshake with {} failed: {e}", peer.name()));
-        return e.code();
-    }
+    let agreed =
+        match handshake::handshake(Side::Server, &mut r, &mut w, &handshake::server_hello()) {
+            Ok(a) => a,
+            Err(e) => {
+                d.log
+                    .line(&format!("handshake with {} failed: {e}", peer.name()));
+                return e.code();
+            }
+        };
     let args = match r.recv() {
         Ok(Msg::Start { args }) => args,
         Ok(m) => {
@@ -526,7 +535,10 @@ fn converse(
         }
     };
     let start = match split_start(&args) {
-        Ok(s) => s,
+        Ok(s) => StartArgs {
+            compress: agreed.compress_level != 0,
+            ..s
+        },
         Err(e) => return refuse(&mut w, exit::STREAM_IO, format!("protocol error: {e}")),
     };
     // The message of the day comes first, as rsync sends it before anything.
@@ -879,7 +891,11 @@ pub(super) fn session_options(
         argv.push(std::ffi::OsString::from(std::ffi::OsStr::from_bytes(&p)));
     }
     if let Some(refused) = mstr(cfg, module, "refuse options") {
-        if let Some(o) = access::refused_option(&refused, &start.options) {
+        let mut asked = start.options.clone();
+        if start.compress {
+            asked.push("--compress".into());
+        }
+        if let Some(o) = access::refused_option(&refused, &asked) {
             return Err((
                 exit::UNSUPPORTED,
                 format!("resync: The server is configured to refuse {o}"),
