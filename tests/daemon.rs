@@ -520,49 +520,42 @@ fn auth_success_and_failures() {
     );
 }
 
-#[test]
-fn refused_option_is_exit_4_like_rsync() {
+/// A push to `module` with `refused` (an option the module refuses, named
+/// `shown` in the message) ends with rsync's message and exit 4 before
+/// anything is written, from both daemons; the same push without it runs.
+fn refused_like_rsync(module: &str, refused: &str, shown: &str) {
     let d = Daemon::resync(&pki(), "");
     let r = Daemon::rsync();
     let src = format!("{}/", d.path().join("src").display());
-    let (o, t) = both(&d, &r, &["-r", "--delete", &src], "refw/", &[]);
-    let want = "resync: The server is configured to refuse --delete\n\
-                resync error: requested action not supported (code 4) [Receiver=0.1.0]\n";
-    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
-    assert_eq!(err(&o), want);
-    if let Some(t) = t {
-        assert_eq!(t.status.code(), Some(4));
-        let theirs = as_resync(&err(&t));
-        assert!(theirs.starts_with(want), "{theirs}");
-    }
-    // Without --delete the push runs.
-    let o = d.client(&["-r", &src, &d.url("refw/")]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    assert_eq!(fs::read(d.path().join("m/a")).unwrap(), b"a\n");
-}
-
-#[test]
-fn refused_compress_is_exit_4_like_rsync() {
-    // -z travels in the handshake, not among the options, and is refused all
-    // the same.
-    let d = Daemon::resync(&pki(), "");
-    let r = Daemon::rsync();
-    let src = format!("{}/", d.path().join("src").display());
-    let (o, t) = both(&d, &r, &["-rz", &src], "refz/", &[]);
-    let want = "resync: The server is configured to refuse --compress (-z)\n\
-                resync error: requested action not supported (code 4) [Receiver=0.1.0]\n";
+    let (o, t) = both(&d, &r, &["-r", refused, &src], module, &[]);
+    let want = format!(
+        "resync: The server is configured to refuse {shown}\n\
+         resync error: requested action not supported (code 4) [Receiver=0.1.0]\n"
+    );
     assert_eq!(o.status.code(), Some(4), "{}", err(&o));
     assert_eq!(err(&o), want);
     assert!(!d.path().join("m/a").exists());
     if let Some(t) = t {
         assert_eq!(t.status.code(), Some(4));
         let theirs = as_resync(&err(&t));
-        assert!(theirs.starts_with(want), "{theirs}");
+        assert!(theirs.starts_with(&want), "{theirs}");
     }
-    // Without -z (adaptive compression is the transport's own) the push runs.
-    let o = d.client(&["-r", &src, &d.url("refz/")]);
+    let o = d.client(&["-r", &src, &d.url(module)]);
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert_eq!(fs::read(d.path().join("m/a")).unwrap(), b"a\n");
+}
+
+#[test]
+fn refused_option_is_exit_4_like_rsync() {
+    refused_like_rsync("refw/", "--delete", "--delete");
+}
+
+#[test]
+fn refused_compress_is_exit_4_like_rsync() {
+    // -z travels in the handshake, not among the options, and is refused all
+    // the same; without it (adaptive compression is the transport's own) the
+    // push runs.
+    refused_like_rsync("refz/", "-z", "--compress (-z)");
 }
 
 #[test]
