@@ -192,3 +192,37 @@ fn files_from_across_the_connection_is_refused_before_connecting() {
          resync error: syntax or usage error (code 1) [client=0.1.0]\n"
     );
 }
+
+#[test]
+fn a_missing_remote_list_on_a_pull_ends_before_the_protocol_like_rsync() {
+    let Some(env) = Env::new() else {
+        return;
+    };
+    let rsh = env.rsh();
+    let src = format!("{USER}:{}/", env.w().join("src").display());
+    let ff = "--files-from=:/nonexistent-list";
+    // rsync's server opens the list before the protocol starts and exits 1;
+    // the client sees the stream close (exit 12). Nothing is written.
+    let theirs = run(
+        "rsync",
+        env.w(),
+        &["-e", &rsh, "-a", ff, &src, "dst-rsync/"],
+    );
+    assert_eq!(theirs.status.code(), Some(12), "{}", stderr(&theirs));
+    assert!(
+        stderr(&theirs).contains("failed to open files-from file /nonexistent-list"),
+        "{}",
+        stderr(&theirs)
+    );
+    let o = run(BIN, env.w(), &["-e", &rsh, "-a", ff, &src, "dst/"]);
+    assert_eq!(o.status.code(), Some(12), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "resync: failed to open files-from file /nonexistent-list: No such file or directory\n\
+         resync error: syntax or usage error (code 1) [server=0.1.0]\n\
+         resync: connection unexpectedly closed (0 bytes received so far) [Receiver]\n\
+         resync error: error in rsync protocol data stream (code 12) [Receiver=0.1.0]\n"
+    );
+    assert!(!env.w().join("dst").exists());
+    assert!(!env.w().join("dst-rsync").exists());
+}

@@ -594,6 +594,16 @@ pub(crate) fn merge_code(a: i32, b: i32) -> i32 {
     if rank(b) > rank(a) { b } else { a }
 }
 
+/// rsync's message for a `--files-from` list that cannot be read.
+pub(crate) fn files_from_error(file: &OsStr, e: &std::io::Error) -> String {
+    let text = flist::errno_text(e);
+    let text = text.rsplit_once(" (").map_or(text.as_str(), |(t, _)| t);
+    format!(
+        "failed to open files-from file {}: {text}",
+        file.to_string_lossy()
+    )
+}
+
 /// `--files-from`: the names in the file, each made relative to the source
 /// directory (leading `/` dropped, `..` resolved so nothing climbs above it)
 /// and turned into a `SRC/./NAME` operand for `-R`.
@@ -607,14 +617,7 @@ pub(crate) fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::O
     };
     let data = match data {
         Ok(d) => d,
-        Err(e) => {
-            let text = flist::errno_text(&e);
-            let text = text.rsplit_once(" (").map_or(text.as_str(), |(t, _)| t);
-            return Err(usage(&format!(
-                "failed to open files-from file {}: {text}",
-                file.to_string_lossy()
-            )));
-        }
+        Err(e) => return Err(usage(&files_from_error(file, &e))),
     };
     let Some(base) = opts.sources.first() else {
         return Ok(Vec::new());

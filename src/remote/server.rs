@@ -22,6 +22,20 @@ pub fn run(opts: &Options) -> i32 {
             return exit::IPC;
         }
     };
+    // A pull's `--files-from=:PATH` is the server's to read; rsync's server
+    // opens it before the protocol starts, so a missing one ends the
+    // connection there (the client reports the closed stream, exit 12).
+    if let Some(ff) = opts
+        .files_from
+        .as_deref()
+        .filter(|f| opts.sender && *f != "-")
+    {
+        if let Err(e) = std::fs::File::open(ff) {
+            report::message(&crate::engine::files_from_error(ff, &e));
+            report::exit_message(exit::SYNTAX, "server");
+            return exit::SYNTAX;
+        }
+    }
     // Stray stdout lines must not land in the frames.
     let _ = crate::sys::stdio::stdout_to_stderr();
     let r = FrameReader::new(i);
