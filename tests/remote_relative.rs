@@ -226,3 +226,47 @@ fn a_missing_remote_list_on_a_pull_ends_before_the_protocol_like_rsync() {
     assert!(!env.w().join("dst").exists());
     assert!(!env.w().join("dst-rsync").exists());
 }
+
+#[test]
+fn relative_missing_args_are_deleted_by_their_whole_path_like_rsync() {
+    let Some(env) = Env::new() else {
+        return;
+    };
+    let rsh = env.rsh();
+    let w = env.w();
+    fs::create_dir_all(w.join("src/sub")).unwrap();
+    let gone = format!("{}/./sub/gone", w.join("src").display());
+    let gone_dir = format!("{}/./sub/gone-dir", w.join("src").display());
+    // Each destination holds both names: a file (deleted) and a non-empty
+    // directory (kept, with rsync's message); nothing else is touched.
+    let mut outs = Vec::new();
+    for (prog, d) in [("rsync", "r"), (BIN, "s")] {
+        let dst = w.join(d);
+        fs::create_dir_all(dst.join("sub/gone-dir")).unwrap();
+        fs::write(dst.join("sub/gone"), b"old\n").unwrap();
+        fs::write(dst.join("sub/gone-dir/f"), b"old\n").unwrap();
+        fs::write(dst.join("sub/keep"), b"keep\n").unwrap();
+        let target = format!("{USER}:{}/", dst.display());
+        let o = run(
+            prog,
+            w,
+            &[
+                "-e",
+                &rsh,
+                "-rR",
+                "--delete-missing-args",
+                &gone,
+                &gone_dir,
+                &target,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{prog}: {}", stderr(&o));
+        assert!(!dst.join("sub/gone").exists(), "{prog}");
+        assert_eq!(fs::read(dst.join("sub/gone-dir/f")).unwrap(), b"old\n");
+        assert_eq!(fs::read(dst.join("sub/keep")).unwrap(), b"keep\n");
+        assert_eq!(stderr(&o), "", "{prog}");
+        outs.push(String::from_utf8_lossy(&o.stdout).into_owned());
+    }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[1], "cannot delete non-empty directory: sub/gone-dir\n");
+}

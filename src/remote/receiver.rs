@@ -192,6 +192,11 @@ impl ListFeed {
             let name = e.name.as_slice();
             let ok = if top && first && name == b"." {
                 true
+            } else if top && st.opts.relative && e.flags & flag::MISSING != 0 {
+                // -R --delete-missing-args: a missing operand keeps its
+                // whole path (`tmp/gone`), sent after the operands' level
+                // and checked as a missing-operand entry below.
+                true
             } else if top && st.opts.relative && !st.opts.implied_dirs {
                 // -R --no-implied-dirs: an operand's path without its
                 // parents' entries (`a/b` at the top level), flagged as one
