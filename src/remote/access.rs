@@ -346,7 +346,7 @@ pub fn refused_option(patterns: &str, args: &[OsString]) -> Option<String> {
                 if check(&c.to_string()) {
                     return Some(
                         match option_names(&c.to_string()).iter().find(|n| n.len() > 1) {
-                            Some(long) => format!("--{long} (-{c})"),
+                            Some(long) => shown(long),
                             None => format!("-{c}"),
                         },
                     );

@@ -48,6 +48,16 @@ pub enum Mode {
     Adaptive,
 }
 
+impl Mode {
+    /// The zstd level chunks are compressed at when they are compressed.
+    fn level(self) -> i32 {
+        match self {
+            Mode::Always(l) => l,
+            Mode::Adaptive => ADAPTIVE_LEVEL,
+        }
+    }
+}
+
 /// One chunk's result, in stream order.
 enum Out {
     Zstd(Vec<u8>, Vec<u8>),
@@ -169,24 +179,13 @@ impl ChunkWriter {
     /// Compress (or store) the gathered bytes and write them to the
     /// transport on this thread: nothing is queued, so order holds.
     fn write_inline(&mut self, ack: Option<SyncSender<()>>) -> io::Result<()> {
-        let level = match self.mode {
-            Mode::Always(l) => l,
-            Mode::Adaptive => ADAPTIVE_LEVEL,
-        };
         let data = std::mem::take(&mut self.buf);
-        let sink = Arc::clone(&self.sink);
-        let mut out = sink.lock();
-        let r = match compress(&mut self.ctx, level, data) {
-            Out::Zstd(z, data) => {
-                self.buf = data;
-                out.write_all(&z)
-            }
-            Out::Raw(data) => {
-                self.buf = data;
-                write_raw_frame(&mut *out, &self.buf)
-            }
-        }
-        .and_then(|()| out.flush());
+        let result = compress(&mut self.ctx, self.mode.level(), data);
+        let mut out = self.sink.lock();
+        let r = put(&mut **out, result).and_then(|spent| {
+            self.buf = spent;
+            out.flush()
+        });
         drop(out);
         self.buf.clear();
         if let Err(e) = r {
@@ -271,13 +270,9 @@ impl Write for ChunkWriter {
 /// queue full goes raw: the workers are behind, so compressing it would
 /// slow the stream down more than its bytes on the link do.
 fn submit(jobs: &SyncSender<Job>, mode: Mode, data: Vec<u8>, reply: SyncSender<Out>) -> bool {
-    let level = match mode {
-        Mode::Always(l) => l,
-        Mode::Adaptive => ADAPTIVE_LEVEL,
-    };
     let job = Job {
         data,
-        compress: Some(level),
+        compress: Some(mode.level()),
         reply,
     };
     match jobs.try_send(job) {
@@ -336,16 +331,7 @@ fn write_out(
             return Err(io::Error::other("compressing worker stopped"));
         };
         let mut s = sink.lock();
-        let spent = match out {
-            Out::Zstd(z, data) => {
-                s.write_all(&z)?;
-                data
-            }
-            Out::Raw(data) => {
-                write_raw_frame(&mut *s, &data)?;
-                data
-            }
-        };
+        let spent = put(&mut **s, out)?;
         if slot.flush {
             s.flush()?;
         }
@@ -361,11 +347,20 @@ fn write_out(
     sink.lock().flush()
 }
 
+/// Write one chunk's result to the transport; returns the chunk's buffer
+/// for reuse.
+fn put(out: &mut dyn Write, result: Out) -> io::Result<Vec<u8>> {
+    match result {
+        Out::Zstd(z, data) => out.write_all(&z).map(|()| data),
+        Out::Raw(data) => write_raw_frame(out, &data).map(|()| data),
+    }
+}
+
 /// One zstd frame holding `data` as raw blocks (RFC 8878 §3.1.1): a 4-byte
 /// magic, a single-segment header with a 4-byte content size, then blocks
 /// of at most 128 KiB with 3-byte headers. Written by hand because the zstd
 /// library has no "store" level and this costs no copy.
-pub fn write_raw_frame<W: Write>(w: &mut W, data: &[u8]) -> io::Result<()> {
+pub fn write_raw_frame<W: Write + ?Sized>(w: &mut W, data: &[u8]) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());
     }
