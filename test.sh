@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Run every resync test. Installs what the tests need when missing (rsync is the
-# oracle of the differential tests; acl/attr give getfacl/setfattr for fixtures;
+# Run every resync test. Installs what the tests need when missing (rsync 3.5 is
+# the oracle of the differential tests, built by ci/rsync-oracle.sh where the
+# distribution has another version; acl/attr give getfacl/setfattr for fixtures;
 # openssh for the real-ssh handshake test).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need=()
-command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v setfacl >/dev/null 2>&1 || need+=(acl)
 command -v setfattr >/dev/null 2>&1 || need+=(attr)
 command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
@@ -24,6 +24,12 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+if ! rsync --version 2>/dev/null | grep -q "version 3\.5\."; then
+  ./ci/rsync-oracle.sh
+  hash -r
+fi
+rsync --version | head -n 1
 
 cargo build --release --bins
 cargo test --release --all-targets

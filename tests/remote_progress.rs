@@ -194,3 +194,96 @@ fn delete_missing_args_matches_rsync_both_ways() {
         }
     }
 }
+
+/// resync's stdout of a `--progress` run: every progress line (the text
+/// after its last `\r`) comes right after the line naming its file, in list
+/// order, with `xfr#` counting up (`whole`: `--info=progress2`'s one line,
+/// rewritten after each file). Returns the names that had progress.
+fn progress_follows_names(o: &std::process::Output, whole: bool) -> Vec<String> {
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut named = Vec::new();
+    let mut xfr = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if !l.starts_with('\r') && !l.starts_with(' ') {
+            continue;
+        }
+        if whole {
+            // One line rewritten after each file.
+            for seg in l.split('\r').filter_map(progress_line) {
+                xfr += 1;
+                assert!(seg.contains(&format!("(xfr#{xfr}, ")), "{seg}\n{text}");
+            }
+            continue;
+        }
+        let last = l.rsplit('\r').next().unwrap();
+        let Some(p) = progress_line(last) else {
+            continue;
+        };
+        xfr += 1;
+        assert!(p.contains(&format!("(xfr#{xfr}, ")), "{p}\n{text}");
+        assert!(i > 0, "{text}");
+        let name = lines[i - 1].rsplit(' ').next().unwrap().to_string();
+        assert!(
+            progress_line(lines[i - 1].rsplit('\r').next().unwrap()).is_none(),
+            "two progress lines in a row:\n{text}"
+        );
+        named.push(name);
+    }
+    assert!(xfr > 0, "no progress lines:\n{text}");
+    named
+}
+
+#[test]
+fn progress_matches_rsync_both_ways() {
+    let Some(env) = Env::new() else { return };
+    for pull in [false, true] {
+        let what = format!("pull={pull}");
+        for flags in [
+            &["-a", "--progress"][..],
+            &["-ai", "--progress"],
+            &["-av", "--progress"],
+            &["-aP"],
+        ] {
+            let o = env.both(pull, flags, &nothing);
+            assert_eq!(o.status.code(), Some(0), "{what} {flags:?}");
+            let names = progress_follows_names(&o, false);
+            // Files in list order, each with its progress line.
+            assert_eq!(
+                names,
+                ["a.txt", "big", "empty", "run.sh", "sub/b.log", "sub/deep/c"],
+                "{what} {flags:?}"
+            );
+        }
+        // Over an older destination: deltas, deletions, a file replacing a
+        // directory, and the `to-chk=` of what is left.
+        for flags in [
+            &["-ai", "--progress", "--delete", "--no-W"][..],
+            &["-aP", "--delete-after"],
+        ] {
+            let o = env.both_as(pull, flags, &stale, true);
+            assert_eq!(o.status.code(), Some(0), "{what} {flags:?}");
+            let names = progress_follows_names(&o, false);
+            assert_eq!(
+                names,
+                ["a.txt", "big", "empty", "run.sh", "sub/b.log", "sub/deep/c"],
+                "{what} {flags:?}"
+            );
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                text.lines()
+                    .any(|l| l == "deleting stray" || l == "*deleting   stray"),
+                "{what} {flags:?}\n{text}"
+            );
+        }
+        // One line for the whole transfer, with and without item lines.
+        for flags in [
+            &["-a", "--info=progress2"][..],
+            &["-aiv", "--info=progress2"],
+        ] {
+            let o = env.both(pull, flags, &nothing);
+            assert_eq!(o.status.code(), Some(0), "{what} {flags:?}");
+            progress_follows_names(&o, true);
+        }
+    }
+}

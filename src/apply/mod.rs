@@ -258,7 +258,9 @@ pub struct Applier {
 pub trait Fetch: Send {
     /// Ask for the data of a planned transfer (in list order, on the walk's
     /// thread); the fetcher writes it later through a [`Receive`].
-    fn request(&mut self, e: Entry, it: Item);
+    /// `shown`: with `--progress`, the item line to print with the file's
+    /// progress line once it is in place.
+    fn request(&mut self, e: Entry, it: Item, shown: Option<crate::report::Shown>);
     /// Wait until every requested file is in place or has failed (before
     /// hard links and directory metadata are done).
     fn finish(&mut self);
@@ -485,7 +487,7 @@ impl Applier {
             Action::HardLink => self.links.push((e, it)),
             Action::Transfer if self.fetch.is_some() => {
                 if let Some(f) = self.fetch.as_mut() {
-                    f.request(e, it);
+                    f.request(e, it, None);
                 }
             }
             _ => {
@@ -507,6 +509,15 @@ impl Applier {
                     self.dispatch();
                 }
             }
+        }
+    }
+
+    /// Queue a remote transfer whose item line is printed with its progress
+    /// line when the data is in (see [`crate::report::Printer::deferred`]).
+    pub fn push_shown(&mut self, e: Entry, it: Item, shown: crate::report::Shown) {
+        match self.fetch.as_mut() {
+            Some(f) if it.action == Action::Transfer => f.request(e, it, Some(shown)),
+            _ => self.push(e, it),
         }
     }
 

@@ -132,6 +132,22 @@ pub(super) fn dest_mode(
 
 /// Create the destination directory when missing (`created directory DEST`);
 /// returns whether it was (or, with `-n`, would be) created.
+/// Whether rsync says `created directory X`: at `--info=name1` (`-v`, or a
+/// client's `--progress` unless an `--out-format` without `%b`/`%c` logs
+/// names before each transfer) or when the item lines show `%i`.
+pub(super) fn announces_created(opts: &Options) -> bool {
+    let logs_before = opts
+        .out_format
+        .as_deref()
+        .is_some_and(|f| !f.contains("%b") && !f.contains("%c"));
+    let name = opts.info_level("NAME").unwrap_or(if opts.verbose > 0 {
+        1
+    } else {
+        u8::from(opts.progress && !opts.server && !logs_before)
+    });
+    name > 0 || opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i"))
+}
+
 pub(super) fn ensure_dest_dir(
     opts: &Options,
     d: &Path,

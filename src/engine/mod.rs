@@ -82,8 +82,9 @@ pub(crate) struct RemoteRecv {
     /// Makes the fetcher of the sender's file data (requested as files are
     /// planned), given the applier's writer for received files.
     pub fetch: MakeFetch,
-    /// Where stdout lines go (a server sends them to the client); None: stdout.
-    pub out: Option<Box<dyn Write + Send>>,
+    /// Where stdout lines go (a server sends them to the client), shared
+    /// with the fetcher's data thread for `--progress`.
+    pub screen: std::sync::Arc<report::Screen>,
     /// A push: transfers are itemized as sent (`<`), as rsync's client shows them.
     pub push: bool,
 }
@@ -155,10 +156,10 @@ fn transfer(opts: Options, remote: Option<RemoteRecv>) -> Result<(i32, Stats), i
     let mf_old = mf_use.old.clone();
     let mf_rec = mf_use.rec.clone();
     let mut scanner = Scanner::new(&opts, probe, budget, filters.clone(), mf_use);
-    let (fetch, out, push, feed) = match remote {
+    let (fetch, screen, push, feed) = match remote {
         Some(r) => {
             scanner = scanner.with_feed(r.feed.clone());
-            (Some(r.fetch), r.out, r.push, Some(r.feed))
+            (Some(r.fetch), Some(r.screen), r.push, Some(r.feed))
         }
         None => (None, None, false, None),
     };
@@ -181,24 +182,17 @@ fn transfer(opts: Options, remote: Option<RemoteRecv>) -> Result<(i32, Stats), i
         stdout_format(&opts)
     };
     let mut printer = report::Printer::new(fmt.clone(), &opts, human);
-    if let Some(o) = out {
-        printer = printer.with_out(o, push);
+    if let Some(s) = screen {
+        printer = printer.with_screen(s, push);
     }
     let mut header = None;
     // A remote transfer's header is the client's (see remote::client).
     if (opts.verbose > 0 || opts.progress) && !opts.quiet && !is_remote {
-        // rsync's incremental recursion is off without -r and with the
-        // options that need the whole list first.
-        let inc_recurse = opts.recursive
-            && opts.inc_recursive
-            && !opts.delay_updates
-            && !opts.prune_empty_dirs
-            && !matches!(
-                opts.delete,
-                crate::options::Delete::Before | crate::options::Delete::After
-            );
-        if inc_recurse {
+        if opts.inc_recurse() {
             printer.raw("sending incremental file list");
+        } else if opts.counts_list() {
+            // The count's line follows once the list is complete (walk).
+            printer.text("building file list ... \n 0 files...\r");
         } else if opts.debug_level("FILTER") == 0 || filters.is_none() {
             printer.raw("building file list ... done");
         } else {
@@ -207,11 +201,21 @@ fn transfer(opts: Options, remote: Option<RemoteRecv>) -> Result<(i32, Stats), i
         }
     }
     let mut created_root = false;
+    let mut after_count = Vec::new();
     if let DestMode::Dir(d) = &mode {
         let mut buf = Vec::new();
-        let r = dest::ensure_dest_dir(&opts, d, &dest_arg, fmt.is_some(), &mut buf);
+        let announce = fmt.is_some() && dest::announces_created(&opts);
+        let r = dest::ensure_dest_dir(&opts, d, &dest_arg, announce, &mut buf);
         if !buf.is_empty() {
-            printer.raw(String::from_utf8_lossy(&buf).trim_end_matches('\n'));
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches('\n')
+                .to_string();
+            if opts.counts_list() {
+                // rsync makes the directory once the list is counted.
+                after_count.push(line);
+            } else {
+                printer.raw(&line);
+            }
         }
         match r {
             Ok(created) => created_root = created,
@@ -270,7 +274,8 @@ fn transfer(opts: Options, remote: Option<RemoteRecv>) -> Result<(i32, Stats), i
     let w = match header {
         Some(h) => w.with_header(h),
         None => w,
-    };
+    }
+    .after_count(after_count);
     let w = match fetch {
         Some(f) => w.with_fetch(f),
         None => w,

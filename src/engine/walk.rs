@@ -29,6 +29,8 @@ pub(super) struct Walk<'a> {
     created_root: bool,
     /// Apply each item right away (for `--progress`) instead of in batches.
     serial: bool,
+    /// `--progress` / `--info=progress2` (not quiet): the whole list first.
+    progress: bool,
     /// The directory just emitted exists as a non-directory at the
     /// destination and was left alone.
     blocked_dir: bool,
@@ -54,6 +56,7 @@ pub(super) struct Walk<'a> {
     /// rsync's non-incremental header, printed by the walk when filter
     /// debugging can interleave with it (`building file list ... ` / `done`).
     header: Option<&'static str>,
+    after_count: Vec<String>,
     /// What the rescan manifest needs to know of this walk.
     track: Track,
     /// The sender is remote: it reports unreadable files itself.
@@ -101,6 +104,7 @@ impl<'a> Walk<'a> {
             chown,
             created_root,
             serial: (opts.progress || opts.progress2) && !opts.quiet,
+            progress: (opts.progress || opts.progress2) && !opts.quiet,
             blocked_dir: false,
             numbered: 0,
             stats: Stats::default(),
@@ -113,6 +117,7 @@ impl<'a> Walk<'a> {
             prune_filters: None,
             has_dot: false,
             header: None,
+            after_count: Vec::new(),
             track: Track::default(),
             remote: false,
         }
@@ -153,11 +158,20 @@ impl<'a> Walk<'a> {
         let fetch = make(self.applier.receive());
         self.applier.set_fetch(fetch);
         self.remote = true;
+        // Requests stay pipelined; the data thread prints progress.
+        self.serial = false;
         self
     }
 
     /// Print rsync's `building file list ... done` from the walk, once the
     /// list is built (filter debugging lines go in between).
+    /// Lines to print after `--progress`'s `N files to consider` (rsync's
+    /// `created directory` comes once the list is counted).
+    pub(super) fn after_count(mut self, lines: Vec<String>) -> Self {
+        self.after_count = lines;
+        self
+    }
+
     pub(super) fn with_header(mut self, header: &'static str) -> Self {
         self.header = Some(header);
         self
@@ -305,7 +319,7 @@ impl<'a> Walk<'a> {
             }
         }
         if self.opts.hard_links
-            || self.serial
+            || self.progress
             || before
             || self.opts.prune_empty_dirs
             || header.is_some()
@@ -346,9 +360,19 @@ impl<'a> Walk<'a> {
                 self.planner.count_link(d);
             }
             self.printer.set_totals(total, size);
+            // A remote receiver's count ends its client's header line.
+            if self.opts.counts_list() {
+                let s = if total == 1 { " " } else { "s " };
+                self.printer.raw(&format!("{total} file{s}to consider"));
+            }
+            for l in std::mem::take(&mut self.after_count) {
+                self.printer.raw(&l);
+            }
         }
         if before && self.deleter.is_some() {
+            let pass = self.delete_pass_start();
             self.delete_before(&mut top);
+            self.delete_pass_end(pass);
         }
         for name in std::mem::take(&mut top.missing) {
             let abs = self.mode.path_of(&name);
@@ -407,6 +431,9 @@ impl<'a> Walk<'a> {
         if let Some(d) = self.deleter.as_mut() {
             if d.deferred() {
                 self.applier.settle();
+                let after = self.opts.delete == crate::options::Delete::After;
+                let pass = after && self.delete_pass_start();
+                let d = self.deleter.as_mut().expect("checked above");
                 d.finish(
                     self.recv.as_ref(),
                     &mut super::delete::Out {
@@ -415,6 +442,9 @@ impl<'a> Walk<'a> {
                         backups: self.applier.backups(),
                     },
                 );
+                if after {
+                    self.delete_pass_end(pass);
+                }
             }
         }
         let mut outcome = self.applier.finish();
@@ -540,6 +570,32 @@ impl<'a> Walk<'a> {
 
     /// `--delete-before`: one deletion pass over the whole (listed) tree
     /// before anything is transferred.
+    /// What rsync's `do_delete_pass` (`--delete-before`/`--delete-after`)
+    /// shows on a pulling client's screen with `--progress`: the
+    /// ` 0 files...` of listing a non-empty destination directory, on a line
+    /// of its own once something follows. (A local or server receiver shows
+    /// nothing: rsync's is a server there.) The counts of directories of 100
+    /// entries and more are not shown. Returns whether the pass is shown.
+    fn delete_pass_start(&mut self) -> bool {
+        if !self.opts.counts_list() || !self.remote || self.opts.server {
+            return false;
+        }
+        if self.opts.dry_run && self.created_root {
+            return false;
+        }
+        if std::fs::read_dir(&self.dest_abs).is_ok_and(|mut d| d.next().is_some()) {
+            self.printer.partial(" 0 files...\r");
+        }
+        true
+    }
+
+    /// The end of a shown deletion pass: rsync blanks the line.
+    fn delete_pass_end(&mut self, shown: bool) {
+        if shown {
+            self.printer.text("                    \r");
+        }
+    }
+
     fn delete_before(&mut self, top: &mut flist::Top) {
         let rf = self.recv.clone();
         if let Some(dot) = &mut top.dot {
@@ -724,7 +780,14 @@ impl<'a> Walk<'a> {
         if it.action != Action::Nothing {
             self.mark_dirty(e);
         }
-        self.printer.item(e, &it);
+        let defer =
+            self.remote && self.progress && !self.opts.dry_run && it.action == Action::Transfer;
+        let shown = if defer {
+            Some(self.printer.deferred(seq, e, &it))
+        } else {
+            self.printer.item(e, &it);
+            None
+        };
         if e.meta.kind == Kind::Dir {
             self.blocked_dir =
                 it.action == Action::Nothing && it.dest_meta.is_some_and(|d| d.kind != Kind::Dir);
@@ -743,6 +806,8 @@ impl<'a> Walk<'a> {
             if it.action == Action::Transfer && r.is_some() {
                 self.printer.progress(seq, e);
             }
+        } else if let Some(s) = shown {
+            self.applier.push_shown(e.take(), it, s);
         } else if it.action != Action::Nothing {
             self.applier.push(e.take(), it);
         }

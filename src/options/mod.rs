@@ -363,6 +363,22 @@ impl Options {
         })
     }
 
+    /// Whether rsync would use incremental recursion: not without `-r`, nor
+    /// with the options that need the whole list first.
+    pub fn inc_recurse(&self) -> bool {
+        self.recursive
+            && self.inc_recursive
+            && !self.delay_updates
+            && !self.prune_empty_dirs
+            && !matches!(self.delete, Delete::Before | Delete::After)
+    }
+
+    /// `--progress` without incremental recursion: rsync counts the list
+    /// (`building file list ... ` … `N files to consider`).
+    pub fn counts_list(&self) -> bool {
+        self.progress && !self.quiet && !self.inc_recurse()
+    }
+
     /// rsync's `--info=stats` level: 1 = the closing summary, 2 = `--stats`.
     pub fn stats_level(&self) -> u8 {
         self.info_level("STATS").unwrap_or(if self.stats {

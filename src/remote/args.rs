@@ -15,8 +15,6 @@ use std::os::unix::ffi::OsStrExt;
 /// rsync name; None when every option given is supported.
 pub fn unsupported(o: &Options) -> Option<&'static str> {
     let checks: &[(bool, &'static str)] = &[
-        (o.progress || o.progress2, "--progress"),
-        (!o.info.is_empty(), "--info"),
         (!o.debug.is_empty(), "--debug"),
         (o.gitignore, "--gitignore"),
         (o.fuzzy > 0, "--fuzzy"),
@@ -56,6 +54,8 @@ pub fn missing_cap(o: &Options, caps: u64) -> Option<&'static str> {
         (o.checksum, cap::CHECKSUMS, "--checksum"),
         (o.atimes, cap::ATIMES, "--atimes"),
         (o.relative, cap::RELATIVE, "--relative"),
+        (o.progress, cap::PROGRESS, "--progress"),
+        (o.progress2, cap::PROGRESS, "--info=progress2"),
         (o.remove_source_files, cap::SUCCESS, "--remove-source-files"),
         (
             o.missing_args > 1,
@@ -223,6 +223,9 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     if let Some(f) = &o.out_format {
         a.push(value("--out-format=", f.as_bytes()));
     }
+    if let Some(words) = info_words(o) {
+        a.push(value("--info=", words.as_bytes()));
+    }
     if !pull {
         receiver_args(o, &mut a);
     } else if let Some(pd) = o.partial_dir.as_deref().filter(|d| !d.starts_with('/')) {
@@ -273,11 +276,40 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     Ok(a)
 }
 
+/// `--info` words for the server, as the client's options hold them (the
+/// server's item lines, deletions and removals follow them too). Progress
+/// is the receiver's alone (see [`receiver_args`]): an `all` word that would
+/// turn it on is cancelled when the client has it off.
+fn info_words(o: &Options) -> Option<String> {
+    if o.info.is_empty() {
+        return None;
+    }
+    let mut words: Vec<String> = o
+        .info
+        .iter()
+        .map(|(w, l)| format!("{}{l}", w.to_ascii_lowercase()))
+        .collect();
+    let sets_progress = o.info.iter().any(|(w, _)| w == "ALL" || w == "PROGRESS");
+    if sets_progress {
+        let lev = if o.progress2 { 2 } else { u8::from(o.progress) };
+        words.push(format!("progress{lev}"));
+    }
+    Some(words.join(","))
+}
+
 /// The options only the receiving side acts on (rsync's `server_options`
 /// sends them only when the server receives): backups, reference
 /// directories, how files are written, and what the planner applies.
 fn receiver_args(o: &Options, a: &mut Vec<Vec<u8>>) {
     let mut long = |s: &str| a.push(s.as_bytes().to_vec());
+    // A receiving server prints the progress lines (its data thread knows
+    // when a file is in place); the client prints what it sends.
+    if o.progress {
+        long("--progress");
+    }
+    if o.progress2 {
+        long("--info=progress2");
+    }
     for (on, name) in [
         (o.backup, "--backup"),
         (o.inplace, "--inplace"),
@@ -521,9 +553,21 @@ mod tests {
             unsupported(&parse(&["-a", "--8-bit-output", "s", "h:d"])),
             Some("--8-bit-output")
         );
+        let p = parse(&["-a", "-P", "--info=progress2", "s", "h:d"]);
+        assert!(unsupported(&p).is_none());
         assert_eq!(
-            unsupported(&parse(&["-a", "-P", "s", "h:d"])),
-            Some("--progress")
+            missing_cap(
+                &p,
+                super::super::handshake::CAPS & !super::super::proto::cap::PROGRESS
+            ),
+            Some("--info=progress2")
+        );
+        let p = parse(&["-a", "-P", "s", "h:d"]);
+        assert_eq!(missing_cap(&p, 0), Some("--progress"));
+        assert!(missing_cap(&p, super::super::handshake::CAPS).is_none());
+        assert_eq!(
+            unsupported(&parse(&["-a", "--debug=filter", "s", "h:d"])),
+            Some("--debug")
         );
         assert!(unsupported(&parse(&["-aHXAcU", "s", "h:d"])).is_none());
         let r = parse(&["-aR", "--no-implied-dirs", "s/./x", "h:d"]);

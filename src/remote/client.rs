@@ -218,29 +218,25 @@ fn compress_level(opts: &Options) -> i8 {
     }
 }
 
-/// rsync's client header with `-v`: `sending`/`receiving incremental file
-/// list`, or the whole-list form when incremental recursion is off.
+/// rsync's client header with `-v` or `--progress`: `sending`/`receiving
+/// incremental file list`, or the whole-list form when incremental recursion
+/// is off.
 pub(crate) fn header(opts: &Options, pull: bool) {
-    if opts.verbose == 0 || opts.quiet {
+    if (opts.verbose == 0 && !opts.progress) || opts.quiet {
         return;
     }
-    let inc = opts.recursive
-        && opts.inc_recursive
-        && !opts.delay_updates
-        && !opts.prune_empty_dirs
-        && !matches!(
-            opts.delete,
-            crate::options::Delete::Before | crate::options::Delete::After
-        );
-    let line = match (pull, inc) {
-        (false, true) => "sending incremental file list",
-        (false, false) => "building file list ... done",
-        (true, true) => "receiving incremental file list",
-        (true, false) => "receiving file list ... done",
+    // With --progress the receiver's walk ends the line with the count.
+    let line = match (pull, opts.inc_recurse(), opts.counts_list()) {
+        (false, true, _) => "sending incremental file list\n",
+        (false, false, false) => "building file list ... done\n",
+        (false, false, true) => "building file list ... \n 0 files...\r",
+        (true, true, _) => "receiving incremental file list\n",
+        (true, false, false) => "receiving file list ... done\n",
+        (true, false, true) => "receiving file list ... ",
     };
     use std::io::Write;
     let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{line}");
+    let _ = o.write_all(line.as_bytes());
     let _ = o.flush();
 }
 

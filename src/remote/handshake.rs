@@ -22,6 +22,7 @@ pub const CAPS: u64 = cap::ZSTD
     | cap::ATIMES
     | cap::SUCCESS
     | cap::MISSING_ARGS
+    | cap::PROGRESS
     | cap::RELATIVE;
 
 /// Which end of the connection we are; messages name it as rsync does.

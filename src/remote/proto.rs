@@ -19,6 +19,9 @@ pub const MAX_FRAME: usize = 1 << 20;
 pub const HEADER_LEN: usize = 5;
 /// Longest message text (`Error`, `Log`, `NoSend`).
 pub const MAX_TEXT: usize = 8 << 10;
+/// `Log` level of text printed on the client's stdout exactly as sent (no
+/// newline added): a receiving server's progress output.
+pub const LOG_RAW: u8 = 8;
 /// Longest name or symlink target (`PATH_MAX`).
 pub const MAX_NAME: usize = 4096;
 /// Most arguments in a `Start` message.
@@ -80,6 +83,10 @@ pub mod cap {
     pub const ADAPTIVE: u64 = 1 << 9;
     /// Missing operands (`MISSING` entries) for `--delete-missing-args`.
     pub const MISSING_ARGS: u64 = 1 << 10;
+    /// `--progress` / `--info=progress2` on a receiving server: its data
+    /// thread sends each file's item and progress lines as `Log`s of level
+    /// [`super::LOG_RAW`].
+    pub const PROGRESS: u64 = 1 << 11;
 }
 
 /// `Request` flag bits.
@@ -673,8 +680,8 @@ impl Msg {
             kind::LOG => {
                 let level = r.u8("Log level")?;
                 // 3–6: the sender's listing errors; 7: a daemon's message of
-                // the day (`--no-motd` hides it).
-                if level > 7 {
+                // the day (`--no-motd` hides it); 8: raw stdout text.
+                if level > LOG_RAW {
                     return Err(ProtoError::Invalid("Log level"));
                 }
                 Msg::Log {
@@ -1456,7 +1463,7 @@ mod tests {
                 [vec![0], var(MAX_TEXT as u64 + 1)].concat(),
                 "Log",
             ),
-            (kind::LOG, [vec![8], var(0)].concat(), "Log level"),
+            (kind::LOG, [vec![9], var(0)].concat(), "Log level"),
             (
                 kind::ERROR,
                 [vec![12], var(1), vec![0xff]].concat(),

@@ -437,6 +437,8 @@ struct Wanted {
     /// The basis length the signature announced (copies must stay inside).
     basis_len: Option<u64>,
     target: Target,
+    /// `--progress`: the item line and list position for its progress line.
+    shown: Option<crate::report::Shown>,
 }
 
 /// The receiver's write settings, for the data thread.
@@ -468,7 +470,15 @@ pub struct WireFetch {
 impl WireFetch {
     /// A fetcher sending requests on `link` and reading file data from `data`;
     /// `rx` writes the files.
-    pub fn new(opts: &Options, link: Arc<Link>, data: Receiver<Msg>, rx: Receive) -> WireFetch {
+    /// `progress`: the screen a transfer's item and progress lines go to
+    /// once it is in place (`--progress`).
+    pub fn new(
+        opts: &Options,
+        link: Arc<Link>,
+        data: Receiver<Msg>,
+        rx: Receive,
+        progress: Option<Arc<crate::report::Screen>>,
+    ) -> WireFetch {
         let (qt, qr) = std::sync::mpsc::sync_channel(MAX_OUTSTANDING);
         let l = Arc::clone(&link);
         let how = Writing {
@@ -478,7 +488,7 @@ impl WireFetch {
             partial: opts.partial || opts.partial_dir.is_some(),
             partial_dir: opts.partial_dir.is_some(),
         };
-        let worker = std::thread::spawn(move || receive_files(&l, &qr, &data, rx, how));
+        let worker = std::thread::spawn(move || receive_files(&l, &qr, &data, rx, how, progress));
         WireFetch {
             link,
             // rsync sends deltas by default for remote transfers; -W turns
@@ -528,7 +538,7 @@ impl WireFetch {
 }
 
 impl Fetch for WireFetch {
-    fn request(&mut self, e: Entry, it: Item) {
+    fn request(&mut self, e: Entry, it: Item, shown: Option<crate::report::Shown>) {
         if self.link.failed().is_some() {
             return;
         }
@@ -583,6 +593,7 @@ impl Fetch for WireFetch {
                 item: it,
                 basis_len,
                 target,
+                shown,
             };
             // A full queue waits for the data thread, but only after the
             // requests queued in the writer are on their way: the data
@@ -623,8 +634,30 @@ fn receive_files(
     data: &Receiver<Msg>,
     mut rx: Receive,
     how: Writing,
+    progress: Option<Arc<crate::report::Screen>>,
 ) {
+    /// Whatever the walk's lines wait for once this thread is gone.
+    struct Close(Option<Arc<crate::report::Screen>>);
+    impl Drop for Close {
+        fn drop(&mut self) {
+            if let Some(s) = &self.0 {
+                s.close();
+            }
+        }
+    }
+    let _close = Close(progress.clone());
     let mut redo = Vec::new();
+    // `--progress`: a file's item line and progress line once it is done
+    // (its item line alone when it failed or waits for the redo phase).
+    let show = |w: &Wanted, placed: bool, start: std::time::Instant| {
+        if let (Some(p), Some(s)) = (progress.as_ref(), w.shown.as_ref()) {
+            if placed {
+                p.done(s, w.entry.meta.size, start.elapsed().as_secs_f64());
+            } else {
+                p.failed(s);
+            }
+        }
+    };
     let next = |q: &Receiver<Wanted>| match q.try_recv() {
         Ok(w) => Some(w),
         Err(std::sync::mpsc::TryRecvError::Empty) => {
@@ -637,9 +670,11 @@ fn receive_files(
         if link.failed().is_some() || rx.stopped() {
             continue;
         }
+        let start = std::time::Instant::now();
         match one_file(link, data, &mut rx, &w, how) {
-            Got::Done => {}
+            Got::Done(placed) => show(&w, placed, start),
             Got::Redo => {
+                show(&w, false, start);
                 if how.names > 0 {
                     crate::report::message_bare(&format!(
                         "WARNING: {} failed verification -- update {} (will try again).",
@@ -672,8 +707,13 @@ fn receive_files(
             w.target = Target::InPlace;
         }
         rx.redo(&w.entry, &w.item);
+        let start = std::time::Instant::now();
         match one_file(link, data, &mut rx, &w, how) {
-            Got::Done => {}
+            Got::Done(placed) => {
+                if let (Some(p), Some(s), true) = (progress.as_ref(), w.shown.as_ref(), placed) {
+                    p.redone(s, w.entry.meta.size, start.elapsed().as_secs_f64());
+                }
+            }
             Got::Redo => {
                 rx.error(format!(
                     "ERROR: {} failed verification -- update {}.",
@@ -712,7 +752,9 @@ fn expect_done(link: &Link, data: &Receiver<Msg>, phase: u8) -> bool {
 }
 
 enum Got {
-    Done,
+    /// The file's data was received; true when it is in place (false: the
+    /// sender could not send it, or writing it failed).
+    Done(bool),
     Redo,
     Stop,
 }
@@ -721,7 +763,7 @@ enum Got {
 /// into the destination file itself (`--inplace`, `--append`).
 fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted, how: Writing) -> Got {
     use crate::sys::copy::{PieceWrite, preallocate, write_at};
-    let mut outcome = Got::Done;
+    let mut outcome = Got::Done(true);
     let mut matched_total = 0u64;
     let mut raise = 0;
     let in_place = w.target != Target::Temp;
@@ -876,9 +918,11 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted, how
     };
     if done.is_some() {
         rx.matched(matched_total);
-        if matches!(outcome, Got::Done) {
+        if matches!(outcome, Got::Done(_)) {
             rx.placed(&w.entry, &w.item);
         }
+    } else if matches!(outcome, Got::Done(_)) {
+        outcome = Got::Done(false);
     }
     if raise != 0 {
         rx.raise(raise);

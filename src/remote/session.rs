@@ -281,7 +281,7 @@ pub fn spawn_reader(
             let kind = m.kind();
             let delivered = match m {
                 Msg::Keepalive => true,
-                Msg::Log { level, text } if level <= 2 => {
+                Msg::Log { level, text } if level <= 2 || level == super::proto::LOG_RAW => {
                     print_log(level, &text);
                     true
                 }
@@ -359,6 +359,12 @@ pub fn spawn_reader(
 /// side would have printed it.
 fn print_log(level: u8, text: &[u8]) {
     let mut line = text.to_vec();
+    if level == super::proto::LOG_RAW {
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(&line);
+        let _ = o.flush();
+        return;
+    }
     line.push(b'\n');
     if level == 0 {
         let mut o = std::io::stdout().lock();
@@ -399,6 +405,36 @@ impl Write for LogLines {
             });
         }
         Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A `Write` whose every write reaches the client as one `Log` of level
+/// [`super::proto::LOG_RAW`], printed there as it is: a server's progress
+/// output (a file's item line and its `\r` progress line in one piece, a
+/// `progress2` line without newline).
+pub struct RawLog {
+    link: Arc<Link>,
+}
+
+impl RawLog {
+    /// Output goes to `link`'s peer.
+    pub fn new(link: Arc<Link>) -> RawLog {
+        RawLog { link }
+    }
+}
+
+impl Write for RawLog {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = b.len().min(super::proto::MAX_TEXT);
+        self.link.send(&Msg::Log {
+            level: super::proto::LOG_RAW,
+            text: b[..n].to_vec(),
+        });
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -119,20 +119,29 @@ fn receive(
     if opts.list_only {
         return list_only(opts, link, feed, &data, out);
     }
+    let progress = (opts.progress || opts.progress2) && !opts.quiet;
+    let sink: Box<dyn Write + Send> = match out {
+        // A server's progress output reaches the client as it is written.
+        Some(_) if progress => Box::new(super::session::RawLog::new(Arc::clone(link))),
+        Some(o) => o,
+        None => Box::new(std::io::stdout()),
+    };
+    let screen = crate::report::Screen::new(sink, crate::engine::human_level(opts), opts.progress2);
+    let fscreen = progress.then(|| Arc::clone(&screen));
     let fopts = opts.clone();
     let flink = Arc::clone(link);
     let ffeed = Arc::clone(&feed);
     let recv = crate::engine::RemoteRecv {
         feed: feed.clone(),
         fetch: Box::new(move |rx| {
-            let f = WireFetch::new(&fopts, flink, data, rx);
+            let f = WireFetch::new(&fopts, flink, data, rx, fscreen);
             Box::new(if fopts.remove_source_files {
                 f.with_success(ffeed)
             } else {
                 f
             })
         }),
-        out,
+        screen,
         push,
     };
     match crate::engine::receive(opts.clone(), recv) {

@@ -5,11 +5,13 @@
 mod format;
 mod itemize;
 mod printer;
+mod progress;
 mod stats;
 
 pub use format::{LineCtx, format_line};
 pub use itemize::{ItemFlags, itemize_string};
 pub use printer::{Notes, Printer};
+pub use progress::{Screen, ScreenWriter, Shown};
 pub use stats::{Stats, TypeCounts, stats_lines, summary_lines};
 
 use crate::flist::{Entry, Kind};

@@ -1,11 +1,13 @@
 //! Per-entry stdout lines in rsync's order: itemize / `-v` names, `skipping`
 //! notices, `-vv` "is uptodate", and `--progress` / `--info=progress2` lines.
 
+use super::progress::{Screen, ScreenWriter, Shown};
 use super::{LineCtx, escape_name, format_line};
 use crate::flist::{Entry, Kind};
 use crate::options::Options;
 use crate::plan::{Action, Item};
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// stdout lines produced by worker tasks (`backed up X to Y`, `sender
@@ -32,14 +34,13 @@ pub struct Printer<'a> {
     fmt: Option<String>,
     opts: &'a Options,
     human: u8,
-    out: Box<dyn Write + 'a>,
+    /// Writes to [`Printer::screen`].
+    out: ScreenWriter,
+    screen: Arc<Screen>,
     /// `%i` shows `<` (sent) for transfers: the lines of a push, which rsync's
     /// sending client prints.
     sent: bool,
-    started: Instant,
     file_start: Instant,
-    xfers: u64,
-    bytes: u64,
     /// Entries in the whole list and their total size (known up front only
     /// when progress is on, which makes the walk list everything first).
     total: usize,
@@ -50,16 +51,17 @@ pub struct Printer<'a> {
 impl<'a> Printer<'a> {
     /// A printer; `fmt` is the item format (`%i %n%L`, `%n%L`, …) if any.
     pub fn new(fmt: Option<String>, opts: &'a Options, human: u8) -> Self {
+        // Not locked for the whole walk: a remote receiver's data thread
+        // prints progress lines too.
+        let screen = Screen::new(Box::new(std::io::stdout()), human, opts.progress2);
         Printer {
             fmt,
             opts,
             human,
-            out: Box::new(std::io::stdout().lock()),
+            out: ScreenWriter(Arc::clone(&screen)),
+            screen,
             sent: false,
-            started: Instant::now(),
             file_start: Instant::now(),
-            xfers: 0,
-            bytes: 0,
             total: 0,
             total_size: 0,
             notes: Notes::default(),
@@ -68,8 +70,16 @@ impl<'a> Printer<'a> {
 
     /// Write the lines to `out` instead of stdout (a server sends them to the
     /// client); `sent`: transfers are itemized as sent (`<`), as in a push.
-    pub fn with_out(mut self, out: Box<dyn Write + 'a>, sent: bool) -> Self {
-        self.out = out;
+    pub fn with_out(self, out: Box<dyn Write + Send>, sent: bool) -> Self {
+        let screen = Screen::new(out, self.human, self.opts.progress2);
+        self.with_screen(screen, sent)
+    }
+
+    /// Write the lines to `screen`, shared with a remote receiver's data
+    /// thread (which prints transfers' lines with their progress).
+    pub fn with_screen(mut self, screen: Arc<Screen>, sent: bool) -> Self {
+        self.out = ScreenWriter(Arc::clone(&screen));
+        self.screen = screen;
         self.sent = sent;
         self
     }
@@ -104,13 +114,22 @@ impl<'a> Printer<'a> {
         }
     }
 
+    /// Write text as is, without a newline (`--progress`'s list count).
+    pub fn text(&mut self, text: &str) {
+        self.flush_notes();
+        let _ = self.out.write_all(text.as_bytes());
+    }
+
+    /// Write text that the next line starts below (see [`Screen::partial`]).
+    pub fn partial(&mut self, text: &str) {
+        self.flush_notes();
+        self.screen.partial(text.as_bytes());
+    }
+
     /// Flush, and end the `--info=progress2` line.
     pub fn finish(&mut self) {
         self.flush_notes();
-        if self.opts.progress2 && self.xfers > 0 {
-            let _ = writeln!(self.out);
-        }
-        let _ = self.out.flush();
+        self.screen.finish();
     }
 
     /// rsync's notice for an entry it lists but does not transfer.
@@ -125,7 +144,9 @@ impl<'a> Printer<'a> {
     /// The line for one planned entry, if rsync would print one.
     pub fn item(&mut self, e: &Entry, it: &Item) {
         self.flush_notes();
-        let Some(fmt) = &self.fmt else { return };
+        if self.fmt.is_none() {
+            return;
+        }
         let vv = self.opts.verbose > 1 && self.opts.itemize == 0 && self.opts.out_format.is_none();
         // An unchanged file says so with -vv; so does an exact match in a
         // reference directory (rsync's generator prints that line even when
@@ -150,9 +171,15 @@ impl<'a> Printer<'a> {
                 escape_name(e.name(), self.opts.eight_bit_output)
             );
         }
-        if !it.log {
-            return;
+        if let Some(bytes) = self.item_line(e, it) {
+            let _ = self.out.write_all(&bytes);
         }
+    }
+
+    /// An item's own line (itemize / `-v` name / `--out-format`) with its
+    /// newline, if it has one.
+    fn item_line(&self, e: &Entry, it: &Item) -> Option<Vec<u8>> {
+        let fmt = self.fmt.as_ref().filter(|_| it.log)?;
         let line = format_line(
             fmt,
             &LineCtx {
@@ -167,7 +194,21 @@ impl<'a> Printer<'a> {
         );
         let mut bytes = super::raw_bytes(&line);
         bytes.push(b'\n');
-        let _ = self.out.write_all(&bytes);
+        Some(bytes)
+    }
+
+    /// A remote transfer's item: its line is printed with its progress line
+    /// by the data thread once the file is in place (as rsync's receiver
+    /// prints a file's name when it receives it), not now.
+    pub fn deferred(&mut self, seq: usize, e: &Entry, it: &Item) -> Shown {
+        self.flush_notes();
+        self.screen.defer();
+        Shown {
+            line: self.item_line(e, it),
+            seq,
+            total: self.total,
+            total_size: self.total_size,
+        }
     }
 
     /// The line for a deleted destination entry (`name` relative to the
@@ -237,56 +278,8 @@ impl<'a> Printer<'a> {
     /// The progress line after a transfer; `seq` is the entry's position in the
     /// list (for `to-chk=`).
     pub fn progress(&mut self, seq: usize, e: &Entry) {
-        self.xfers += 1;
-        let size = e.meta.size;
-        self.bytes += size;
-        let n = self.total.max(seq + 1);
-        let eol = format!(" (xfr#{}, to-chk={}/{})", self.xfers, n - seq - 1, n);
-        if self.opts.progress2 {
-            let body = self.progress_body(
-                self.bytes,
-                self.total_size,
-                self.started.elapsed().as_secs_f64(),
-            );
-            let _ = write!(self.out, "\r{body}{eol}");
-        } else {
-            let body = self.progress_body(size, size, self.file_start.elapsed().as_secs_f64());
-            let _ = writeln!(self.out, "\r{body}{eol}");
-        }
-        let _ = self.out.flush();
-    }
-
-    /// rsync's `rprint_progress` line body: `%15s %3d%% %7.2f%s %s`.
-    fn progress_body(&self, ofs: u64, size: u64, secs: f64) -> String {
-        let pct = if size == 0 || ofs >= size {
-            100
-        } else {
-            (ofs * 100 / size) as u32
-        };
-        let mut rate = if secs > 0.0 {
-            ofs as f64 / secs / 1024.0
-        } else {
-            0.0
-        };
-        let mut units = "kB/s";
-        if rate > 1024.0 {
-            rate /= 1024.0;
-            units = "MB/s";
-            if rate > 1024.0 {
-                rate /= 1024.0;
-                units = "GB/s";
-            }
-        }
-        let t = secs as u64;
-        format!(
-            "{:>15} {:>3}% {:>7.2}{} {:>4}:{:02}:{:02}",
-            super::big_num(ofs as i64, self.human),
-            pct,
-            rate,
-            units,
-            t / 3600,
-            (t / 60) % 60,
-            t % 60
-        )
+        let secs = self.file_start.elapsed().as_secs_f64();
+        self.screen
+            .progress(seq, self.total, self.total_size, e.meta.size, secs);
     }
 }

@@ -237,7 +237,11 @@ pub fn norm(o: &Output, work: &Path, delta: bool) -> String {
         .replace(&work.display().to_string(), "<W>")
         .lines()
         .map(|l| {
-            if l.starts_with("sent ") {
+            // --progress: what is left on screen after its `\r` updates.
+            let l = l.rsplit('\r').next().unwrap_or(l);
+            if let Some(p) = progress_line(l) {
+                p
+            } else if l.starts_with("sent ") {
                 "sent N".to_string()
             } else if l.starts_with("total size is ") {
                 l.split("  speedup").next().unwrap().to_string()
@@ -265,6 +269,17 @@ pub fn norm(o: &Output, work: &Path, delta: bool) -> String {
         .map_or(lines.len(), |i| i + start);
     lines[start..body].sort();
     lines.join("\n")
+}
+
+/// A `--progress` line (`SIZE PCT% RATE TIME [(xfr#N, to-chk=R/T)]`) with
+/// its rate and time masked.
+pub fn progress_line(l: &str) -> Option<String> {
+    let f: Vec<&str> = l.split_whitespace().collect();
+    let is = f.len() >= 4
+        && f[1].ends_with('%')
+        && f[2].ends_with("B/s")
+        && f[0].chars().all(|c| c.is_ascii_digit() || c == ',');
+    is.then(|| format!("{} {} RATE TIME {}", f[0], f[1], f[4..].join(" ")))
 }
 
 pub fn stderr(o: &Output) -> String {
