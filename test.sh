@@ -25,11 +25,11 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-if ! rsync --version 2>/dev/null | grep -q "version 3\.5\."; then
+if ! rsync --version 2>/dev/null | grep "version 3\.5\." >/dev/null; then
   ./ci/rsync-oracle.sh
   hash -r
 fi
-rsync --version | head -n 1
+rsync --version | sed -n 1p
 
 cargo build --release --bins
 cargo test --release --all-targets

@@ -16,7 +16,7 @@ tarball="rsync_${version}+ds1.orig.tar.xz"
 sha256=d5de0c8a95b00e0f50038ba04526bcbd5fe4f3ff97b4035bb97b084398bfbb60
 url="http://deb.debian.org/debian/pool/main/r/rsync/$tarball"
 
-if /usr/local/bin/rsync --version 2>/dev/null | grep -q "version $version "; then
+if /usr/local/bin/rsync --version 2>/dev/null | grep "version $version " >/dev/null; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -41,4 +41,4 @@ touch zlib/dummy.in popt/dummy.in
   --disable-md2man >configure.log 2>&1 || { tail -n 20 configure.log >&2; exit 1; }
 make -j"$(nproc)" >make.log 2>&1 || { tail -n 20 make.log >&2; exit 1; }
 install -m 755 rsync /usr/local/bin/rsync
-/usr/local/bin/rsync --version | head -n 1
+/usr/local/bin/rsync --version | sed -n 1p
