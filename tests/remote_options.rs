@@ -336,3 +336,41 @@ fn ignore_missing_args_matches_rsync_both_ways() {
         assert!(env.w().join("s/dst/sub/deep/c").exists(), "{what}");
     }
 }
+
+/// Names with high-bit bytes (UTF-8 `é`, a lone 0xFF) and a tab.
+fn odd_names(root: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    for (i, n) in [&b"caf\xc3\xa9"[..], b"hi\xff", b"t\tab"]
+        .iter()
+        .enumerate()
+    {
+        let p = root.join(std::ffi::OsStr::from_bytes(n));
+        fs::write(&p, b"x").unwrap();
+        set_mtime(&p, (1_600_000_000 + i as i64, 7));
+    }
+    set_mtime(root, (1_500_000_000, 0));
+}
+
+#[test]
+fn eight_bit_output_matches_rsync_both_ways() {
+    let Some(env) = Env::with(&odd_names) else {
+        return;
+    };
+    for pull in [false, true] {
+        // A byte that is not UTF-8 is escaped, in any locale, unless -8.
+        // (`é` is escaped too outside a UTF-8 locale: the client's, which
+        // the server learns in the handshake.)
+        let plain = env.both(pull, &["-ai"], &nothing);
+        assert!(
+            String::from_utf8_lossy(&plain.stdout).contains("hi\\#377"),
+            "pull={pull}"
+        );
+        let raw = env.both(pull, &["-ai8"], &nothing);
+        assert!(
+            raw.stdout.windows(3).any(|w| w == b"hi\xff"),
+            "pull={pull}: {}",
+            String::from_utf8_lossy(&raw.stdout)
+        );
+        env.both(pull, &["-av8", "--progress"], &nothing);
+    }
+}

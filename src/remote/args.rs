@@ -20,7 +20,6 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.fuzzy > 0, "--fuzzy"),
         (o.trust_mtime, "--trust-mtime"),
         (o.protect_args == Some(true), "--secluded-args"),
-        (o.eight_bit_output, "--8-bit-output"),
     ];
     checks.iter().find(|(set, _)| *set).map(|(_, n)| *n)
 }
@@ -171,6 +170,11 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     if o.plain_numbers {
         long("--no-h");
+    }
+    // A pushing server prints the item lines: names with high-bit bytes
+    // as they are.
+    if o.eight_bit_output {
+        long("--8-bit-output");
     }
     match o.whole_file {
         Some(true) => long("--whole-file"),
@@ -550,8 +554,15 @@ mod tests {
             Some("--gitignore")
         );
         assert_eq!(
-            unsupported(&parse(&["-a", "--8-bit-output", "s", "h:d"])),
-            Some("--8-bit-output")
+            unsupported(&parse(&["-a", "--trust-mtime", "s", "h:d"])),
+            Some("--trust-mtime")
+        );
+        let e = parse(&["-a8", "s", "h:d"]);
+        assert!(unsupported(&e).is_none());
+        assert!(
+            server_args(&e, false)
+                .unwrap()
+                .contains(&b"--8-bit-output".to_vec())
         );
         let p = parse(&["-a", "-P", "--info=progress2", "s", "h:d"]);
         assert!(unsupported(&p).is_none());

@@ -196,13 +196,16 @@ pub(crate) fn refuse_missing_caps(
     Some(exit::UNSUPPORTED)
 }
 
-/// The client's `Hello`: the `-z` level, and `cap::ADAPTIVE` only when
-/// asking for adaptive compression (neither `-z`, `--compress-level` nor
-/// `--no-compress` given).
+/// The client's `Hello`: the `-z` level, `cap::ADAPTIVE` only when asking
+/// for adaptive compression (neither `-z`, `--compress-level` nor
+/// `--no-compress` given), `cap::UTF8_NAMES` when its locale is UTF-8.
 pub(crate) fn client_hello(opts: &Options) -> super::proto::Hello {
     let mut h = handshake::our_hello(compress_level(opts));
     if !(opts.compress || opts.compress_level.is_some() || opts.no_compress) {
         h.caps |= super::proto::cap::ADAPTIVE;
+    }
+    if crate::report::utf8_locale() {
+        h.caps |= super::proto::cap::UTF8_NAMES;
     }
     h
 }

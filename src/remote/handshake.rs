@@ -138,7 +138,7 @@ pub fn our_hello(compress_level: i8) -> Hello {
 /// client's `Hello` asks for by setting `cap::ADAPTIVE` too).
 pub fn server_hello() -> Hello {
     let mut h = our_hello(0);
-    h.caps |= cap::ADAPTIVE;
+    h.caps |= cap::ADAPTIVE | cap::UTF8_NAMES;
     h
 }
 
@@ -209,6 +209,10 @@ pub fn handshake(
         Err(e) => return Err(recv_err(e, r)),
     };
     let agreed = agree(side, hello, &theirs)?;
+    if side == Side::Server {
+        // The lines we send are printed in the client's locale.
+        crate::report::set_utf8_locale(agreed.caps & cap::UTF8_NAMES != 0);
+    }
     let mode = match agreed.compress_level {
         0 if agreed.adaptive => Some(Mode::Adaptive),
         0 => None,

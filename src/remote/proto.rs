@@ -87,6 +87,11 @@ pub mod cap {
     /// thread sends each file's item and progress lines as `Log`s of level
     /// [`super::LOG_RAW`].
     pub const PROGRESS: u64 = 1 << 11;
+    /// The client's locale is UTF-8: the server escapes names in the lines
+    /// it sends as the client's output would (rsync's client escapes what
+    /// it prints, in its own locale). A server always offers it; a client
+    /// sets it only when its locale is UTF-8.
+    pub const UTF8_NAMES: u64 = 1 << 12;
 }
 
 /// `Request` flag bits.

@@ -104,19 +104,33 @@ pub fn abs_display(p: &Path) -> String {
 
 /// Whether the process's `LC_CTYPE` is a UTF-8 locale (decides how high-bit bytes
 /// in names are shown, as rsync's `isprint()` in the user's locale would).
-fn utf8_locale() -> bool {
-    static UTF8: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *UTF8.get_or_init(|| {
-        for var in ["LC_ALL", "LC_CTYPE", "LANG"] {
-            if let Ok(v) = std::env::var(var) {
-                if !v.is_empty() {
+pub fn utf8_locale() -> bool {
+    use std::sync::atomic::Ordering;
+    match UTF8.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
+                .iter()
+                .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+                .map(|v| {
                     let v = v.to_ascii_lowercase();
-                    return v.contains("utf-8") || v.contains("utf8");
-                }
-            }
+                    v.contains("utf-8") || v.contains("utf8")
+                })
+                .unwrap_or(false);
+            set_utf8_locale(utf8);
+            utf8
         }
-        false
-    })
+    }
+}
+
+/// 0: not looked up yet; 1: not UTF-8; 2: UTF-8.
+static UTF8: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Escape names for a UTF-8 locale or not, whatever ours is: a server's
+/// lines are printed in its client's locale.
+pub fn set_utf8_locale(utf8: bool) {
+    UTF8.store(1 + u8::from(utf8), std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Escape a name as rsync's output does: unprintable bytes become `\#ooo`
