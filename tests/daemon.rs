@@ -1247,3 +1247,70 @@ fn compression_through_the_daemon_shrinks_text_both_ways() {
         }
     }
 }
+
+/// `--files-from` lists on the receiving side reach the daemon's sender
+/// (a pull's local list) or come from it (a push's `:PATH`, read in the
+/// module), as with rsync's daemon: stdout, exit code and tree compared.
+#[test]
+fn files_from_lists_cross_the_daemon_connection_like_rsync() {
+    let ours = Daemon::resync(&pki(), "");
+    let Some(theirs) = Daemon::rsync() else {
+        return;
+    };
+    for d in [ours.path(), theirs.path()] {
+        fs::write(d.join("list"), b"f\nsub\n").unwrap();
+        fs::write(d.join("m/list"), b"a\n").unwrap();
+    }
+    let run = |d: &Daemon, ours_side: bool, args: &[String]| {
+        if ours_side {
+            d.client(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        } else {
+            d.rsync_client(args, &[])
+        }
+    };
+    let mut outs = Vec::new();
+    for (d, is_ours) in [(&ours, true), (&theirs, false)] {
+        let url = |rest: &str| {
+            if is_ours {
+                d.url(rest)
+            } else {
+                format!("rsync://127.0.0.1:{}/{rest}", d.port)
+            }
+        };
+        let list = d.path().join("list").display().to_string();
+        let pull = run(
+            d,
+            is_ours,
+            &[
+                "-ai".into(),
+                format!("--files-from={list}"),
+                url("pub/"),
+                "pulled/".into(),
+            ],
+        );
+        assert_eq!(pull.status.code(), Some(0), "{}", err(&pull));
+        let push = run(
+            d,
+            is_ours,
+            &[
+                "-ai".into(),
+                "--files-from=:list".into(),
+                "src/".into(),
+                url("refw/pushed/"),
+            ],
+        );
+        assert_eq!(push.status.code(), Some(0), "{}", err(&push));
+        outs.push((out(&pull), out(&push)));
+    }
+    assert_eq!(outs[0], outs[1]);
+    for (name, sub) in [("pulled", "pulled"), ("pushed", "m/pushed")] {
+        let a = common::remote::tree(&ours.path().join(sub));
+        let b = common::remote::tree(&theirs.path().join(sub));
+        assert_eq!(a, b, "{name}");
+    }
+    assert_eq!(
+        fs::read(ours.path().join("pulled/f")).unwrap(),
+        b"data\n".to_vec()
+    );
+    assert!(ours.path().join("m/pushed/a").is_file());
+}

@@ -141,6 +141,11 @@ fn files_from_matches_rsync_both_ways() {
         (false, format!("--files-from={l0}"), Some("--from0")),
         (true, format!("--files-from=:{l}"), None),
         (true, format!("--files-from={USER}:{l0}"), Some("--from0")),
+        // Lists on the receiving side travel to the sender.
+        (true, format!("--files-from={l}"), None),
+        (true, format!("--files-from={l0}"), Some("--from0")),
+        (false, format!("--files-from=:{l}"), None),
+        (false, format!("--files-from={USER}:{l0}"), Some("--from0")),
     ] {
         for base in [&["-ai"][..], &["-air"], &["-av"]] {
             let mut flags: Vec<&str> = base.to_vec();
@@ -152,33 +157,50 @@ fn files_from_matches_rsync_both_ways() {
 }
 
 #[test]
-fn files_from_across_the_connection_is_refused_before_connecting() {
+fn a_pulls_list_from_stdin_reaches_the_remote_sender() {
     let Some(env) = Env::new() else {
         return;
     };
-    fs::write(env.w().join("list"), b"a.txt\n").unwrap();
     let rsh = env.rsh();
-    let src = format!("{}/", env.w().join("src").display());
-    for (ff, ops) in [
-        (
-            "--files-from=list",
-            [format!("{USER}:{src}"), "dst/".into()],
-        ),
-        (
-            "--files-from=:list",
-            [src.clone(), format!("{USER}:/nonexistent/")],
-        ),
-    ] {
-        let o = run(BIN, env.w(), &["-e", &rsh, "-a", ff, &ops[0], &ops[1]]);
-        assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-        assert!(
-            stderr(&o)
-                .starts_with("resync: --files-from is not supported for remote transfers yet\n"),
-            "{}",
-            stderr(&o)
-        );
-        assert!(!env.w().join("dst").exists());
+    let src = format!("{USER}:{}/", env.w().join("src").display());
+    let mut outs = Vec::new();
+    for (prog, dst) in [("rsync", "dst-r/"), (BIN, "dst-s/")] {
+        let mut c = std::process::Command::new(prog);
+        c.current_dir(env.w())
+            .args(["-e", &rsh, "-ai", "--files-from=-", &src, dst])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if prog == BIN {
+            c.args(["--rsync-path", BIN]);
+        }
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"sub/deep/c\na.txt\n")
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{prog}: {}", stderr(&o));
+        outs.push(String::from_utf8_lossy(&o.stdout).replace(&dst[..5], "DST"));
     }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(tree(&env.w().join("dst-s")), tree(&env.w().join("dst-r")));
+    assert_eq!(
+        fs::read(env.w().join("dst-s/sub/deep/c")).unwrap(),
+        fs::read(env.w().join("src/sub/deep/c")).unwrap()
+    );
+    assert!(!env.w().join("dst-s/big").exists());
+}
+
+#[test]
+fn unreadable_lists_end_the_run_before_connecting() {
+    let Some(env) = Env::new() else {
+        return;
+    };
+    let src = format!("{}/", env.w().join("src").display());
     // An unreadable list on a push: rsync's message and exit 1, before connecting.
     let o = run(
         BIN,
@@ -191,6 +213,26 @@ fn files_from_across_the_connection_is_refused_before_connecting() {
         "resync: failed to open files-from file nope: No such file or directory\n\
          resync error: syntax or usage error (code 1) [client=0.1.0]\n"
     );
+    // The same on a pull, whose list the remote sender would use.
+    let o = run(
+        BIN,
+        env.w(),
+        &[
+            "-e",
+            "/bin/false",
+            "-a",
+            "--files-from=nope",
+            "h:/x/",
+            "dst/",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "resync: failed to open files-from file nope: No such file or directory\n\
+         resync error: syntax or usage error (code 1) [client=0.1.0]\n"
+    );
+    assert!(!env.w().join("dst").exists());
 }
 
 #[test]

@@ -613,19 +613,29 @@ pub(crate) fn files_from_error(file: &OsStr, e: &std::io::Error) -> String {
 /// directory (leading `/` dropped, `..` resolved so nothing climbs above it)
 /// and turned into a `SRC/./NAME` operand for `-R`.
 pub(crate) fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::OsString>, i32> {
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let data = if file == "-" {
         let mut v = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
     } else {
         std::fs::read(file)
     };
-    let data = match data {
-        Ok(d) => d,
-        Err(e) => return Err(usage(&files_from_error(file, &e))),
-    };
+    match data {
+        Ok(d) => Ok(files_from_data(opts, &d, true)),
+        Err(e) => Err(usage(&files_from_error(file, &e))),
+    }
+}
+
+/// The operands of a `--files-from` list's bytes (see [`files_from`]): also
+/// for a list that came over the connection, whose `#`/`;` lines are names
+/// (`comments` false), as rsync's sender reads a list it did not open.
+pub(crate) fn files_from_data(
+    opts: &Options,
+    data: &[u8],
+    comments: bool,
+) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let Some(base) = opts.sources.first() else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
     let base = base.as_bytes();
     let base = match base.iter().rposition(|&c| c != b'/') {
@@ -641,7 +651,7 @@ pub(crate) fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::O
         }
     };
     for line in data.split(sep) {
-        if line.is_empty() || line[0] == b'#' || line[0] == b';' {
+        if line.is_empty() || (comments && (line[0] == b'#' || line[0] == b';')) {
             continue;
         }
         let trailing = line.ends_with(b"/");
@@ -677,7 +687,7 @@ pub(crate) fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::O
         }
         out.push(std::ffi::OsString::from_vec(v));
     }
-    Ok(out)
+    out
 }
 
 /// Parse the filter rules (before anything is touched, as rsync parses them

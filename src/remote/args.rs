@@ -24,15 +24,6 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
     checks.iter().find(|(set, _)| *set).map(|(_, n)| *n)
 }
 
-/// `--files-from` where the list would have to cross the connection (a
-/// local file on a pull, a remote one on a push): not carried yet. A local
-/// file on a push is read by the local sender, a `:path` / `host:path` one
-/// on a pull by the remote sender, as rsync reads them.
-pub fn unsupported_files_from(o: &Options, pull: bool) -> Option<&'static str> {
-    let f = o.files_from.as_deref()?;
-    (remote_files_from(f.as_bytes()).is_some() != pull).then_some("--files-from")
-}
-
 /// The path of a `--files-from=:PATH` or `HOST:PATH` value (read on the
 /// remote side); None for a local file (no `:` before the first `/`, or `-`).
 pub fn remote_files_from(f: &[u8]) -> Option<&[u8]> {
@@ -56,6 +47,7 @@ pub fn missing_cap(o: &Options, caps: u64) -> Option<&'static str> {
         (o.progress, cap::PROGRESS, "--progress"),
         (o.progress2, cap::PROGRESS, "--info=progress2"),
         (o.remove_source_files, cap::SUCCESS, "--remove-source-files"),
+        (o.files_from.is_some(), cap::FILES_FROM, "--files-from"),
         (
             o.missing_args > 1,
             cap::MISSING_ARGS,
@@ -212,15 +204,17 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     if o.modify_window != 0 {
         long(&format!("--modify-window={}", o.modify_window));
     }
-    if let Some(p) = o
-        .files_from
-        .as_deref()
-        .and_then(|f| remote_files_from(f.as_bytes()))
-        .filter(|_| pull)
-    {
-        // The remote sender reads the list itself.
-        a.push(value("--files-from=", p));
-        if o.from0 {
+    if let Some(f) = o.files_from.as_deref() {
+        // `:PATH` is the server's to read: as a pull's sender, or a push's
+        // receiver sending it to our sender. A local list on a pull reaches
+        // the server's sender over the connection (`-`).
+        let remote = remote_files_from(f.as_bytes());
+        match remote {
+            Some(p) => a.push(value("--files-from=", p)),
+            None if pull => a.push(b"--files-from=-".to_vec()),
+            None => {}
+        }
+        if o.from0 && (pull || remote.is_some()) {
             a.push(b"--from0".to_vec());
         }
     }

@@ -14,6 +14,7 @@ use crate::exit;
 use crate::options::Options;
 use crate::report;
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::process::{Child, Command, Stdio};
 
 /// If the operands name a remote side, handle the transfer and return its
@@ -55,18 +56,22 @@ pub fn route(opts: &Options) -> Option<i32> {
     if remote.kind != Kind::Shell {
         return Some(super::daemon_client::run(opts, &remote, paths, role, pull));
     }
-    if let Some(name) =
-        super::args::unsupported(opts).or(super::args::unsupported_files_from(opts, pull))
-    {
+    if let Some(name) = super::args::unsupported(opts) {
         report::message(&format!("{name} is not supported for remote transfers yet"));
         report::exit_message(exit::UNSUPPORTED, role);
         return Some(exit::UNSUPPORTED);
     }
-    // A push's list is read by this side: an unreadable one ends the run
-    // before connecting, as in rsync.
-    if let Some(ff) = opts.files_from.as_deref().filter(|f| !pull && *f != "-") {
-        if let Err(c) = crate::engine::files_from(opts, ff) {
-            return Some(c);
+    // A local list is read by this side (for a pull, sent to the remote
+    // sender): an unreadable one ends the run before connecting, as in rsync.
+    let local_list = opts
+        .files_from
+        .as_deref()
+        .filter(|f| *f != "-" && super::args::remote_files_from(f.as_bytes()).is_none());
+    if let Some(ff) = local_list {
+        if let Err(e) = std::fs::File::open(ff) {
+            report::message(&crate::engine::files_from_error(ff, &e));
+            report::exit_message(exit::SYNTAX, "client");
+            return Some(exit::SYNTAX);
         }
     }
     let server_args = match super::args::server_args(opts, pull) {

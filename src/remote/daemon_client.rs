@@ -418,9 +418,7 @@ fn converse(
                 // The module is open (after the daemon's own checks, as
                 // rsync orders them): refuse what the protocol does not
                 // carry yet, as over a remote shell.
-                if let Some(name) = super::args::unsupported(opts)
-                    .or(super::args::unsupported_files_from(opts, pull))
-                {
+                if let Some(name) = super::args::unsupported(opts) {
                     let _ = w
                         .send(&Msg::Goodbye {
                             code: exit::UNSUPPORTED as u8,

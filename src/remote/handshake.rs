@@ -23,6 +23,7 @@ pub const CAPS: u64 = cap::ZSTD
     | cap::SUCCESS
     | cap::MISSING_ARGS
     | cap::PROGRESS
+    | cap::FILES_FROM
     | cap::RELATIVE;
 
 /// Which end of the connection we are; messages name it as rsync does.

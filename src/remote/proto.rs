@@ -46,6 +46,9 @@ pub const MAX_XATTRS: usize = 1024;
 pub const MAX_XATTR_NAME: usize = 255;
 /// Largest xattr value (Linux's own limit).
 pub const MAX_XATTR_VALUE: usize = 64 << 10;
+/// Largest `--files-from` list sent to the sender (sum of `FilesFrom`
+/// pieces).
+pub const MAX_FILES_FROM: usize = 256 << 20;
 /// Most counters in a `Stats` message.
 pub const MAX_STATS: usize = 32;
 /// Longest `program` string of a `Hello`.
@@ -92,6 +95,9 @@ pub mod cap {
     /// it prints, in its own locale). A server always offers it; a client
     /// sets it only when its locale is UTF-8.
     pub const UTF8_NAMES: u64 = 1 << 12;
+    /// `FilesFrom`: a `--files-from` list read by the receiving side (a
+    /// pull's local list, a push's `:PATH`) travels to the sender.
+    pub const FILES_FROM: u64 = 1 << 13;
 }
 
 /// `Request` flag bits.
@@ -175,6 +181,7 @@ pub mod kind {
     pub const DONE: u8 = 0x25;
     pub const SUCCESS: u8 = 0x26;
     pub const STATS: u8 = 0x27;
+    pub const FILES_FROM: u8 = 0x28;
     pub const AUTH_CHALLENGE: u8 = 0x30;
     pub const AUTH_RESPONSE: u8 = 0x31;
     pub const READY: u8 = 0x32;
@@ -338,6 +345,14 @@ pub enum Msg {
         /// (0 otherwise).
         offset: u64,
     },
+    /// A piece of the `--files-from` list, from the side that read it to
+    /// the sender, before the sender lists anything.
+    FilesFrom {
+        /// Whether this is the last piece.
+        last: bool,
+        /// The list's bytes, as in the file.
+        piece: Vec<u8>,
+    },
     /// A piece of a basis signature.
     Signature {
         /// File index.
@@ -494,6 +509,7 @@ impl Msg {
             Msg::IdNames { .. } => kind::ID_NAMES,
             Msg::Request { .. } => kind::REQUEST,
             Msg::Signature { .. } => kind::SIGNATURE,
+            Msg::FilesFrom { .. } => kind::FILES_FROM,
             Msg::Data { .. } => kind::DATA,
             Msg::FileEnd { .. } => kind::FILE_END,
             Msg::NoSend { .. } => kind::NO_SEND,
@@ -569,6 +585,10 @@ impl Msg {
             }
             Msg::Signature { index, last, piece } => {
                 put_var(&mut o, *index);
+                o.push(u8::from(*last));
+                put_bytes(&mut o, piece);
+            }
+            Msg::FilesFrom { last, piece } => {
                 o.push(u8::from(*last));
                 put_bytes(&mut o, piece);
             }
@@ -763,6 +783,10 @@ impl Msg {
                 index: r.index("Signature index")?,
                 last: r.bool("Signature last")?,
                 piece: r.bytes(MAX_FRAME, "Signature piece")?.to_vec(),
+            },
+            kind::FILES_FROM => Msg::FilesFrom {
+                last: r.bool("FilesFrom last")?,
+                piece: r.bytes(MAX_FRAME, "FilesFrom piece")?.to_vec(),
             },
             kind::DATA => {
                 let index = r.index("Data index")?;
@@ -1249,6 +1273,10 @@ pub(crate) fn tests_samples() -> Vec<Msg> {
                 last: true,
                 piece: b"RSIG\x01".to_vec(),
             },
+            Msg::FilesFrom {
+                last: false,
+                piece: b"a.txt\n# not a comment\n".to_vec(),
+            },
             Msg::Data {
                 index: 4,
                 ops: vec![
@@ -1299,12 +1327,12 @@ mod tests {
             stream.extend_from_slice(&f);
         }
         assert_eq!(decode_stream(&stream).unwrap(), all);
-        // All 20 message types are covered.
+        // All 21 message types are covered.
         let mut kinds: Vec<u8> = all.iter().map(Msg::kind).collect();
         kinds.dedup();
         kinds.sort_unstable();
         kinds.dedup();
-        assert_eq!(kinds.len(), 20);
+        assert_eq!(kinds.len(), 21);
     }
 
     #[test]
@@ -1356,7 +1384,7 @@ mod tests {
                 Err(ProtoError::Trailing(m.kind(), 1))
             );
         }
-        for t in [0u8, 0x07, 0x0f, 0x13, 0x28, 0xff] {
+        for t in [0u8, 0x07, 0x0f, 0x13, 0x29, 0xff] {
             assert_eq!(Msg::decode(t, &[]), Err(ProtoError::UnknownType(t)));
         }
     }

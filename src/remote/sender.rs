@@ -67,11 +67,20 @@ pub fn run(
     control: &Receiver<Msg>,
 ) -> (i32, Vec<Msg>) {
     let files: Files = Arc::default();
+    // A list read by the other side comes first (`FilesFrom`).
+    let peer_list = if list_from_peer(opts) {
+        match receive_files_from(link, &requests) {
+            Some(data) => Some(data),
+            None => return (link.failed().unwrap_or(exit::PROTOCOL), Vec::new()),
+        }
+    } else {
+        None
+    };
     let lister = {
         let opts = opts.clone();
         let link = Arc::clone(link);
         let files = Arc::clone(&files);
-        std::thread::spawn(move || send_list(&opts, &link, &files))
+        std::thread::spawn(move || send_list(&opts, &link, &files, peer_list))
     };
     let mut answered = answer(opts, link, &requests, &files);
     let code = lister.join().unwrap_or(exit::IPC);
@@ -120,9 +129,48 @@ fn success(opts: &Options, link: &Link, files: &Files, index: u64) -> Option<i32
     Some(remove_source(opts, link, &l))
 }
 
+/// Whether this sender's `--files-from` list is read by the other side: a
+/// server's `-` (rsync's word for "from the connection"), or a pushing
+/// client's `:PATH`.
+fn list_from_peer(opts: &Options) -> bool {
+    opts.files_from.as_deref().is_some_and(|f| {
+        if opts.server {
+            f == "-"
+        } else {
+            super::args::remote_files_from(f.as_bytes()).is_some()
+        }
+    })
+}
+
+/// The `FilesFrom` pieces up to the last one, within [`proto::MAX_FILES_FROM`];
+/// None after a protocol error or a closed connection.
+fn receive_files_from(link: &Link, requests: &Receiver<Msg>) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    loop {
+        match requests.recv() {
+            Ok(Msg::FilesFrom { last, piece }) => {
+                if data.len() + piece.len() > proto::MAX_FILES_FROM {
+                    link.protocol_error("--files-from list over its bound");
+                    return None;
+                }
+                data.extend_from_slice(&piece);
+                if last {
+                    return Some(data);
+                }
+            }
+            Ok(_) => {
+                link.protocol_error("expected FilesFrom before the file list");
+                return None;
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Scan and send the whole file list in the order the receiver's walk takes
 /// listings: the operands' level, then each directory's listing depth first.
-fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
+/// `peer_list`: the `--files-from` list's bytes, when the other side read it.
+fn send_list(opts: &Options, link: &Link, files: &Files, peer_list: Option<Vec<u8>>) -> i32 {
     // --list-only lists one level of a directory operand when not recursing.
     // A pull's receiver (the client) drops unsafe symlinks itself and
     // says so on its stdout: the server sends them all.
@@ -138,8 +186,13 @@ fn send_list(opts: &Options, link: &Link, files: &Files) -> i32 {
         };
     // --files-from: the names in the list, read here (the sender's side).
     let own_ff;
-    let opts = if let Some(ff) = &opts.files_from {
-        match crate::engine::files_from(opts, ff) {
+    let listed = match (&peer_list, &opts.files_from) {
+        (Some(data), _) => Some(Ok(crate::engine::files_from_data(opts, data, false))),
+        (None, Some(ff)) => Some(crate::engine::files_from(opts, ff)),
+        (None, None) => None,
+    };
+    let opts = if let Some(listed) = listed {
+        match listed {
             Ok(srcs) => {
                 let mut o = opts.clone();
                 o.sources = srcs;

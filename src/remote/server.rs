@@ -22,14 +22,11 @@ pub fn run(opts: &Options) -> i32 {
             return exit::IPC;
         }
     };
-    // A pull's `--files-from=:PATH` is the server's to read; rsync's server
+    // A `--files-from=:PATH` is the server's to read (a pull's sender uses
+    // it, a push's receiver sends it to the client's sender); rsync's server
     // opens it before the protocol starts, so a missing one ends the
     // connection there (the client reports the closed stream, exit 12).
-    if let Some(ff) = opts
-        .files_from
-        .as_deref()
-        .filter(|f| opts.sender && *f != "-")
-    {
+    if let Some(ff) = opts.files_from.as_deref().filter(|f| *f != "-") {
         if let Err(e) = std::fs::File::open(ff) {
             report::message(&crate::engine::files_from_error(ff, &e));
             report::exit_message(exit::SYNTAX, "server");

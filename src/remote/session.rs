@@ -323,7 +323,10 @@ pub fn spawn_reader(
                         let _ = t.send(m);
                     })
                     .is_some(),
-                m @ (Msg::Request { .. } | Msg::Signature { .. } | Msg::Success { .. }) => inbox
+                m @ (Msg::Request { .. }
+                | Msg::Signature { .. }
+                | Msg::Success { .. }
+                | Msg::FilesFrom { .. }) => inbox
                     .requests
                     .as_ref()
                     .map(|t| {

@@ -8,9 +8,11 @@ use super::conn::{FrameReader, FrameWriter};
 use super::proto::Msg;
 use super::receiver::{ListFeed, WireFetch};
 use super::session::{self, Link, LogLines};
+use crate::exit;
 use crate::options::Options;
 use crate::report::{self, Stats, TypeCounts};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
@@ -56,7 +58,17 @@ pub fn pull(
     let link = Link::new(w, &r, role);
     link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
-    let (code, stats) = receive(opts, &link, ch.list, ch.data, None);
+    // A local --files-from list is the remote sender's to use.
+    let sent = match opts.files_from.as_deref() {
+        Some(ff) if super::args::remote_files_from(ff.as_bytes()).is_none() => {
+            send_files_from(&link, ff)
+        }
+        _ => Ok(()),
+    };
+    let (code, stats) = match sent {
+        Ok(()) => receive(opts, &link, ch.list, ch.data, None),
+        Err(c) => (c, None),
+    };
     let (_, peer) = closing(&link, &ch.control, code, Vec::new());
     let _ = reader.join();
     end(opts, &link, code, peer, stats, start)
@@ -70,7 +82,15 @@ pub fn serve_receiver(opts: &Options, r: FrameReader, w: FrameWriter, role: &'st
     link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
     let out = LogLines::new(Arc::clone(&link));
-    let (code, stats) = receive(opts, &link, ch.list, ch.data, Some(Box::new(out)));
+    // A push's --files-from=:PATH is read here, for the client's sender.
+    let sent = match opts.files_from.as_deref() {
+        Some(ff) => send_files_from(&link, ff),
+        None => Ok(()),
+    };
+    let (code, stats) = match sent {
+        Ok(()) => receive(opts, &link, ch.list, ch.data, Some(Box::new(out))),
+        Err(c) => (c, None),
+    };
     if let Some(s) = &stats {
         link.send(&Msg::Stats { values: to_wire(s) });
     }
@@ -89,6 +109,57 @@ pub fn serve_sender(opts: &Options, r: FrameReader, w: FrameWriter, role: &'stat
     let _ = closing(&link, &control, code, taken);
     let _ = reader.join();
     server_code(&link, code)
+}
+
+/// Read the `--files-from` list `file` (`-`: stdin) and send it to the
+/// sender as `FilesFrom` pieces. An unreadable list is reported here and
+/// ends the transfer with rsync's code (the peer is told to stop quietly).
+fn send_files_from(link: &Link, file: &std::ffi::OsStr) -> Result<(), i32> {
+    let data = if file == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
+    } else {
+        std::fs::read(file)
+    };
+    let data = match data {
+        Ok(d) if d.len() <= super::proto::MAX_FILES_FROM => d,
+        Ok(_) => {
+            let e = std::io::Error::from_raw_os_error(libc::EFBIG);
+            return Err(list_failed(link, file, &e));
+        }
+        Err(e) => return Err(list_failed(link, file, &e)),
+    };
+    const PIECE: usize = 64 << 10;
+    let mut pieces = data.chunks(PIECE).peekable();
+    if pieces.peek().is_none() {
+        link.send(&Msg::FilesFrom {
+            last: true,
+            piece: Vec::new(),
+        });
+    }
+    while let Some(p) = pieces.next() {
+        link.send(&Msg::FilesFrom {
+            last: pieces.peek().is_none(),
+            piece: p.to_vec(),
+        });
+    }
+    link.flush();
+    Ok(())
+}
+
+/// rsync's message for an unreadable `--files-from` list; the peer stops
+/// with the code.
+fn list_failed(link: &Link, file: &std::ffi::OsStr, e: &std::io::Error) -> i32 {
+    report::message(&crate::engine::files_from_error(file, e));
+    let c = exit::SYNTAX;
+    if link.set_code(c) {
+        link.send(&Msg::Error {
+            code: c as u8,
+            message: String::new(),
+        });
+        link.flush();
+    }
+    c
 }
 
 /// A server's exit code; a fatal one gets rsync's closing line on the
