@@ -239,36 +239,30 @@ fn progress_matches_rsync_both_ways() {
     let Some(env) = Env::new() else { return };
     for pull in [false, true] {
         let what = format!("pull={pull}");
-        for flags in [
-            &["-a", "--progress"][..],
-            &["-ai", "--progress"],
-            &["-av", "--progress"],
-            &["-aP"],
-        ] {
-            let o = env.both(pull, flags, &nothing);
+        // Into a new destination, then over an older one: deltas,
+        // deletions, a file replacing a directory, and the `to-chk=` of
+        // what is left.
+        let runs: [(&[&str], bool); 6] = [
+            (&["-a", "--progress"], false),
+            (&["-ai", "--progress"], false),
+            (&["-av", "--progress"], false),
+            (&["-aP"], false),
+            (&["-ai", "--progress", "--delete", "--no-W"], true),
+            (&["-aP", "--delete-after"], true),
+        ];
+        for (flags, older) in runs {
+            let prep: &dyn Fn(&Path) = if older { &stale } else { &nothing };
+            let o = env.both_as(pull, flags, prep, older);
             assert_eq!(o.status.code(), Some(0), "{what} {flags:?}");
-            let names = progress_follows_names(&o, false);
             // Files in list order, each with its progress line.
             assert_eq!(
-                names,
+                progress_follows_names(&o, false),
                 ["a.txt", "big", "empty", "run.sh", "sub/b.log", "sub/deep/c"],
                 "{what} {flags:?}"
             );
-        }
-        // Over an older destination: deltas, deletions, a file replacing a
-        // directory, and the `to-chk=` of what is left.
-        for flags in [
-            &["-ai", "--progress", "--delete", "--no-W"][..],
-            &["-aP", "--delete-after"],
-        ] {
-            let o = env.both_as(pull, flags, &stale, true);
-            assert_eq!(o.status.code(), Some(0), "{what} {flags:?}");
-            let names = progress_follows_names(&o, false);
-            assert_eq!(
-                names,
-                ["a.txt", "big", "empty", "run.sh", "sub/b.log", "sub/deep/c"],
-                "{what} {flags:?}"
-            );
+            if !older {
+                continue;
+            }
             let text = String::from_utf8_lossy(&o.stdout);
             assert!(
                 text.lines()

@@ -139,6 +139,24 @@ impl State {
         self.active = self.count.whole;
     }
 
+    fn walk_text(&mut self, b: &[u8], partial: bool) {
+        if self.held.is_empty() && (self.closed || self.done >= self.sent) {
+            self.put(b);
+            self.active |= partial;
+        } else {
+            self.held.push_back((self.sent, b.to_vec()));
+        }
+    }
+
+    /// A deferred file's item line and progress line.
+    fn shown(&mut self, s: &Shown, size: u64, secs: f64) {
+        if let Some(l) = &s.line {
+            self.put(l);
+        }
+        let text = self.count.after(s.seq, s.total, s.total_size, size, secs);
+        self.progress(&text);
+    }
+
     fn release(&mut self) {
         while let Some((after, _)) = self.held.front() {
             if *after > self.done && !self.closed {
@@ -173,27 +191,14 @@ impl Screen {
 
     /// The walk's text: now, or after the files it deferred so far.
     pub fn text(&self, b: &[u8]) {
-        let mut st = self.lock();
-        if st.held.is_empty() && (st.closed || st.done >= st.sent) {
-            st.put(b);
-        } else {
-            let after = st.sent;
-            st.held.push_back((after, b.to_vec()));
-        }
+        self.lock().walk_text(b, false);
     }
 
     /// The walk's text that the next line must not continue (rsync's
     /// `output_needs_newline`: ` N files...\r` of a listing): that line
-    /// starts with a newline.
+    /// starts with a newline. (Held behind deferred files, it is plain text.)
     pub fn partial(&self, b: &[u8]) {
-        let mut st = self.lock();
-        if st.held.is_empty() && (st.closed || st.done >= st.sent) {
-            st.put(b);
-            st.active = true;
-        } else {
-            let after = st.sent;
-            st.held.push_back((after, b.to_vec()));
-        }
+        self.lock().walk_text(b, true);
     }
 
     /// The walk deferred one file to the data thread (which will call
@@ -213,11 +218,7 @@ impl Screen {
     /// line and progress line, then the walk's text that waited for it.
     pub fn done(&self, s: &Shown, size: u64, secs: f64) {
         let mut st = self.lock();
-        if let Some(l) = &s.line {
-            st.put(l);
-        }
-        let text = st.count.after(s.seq, s.total, s.total_size, size, secs);
-        st.progress(&text);
+        st.shown(s, size, secs);
         st.done += 1;
         st.release();
     }
@@ -236,12 +237,7 @@ impl Screen {
     /// A file redone after a failed verification is in place (it was
     /// counted by [`Screen::failed`] in the first phase).
     pub fn redone(&self, s: &Shown, size: u64, secs: f64) {
-        let mut st = self.lock();
-        if let Some(l) = &s.line {
-            st.put(l);
-        }
-        let text = st.count.after(s.seq, s.total, s.total_size, size, secs);
-        st.progress(&text);
+        self.lock().shown(s, size, secs);
     }
 
     /// The data thread is gone: write whatever still waits.
