@@ -179,6 +179,12 @@ fn basic(v: &mut Vec<Scenario>) {
         &["-aR", "src/./dir1/sub", "dst/"],
     ));
     v.push(s(
+        "basic/R/leading-dot",
+        B,
+        Absent,
+        &["-aiR", "./src/dir1/sub", "dst/"],
+    ));
+    v.push(s(
         "basic/R/no-implied-dirs",
         B,
         Absent,

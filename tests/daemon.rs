@@ -1314,3 +1314,58 @@ fn files_from_lists_cross_the_daemon_connection_like_rsync() {
     );
     assert!(ours.path().join("m/pushed/a").is_file());
 }
+
+/// `-R` through the daemon: a pull of `MODULE/sub/deeper` and of a file
+/// keeps their paths in the module, a push of `src/./x/y` the path from the
+/// marker, creating the implied directories; stdout, exit code and tree as
+/// with rsync's daemon. (`MODULE/./sub`: see the CHANGELOG's known issue.)
+#[test]
+fn relative_paths_through_the_daemon_match_rsync() {
+    let ours = Daemon::resync(&pki(), "");
+    let Some(theirs) = Daemon::rsync() else {
+        return;
+    };
+    for d in [ours.path(), theirs.path()] {
+        fs::create_dir_all(d.join("m/sub/deeper")).unwrap();
+        fs::write(d.join("m/sub/deeper/g"), b"g\n").unwrap();
+        fs::create_dir_all(d.join("src/x/y")).unwrap();
+        fs::write(d.join("src/x/y/z"), b"z\n").unwrap();
+    }
+    let mut outs = Vec::new();
+    for (d, is_ours) in [(&ours, true), (&theirs, false)] {
+        let url = |rest: &str| {
+            if is_ours {
+                d.url(rest)
+            } else {
+                format!("rsync://127.0.0.1:{}/{rest}", d.port)
+            }
+        };
+        let runs: [Vec<String>; 2] = [
+            vec![
+                "-aiR".into(),
+                url("pub/sub/deeper"),
+                url("pub/f"),
+                "pulled/".into(),
+            ],
+            vec!["-aiR".into(), "src/./x/y".into(), url("refw/pushed/")],
+        ];
+        for args in runs {
+            let o = if is_ours {
+                d.client(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            } else {
+                d.rsync_client(&args, &[])
+            };
+            assert_eq!(o.status.code(), Some(0), "{args:?}: {}", err(&o));
+            outs.push(out(&o));
+        }
+    }
+    assert_eq!(outs[..2], outs[2..]);
+    for sub in ["pulled", "m/pushed"] {
+        let a = common::remote::tree(&ours.path().join(sub));
+        let b = common::remote::tree(&theirs.path().join(sub));
+        assert_eq!(a, b, "{sub}");
+    }
+    assert!(ours.path().join("pulled/sub/deeper/g").is_file());
+    assert!(ours.path().join("pulled/f").is_file());
+    assert!(ours.path().join("m/pushed/x/y/z").is_file());
+}
