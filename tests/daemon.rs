@@ -1248,6 +1248,47 @@ fn compression_through_the_daemon_shrinks_text_both_ways() {
     }
 }
 
+/// A daemon's operand for a module path.
+type Url<'a> = &'a dyn Fn(&str) -> String;
+
+/// Run the client commands `runs(url)` builds (`url`: a module path as
+/// each daemon's operand) with resync's client against our daemon and
+/// rsync's against rsync's; each must exit 0, and the stdout of every run
+/// and the trees at `compared` (paths in each daemon's directory) must be
+/// the same on both sides.
+fn same_on_both(
+    ours: &Daemon,
+    theirs: &Daemon,
+    runs: &dyn Fn(Url) -> Vec<Vec<String>>,
+    compared: &[&str],
+) {
+    let ours_url = |rest: &str| ours.url(rest);
+    let theirs_url = |rest: &str| format!("rsync://127.0.0.1:{}/{rest}", theirs.port);
+    let mut outs: Vec<Vec<String>> = Vec::new();
+    for (is_ours, url) in [
+        (true, &ours_url as &dyn Fn(&str) -> String),
+        (false, &theirs_url),
+    ] {
+        let mut side = Vec::new();
+        for args in runs(url) {
+            let o = if is_ours {
+                ours.client(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            } else {
+                theirs.rsync_client(&args, &[])
+            };
+            assert_eq!(o.status.code(), Some(0), "{args:?}: {}", err(&o));
+            side.push(out(&o));
+        }
+        outs.push(side);
+    }
+    assert_eq!(outs[0], outs[1]);
+    for sub in compared {
+        let a = common::remote::tree(&ours.path().join(sub));
+        let b = common::remote::tree(&theirs.path().join(sub));
+        assert_eq!(a, b, "{sub}");
+    }
+}
+
 /// `--files-from` lists on the receiving side reach the daemon's sender
 /// (a pull's local list) or come from it (a push's `:PATH`, read in the
 /// module), as with rsync's daemon: stdout, exit code and tree compared.
@@ -1261,53 +1302,23 @@ fn files_from_lists_cross_the_daemon_connection_like_rsync() {
         fs::write(d.join("list"), b"f\nsub\n").unwrap();
         fs::write(d.join("m/list"), b"a\n").unwrap();
     }
-    let run = |d: &Daemon, ours_side: bool, args: &[String]| {
-        if ours_side {
-            d.client(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        } else {
-            d.rsync_client(args, &[])
-        }
-    };
-    let mut outs = Vec::new();
-    for (d, is_ours) in [(&ours, true), (&theirs, false)] {
-        let url = |rest: &str| {
-            if is_ours {
-                d.url(rest)
-            } else {
-                format!("rsync://127.0.0.1:{}/{rest}", d.port)
-            }
-        };
-        let list = d.path().join("list").display().to_string();
-        let pull = run(
-            d,
-            is_ours,
-            &[
+    let runs = |url: Url| {
+        vec![
+            vec![
                 "-ai".into(),
-                format!("--files-from={list}"),
+                "--files-from=list".into(),
                 url("pub/"),
                 "pulled/".into(),
             ],
-        );
-        assert_eq!(pull.status.code(), Some(0), "{}", err(&pull));
-        let push = run(
-            d,
-            is_ours,
-            &[
+            vec![
                 "-ai".into(),
                 "--files-from=:list".into(),
                 "src/".into(),
                 url("refw/pushed/"),
             ],
-        );
-        assert_eq!(push.status.code(), Some(0), "{}", err(&push));
-        outs.push((out(&pull), out(&push)));
-    }
-    assert_eq!(outs[0], outs[1]);
-    for (name, sub) in [("pulled", "pulled"), ("pushed", "m/pushed")] {
-        let a = common::remote::tree(&ours.path().join(sub));
-        let b = common::remote::tree(&theirs.path().join(sub));
-        assert_eq!(a, b, "{name}");
-    }
+        ]
+    };
+    same_on_both(&ours, &theirs, &runs, &["pulled", "m/pushed"]);
     assert_eq!(
         fs::read(ours.path().join("pulled/f")).unwrap(),
         b"data\n".to_vec()
@@ -1331,16 +1342,8 @@ fn relative_paths_through_the_daemon_match_rsync() {
         fs::create_dir_all(d.join("src/x/y")).unwrap();
         fs::write(d.join("src/x/y/z"), b"z\n").unwrap();
     }
-    let mut outs = Vec::new();
-    for (d, is_ours) in [(&ours, true), (&theirs, false)] {
-        let url = |rest: &str| {
-            if is_ours {
-                d.url(rest)
-            } else {
-                format!("rsync://127.0.0.1:{}/{rest}", d.port)
-            }
-        };
-        let runs: [Vec<String>; 2] = [
+    let runs = |url: Url| {
+        vec![
             vec![
                 "-aiR".into(),
                 url("pub/sub/deeper"),
@@ -1348,23 +1351,9 @@ fn relative_paths_through_the_daemon_match_rsync() {
                 "pulled/".into(),
             ],
             vec!["-aiR".into(), "src/./x/y".into(), url("refw/pushed/")],
-        ];
-        for args in runs {
-            let o = if is_ours {
-                d.client(&args.iter().map(String::as_str).collect::<Vec<_>>())
-            } else {
-                d.rsync_client(&args, &[])
-            };
-            assert_eq!(o.status.code(), Some(0), "{args:?}: {}", err(&o));
-            outs.push(out(&o));
-        }
-    }
-    assert_eq!(outs[..2], outs[2..]);
-    for sub in ["pulled", "m/pushed"] {
-        let a = common::remote::tree(&ours.path().join(sub));
-        let b = common::remote::tree(&theirs.path().join(sub));
-        assert_eq!(a, b, "{sub}");
-    }
+        ]
+    };
+    same_on_both(&ours, &theirs, &runs, &["pulled", "m/pushed"]);
     assert!(ours.path().join("pulled/sub/deeper/g").is_file());
     assert!(ours.path().join("pulled/f").is_file());
     assert!(ours.path().join("m/pushed/x/y/z").is_file());

@@ -613,16 +613,34 @@ pub(crate) fn files_from_error(file: &OsStr, e: &std::io::Error) -> String {
 /// directory (leading `/` dropped, `..` resolved so nothing climbs above it)
 /// and turned into a `SRC/./NAME` operand for `-R`.
 pub(crate) fn files_from(opts: &Options, file: &OsStr) -> Result<Vec<std::ffi::OsString>, i32> {
-    let data = if file == "-" {
+    match read_files_from(file) {
+        Ok(d) => Ok(files_from_data(opts, &d, true)),
+        Err(e) => Err(usage(&files_from_error(file, &e))),
+    }
+}
+
+/// The bytes of the `--files-from` list `file` (`-`: stdin).
+pub(crate) fn read_files_from(file: &OsStr) -> std::io::Result<Vec<u8>> {
+    if file == "-" {
         let mut v = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
     } else {
         std::fs::read(file)
-    };
-    match data {
-        Ok(d) => Ok(files_from_data(opts, &d, true)),
-        Err(e) => Err(usage(&files_from_error(file, &e))),
     }
+}
+
+/// A `--files-from` list that must be readable before the transfer starts,
+/// as rsync opens it: rsync's message and closing line for `role`, and exit
+/// 1, when it cannot be opened (`-`, stdin, is not checked).
+pub(crate) fn check_files_from(file: &OsStr, role: &str) -> Result<(), i32> {
+    if file == "-" {
+        return Ok(());
+    }
+    std::fs::File::open(file).map(drop).map_err(|e| {
+        report::message(&files_from_error(file, &e));
+        report::exit_message(exit::SYNTAX, role);
+        exit::SYNTAX
+    })
 }
 
 /// The operands of a `--files-from` list's bytes (see [`files_from`]): also

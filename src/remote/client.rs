@@ -66,13 +66,9 @@ pub fn route(opts: &Options) -> Option<i32> {
     let local_list = opts
         .files_from
         .as_deref()
-        .filter(|f| *f != "-" && super::args::remote_files_from(f.as_bytes()).is_none());
-    if let Some(ff) = local_list {
-        if let Err(e) = std::fs::File::open(ff) {
-            report::message(&crate::engine::files_from_error(ff, &e));
-            report::exit_message(exit::SYNTAX, "client");
-            return Some(exit::SYNTAX);
-        }
+        .filter(|f| super::args::remote_files_from(f.as_bytes()).is_none());
+    if let Some(Err(c)) = local_list.map(|ff| crate::engine::check_files_from(ff, "client")) {
+        return Some(c);
     }
     let server_args = match super::args::server_args(opts, pull) {
         Ok(a) => a,

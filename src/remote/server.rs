@@ -26,12 +26,12 @@ pub fn run(opts: &Options) -> i32 {
     // it, a push's receiver sends it to the client's sender); rsync's server
     // opens it before the protocol starts, so a missing one ends the
     // connection there (the client reports the closed stream, exit 12).
-    if let Some(ff) = opts.files_from.as_deref().filter(|f| *f != "-") {
-        if let Err(e) = std::fs::File::open(ff) {
-            report::message(&crate::engine::files_from_error(ff, &e));
-            report::exit_message(exit::SYNTAX, "server");
-            return exit::SYNTAX;
-        }
+    if let Some(Err(c)) = opts
+        .files_from
+        .as_deref()
+        .map(|ff| crate::engine::check_files_from(ff, "server"))
+    {
+        return c;
     }
     // Stray stdout lines must not land in the frames.
     let _ = crate::sys::stdio::stdout_to_stderr();

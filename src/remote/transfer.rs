@@ -115,13 +115,7 @@ pub fn serve_sender(opts: &Options, r: FrameReader, w: FrameWriter, role: &'stat
 /// sender as `FilesFrom` pieces. An unreadable list is reported here and
 /// ends the transfer with rsync's code (the peer is told to stop quietly).
 fn send_files_from(link: &Link, file: &std::ffi::OsStr) -> Result<(), i32> {
-    let data = if file == "-" {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map(|_| v)
-    } else {
-        std::fs::read(file)
-    };
-    let data = match data {
+    let data = match crate::engine::read_files_from(file) {
         Ok(d) if d.len() <= super::proto::MAX_FILES_FROM => d,
         Ok(_) => {
             let e = std::io::Error::from_raw_os_error(libc::EFBIG);
