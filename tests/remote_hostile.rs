@@ -8,6 +8,7 @@
 //! test), and the destination keeps its old files.
 
 use resync::remote::conn::{FrameReader, FrameWriter};
+use resync::remote::filesum;
 use resync::remote::handshake::{self, Side};
 use resync::remote::proto::{Entry, Msg, WireOp};
 use std::fs;
@@ -68,6 +69,11 @@ struct Peer {
 impl Peer {
     /// Start `resync ARGS` in `work` and do the handshake.
     fn start(work: &Path, args: &[&str]) -> Peer {
+        Peer::start_with(work, args, handshake::our_hello(0))
+    }
+
+    /// [`Peer::start`] with our `Hello` as given.
+    fn start_with(work: &Path, args: &[&str], hello: resync::remote::proto::Hello) -> Peer {
         let mut c = Command::new(BIN)
             .args(args)
             .current_dir(work)
@@ -89,7 +95,7 @@ impl Peer {
         let mut r = FrameReader::new(c.stdout.take().unwrap());
         let raw = fs::File::from(OwnedFd::from(c.stdin.take().unwrap()));
         let mut w = FrameWriter::new(raw.try_clone().unwrap());
-        handshake::handshake(Side::Client, &mut r, &mut w, &handshake::our_hello(0)).unwrap();
+        handshake::handshake(Side::Client, &mut r, &mut w, &hello).unwrap();
         w.finish().unwrap();
         Peer {
             child: c,
@@ -154,7 +160,17 @@ fn drive(
     batches: Vec<Vec<Entry>>,
     answer: &dyn Fn(u64, bool) -> Vec<Msg>,
 ) -> (Option<i32>, Vec<Msg>, String) {
-    let mut p = Peer::start(work, &["--server", "-rlpt", ".", "dst/"]);
+    drive_with(work, handshake::our_hello(0), batches, answer)
+}
+
+/// [`drive`] with our `Hello` as given.
+fn drive_with(
+    work: &Path,
+    hello: resync::remote::proto::Hello,
+    batches: Vec<Vec<Entry>>,
+    answer: &dyn Fn(u64, bool) -> Vec<Msg>,
+) -> (Option<i32>, Vec<Msg>, String) {
+    let mut p = Peer::start_with(work, &["--server", "-rlpt", ".", "dst/"], hello);
     let mut next = 0;
     for b in batches {
         let n = b.len() as u64;
@@ -257,7 +273,13 @@ fn a_destination_symlink_where_the_sender_has_a_directory_is_replaced() {
             },
             Msg::FileEnd {
                 index,
-                hash: *blake3::hash(b"abc").as_bytes(),
+                // The whole-file sum of the kind our Hello offers.
+                hash: {
+                    let kind = filesum::Kind::from_caps(handshake::our_hello(0).caps);
+                    let mut h = filesum::Hasher::new(kind);
+                    h.update(b"abc");
+                    h.finish()
+                },
             },
         ]
     };
@@ -781,4 +803,57 @@ fn a_hostile_receiver_cannot_make_the_sender_read_other_files() {
         assert_protocol_error(&r, what);
     }
     nothing_outside(t.path(), &["src"]);
+}
+
+/// The whole-file check (`FileEnd`) is XXH3-128 when both sides offer
+/// `XXH3_SUMS`, BLAKE3 with a peer that does not: each side's sum of the
+/// other kind fails verification (exit 23, the old file kept).
+#[test]
+fn whole_file_sums_follow_the_agreed_kind() {
+    use resync::remote::proto::cap;
+    let sum = |kind: filesum::Kind, data: &[u8]| {
+        let mut h = filesum::Hasher::new(kind);
+        h.update(data);
+        h.finish()
+    };
+    let with = |hash: [u8; 32]| {
+        move |index: u64, _: bool| {
+            vec![
+                Msg::Data {
+                    index,
+                    ops: vec![WireOp::Literal(b"new".to_vec())],
+                },
+                Msg::FileEnd { index, hash },
+            ]
+        }
+    };
+    let mut old_peer = handshake::our_hello(0);
+    old_peer.caps &= !cap::XXH3_SUMS;
+    let (b3, x3) = (
+        sum(filesum::Kind::Blake3, b"new"),
+        sum(filesum::Kind::Xxh3, b"new"),
+    );
+    assert_ne!(b3, x3);
+    for (hello, good, bad) in [(handshake::our_hello(0), x3, b3), (old_peer, b3, x3)] {
+        for (hash, ok) in [(good, true), (bad, false)] {
+            let t = tempfile::tempdir().unwrap();
+            fs::create_dir(t.path().join("dst")).unwrap();
+            fs::write(t.path().join("dst/f"), b"old").unwrap();
+            let (code, _, err) = drive_with(
+                t.path(),
+                hello.clone(),
+                vec![vec![dir("."), file("f", 3)]],
+                &with(hash),
+            );
+            let content = fs::read(t.path().join("dst/f")).unwrap();
+            if ok {
+                assert_eq!(code, Some(0), "{err}");
+                assert_eq!(content, b"new");
+            } else {
+                assert_eq!(code, Some(23), "{err}");
+                assert!(err.contains("failed verification"), "{err}");
+                assert_eq!(content, b"old");
+            }
+        }
+    }
 }

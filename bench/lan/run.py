@@ -2,7 +2,7 @@
 """LAN/WAN benchmark: rsync and resync over ssh and over their daemons, through
 the emulated link of bench/lan/netns.sh, like for like (-z against -z).
 
-    bench/lan/run.py [--profile lan|wan] [--scenarios full,noop,mod1,big1g,logs]
+    bench/lan/run.py [--profile lan|wan] [--scenarios full,noop,mod1,big1g,logs,big4g]
                      [--contestants rsync-ssh,rsync-daemon,resync-ssh,resync-daemon]
                      [--compress off,on] [--repeat N] [--corpus linux|PATH] [--results FILE|-]
 
@@ -25,6 +25,8 @@ Scenarios:
          edited (bench.py edit DIR 1 7)
   big1g  a 1 GiB file with 1% scattered edits and 4 KiB prepended, onto the old version
   logs   copy of 256 MiB of generated, compressible log files
+  big4g  a 4 GiB file of random (incompressible) bytes into an empty destination; the
+         report adds each row's payload rate against the link's rate
 """
 
 import argparse
@@ -121,6 +123,27 @@ def make_big(work):
     return old, new
 
 
+BIG4G = 4 << 30
+
+
+def make_big4g(work):
+    """big4g/random.bin: 4 GiB from /dev/urandom (incompressible), made once."""
+    d = os.path.join(work, "big4g")
+    f = os.path.join(d, "random.bin")
+    if os.path.exists(f) and os.path.getsize(f) == BIG4G:
+        return d
+    os.makedirs(d, exist_ok=True)
+    tmp = f + ".tmp"
+    with open("/dev/urandom", "rb") as src, open(tmp, "wb") as out:
+        left = BIG4G
+        while left:
+            b = src.read(min(left, 16 << 20))
+            out.write(b)
+            left -= len(b)
+    os.rename(tmp, f)
+    return d
+
+
 def make_logs(work):
     """256 MiB of log lines in 64 files (compresses ~8-10x, like real logs)."""
     d = os.path.join(work, "logs")
@@ -184,6 +207,8 @@ class Runner:
             src_for_run, base = new, old
         elif scen == "logs":
             src_for_run, base = make_logs(WORK), None
+        elif scen == "big4g":
+            src_for_run, base = make_big4g(WORK), None
         else:
             raise SystemExit(f"unknown scenario {scen}")
         expect = bench.manifest(src_for_run)
@@ -285,6 +310,15 @@ class Runner:
             lines.append(f"| {scen} | {who} | {'yes' if comp else 'no'} | {t:.3f} | {w / 1e6:.1f} | {ratio} | {st} |")
         for who, why in self.unavailable.items():
             lines.append(f"| all | {who} | – | – | – | – | not available: {why} |")
+        rate = {"lan": 1000, "wan": 50}.get(a.profile)
+        big = [(k, rs) for k, rs in med.items() if k[0] == "big4g"]
+        if big:
+            lines += ["", "`big4g` payload rate (4 GiB ÷ median time)"
+                      + (f", against the link's tbf rate of {rate} Mbit/s:" if rate else ":"), ""]
+            for (scen, who, comp), rs in big:
+                mbit = BIG4G * 8 / statistics.median(x["wall"] for x in rs) / 1e6
+                share = f" = {mbit / rate:.1%} of the link" if rate else ""
+                lines.append(f"- {who}{' -z' if comp else ''}: {mbit:.0f} Mbit/s{share}")
         lines.append("")
         text = "\n".join(lines) + "\n"
         print(text)

@@ -196,6 +196,9 @@ pub struct FrameWriter {
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
     activity: Arc<Activity>,
     limit: Arc<Mutex<Option<BwLimit>>>,
+    /// The capabilities agreed in the handshake (0 before it): the writer
+    /// carries them to the [`super::session::Link`] built on it.
+    caps: u64,
 }
 
 /// Counts the raw bytes written to the transport, records when a write is
@@ -255,7 +258,18 @@ impl FrameWriter {
             counter,
             activity,
             limit,
+            caps: 0,
         }
+    }
+
+    /// Record the capabilities the handshake agreed on.
+    pub fn set_caps(&mut self, caps: u64) {
+        self.caps = caps;
+    }
+
+    /// The capabilities the handshake agreed on (0 before it).
+    pub fn caps(&self) -> u64 {
+        self.caps
     }
 
     /// When the transport last took bytes and whether a write is blocked on

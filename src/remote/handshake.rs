@@ -24,6 +24,7 @@ pub const CAPS: u64 = cap::ZSTD
     | cap::MISSING_ARGS
     | cap::PROGRESS
     | cap::FILES_FROM
+    | cap::XXH3_SUMS
     | cap::RELATIVE;
 
 /// Which end of the connection we are; messages name it as rsync does.
@@ -210,6 +211,7 @@ pub fn handshake(
         Err(e) => return Err(recv_err(e, r)),
     };
     let agreed = agree(side, hello, &theirs)?;
+    w.set_caps(agreed.caps);
     if side == Side::Server {
         // The lines we send are printed in the client's locale.
         crate::report::set_utf8_locale(agreed.caps & cap::UTF8_NAMES != 0);

@@ -15,10 +15,12 @@ pub mod config;
 pub mod conn;
 pub mod daemon;
 pub mod daemon_client;
+pub mod filesum;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
 pub mod operand;
+pub mod pipe;
 pub mod proto;
 pub mod receiver;
 pub mod rsh;

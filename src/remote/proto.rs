@@ -98,6 +98,9 @@ pub mod cap {
     /// `FilesFrom`: a `--files-from` list read by the receiving side (a
     /// pull's local list, a push's `:PATH`) travels to the sender.
     pub const FILES_FROM: u64 = 1 << 13;
+    /// `FileEnd` carries XXH3-128 (big-endian, then 16 zero bytes) instead
+    /// of BLAKE3 (`super::super::filesum`).
+    pub const XXH3_SUMS: u64 = 1 << 14;
 }
 
 /// `Request` flag bits.

@@ -10,6 +10,8 @@
 //! through a symlink `a`), names are unique within a listing, indexes are
 //! contiguous, and every listed entry must be consumed by the end.
 
+use super::filesum::{self, Hasher};
+use super::pipe::{PipeReceiver, PipeSender, Try};
 use super::proto::{self, Msg, WireOp, flag, req};
 use super::session::Link;
 use crate::apply::{Fetch, Filled, Receive};
@@ -22,7 +24,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 /// Files requested and not yet received at most: bounds the receiver's queue
@@ -461,7 +463,7 @@ pub struct WireFetch {
     delta: bool,
     inplace: bool,
     append: Append,
-    queue: Option<SyncSender<Wanted>>,
+    queue: Option<PipeSender<Wanted>>,
     worker: Option<std::thread::JoinHandle<()>>,
     /// `--remove-source-files`: sends the sender each item's `Success`.
     source_done: Option<crate::apply::SourceDone>,
@@ -475,11 +477,11 @@ impl WireFetch {
     pub fn new(
         opts: &Options,
         link: Arc<Link>,
-        data: Receiver<Msg>,
+        data: PipeReceiver<Msg>,
         rx: Receive,
         progress: Option<Arc<crate::report::Screen>>,
     ) -> WireFetch {
-        let (qt, qr) = std::sync::mpsc::sync_channel(MAX_OUTSTANDING);
+        let (qt, qr) = super::pipe::pipe(MAX_OUTSTANDING);
         let l = Arc::clone(&link);
         let how = Writing {
             sparse: opts.sparse,
@@ -602,11 +604,11 @@ impl Fetch for WireFetch {
             // gone queue means the connection failed.
             match q.try_send(w) {
                 Ok(()) => {}
-                Err(std::sync::mpsc::TrySendError::Full(w)) => {
+                Err(Try::Wait(w)) => {
                     self.link.flush_soon();
                     let _ = q.send(w);
                 }
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {}
+                Err(Try::Gone(_)) => {}
             }
         }
     }
@@ -630,8 +632,8 @@ impl Fetch for WireFetch {
 /// again whole).
 fn receive_files(
     link: &Link,
-    queue: &Receiver<Wanted>,
-    data: &Receiver<Msg>,
+    queue: &PipeReceiver<Wanted>,
+    data: &PipeReceiver<Msg>,
     mut rx: Receive,
     how: Writing,
     progress: Option<Arc<crate::report::Screen>>,
@@ -658,13 +660,13 @@ fn receive_files(
             }
         }
     };
-    let next = |q: &Receiver<Wanted>| match q.try_recv() {
+    let next = |q: &PipeReceiver<Wanted>| match q.try_recv() {
         Ok(w) => Some(w),
-        Err(std::sync::mpsc::TryRecvError::Empty) => {
+        Err(Try::Wait(())) => {
             link.flush_soon();
             q.recv().ok()
         }
-        Err(_) => None,
+        Err(Try::Gone(())) => None,
     };
     while let Some(w) = next(queue) {
         if link.failed().is_some() || rx.stopped() {
@@ -740,7 +742,7 @@ fn kept(w: &Wanted, how: Writing) -> &'static str {
     }
 }
 
-fn expect_done(link: &Link, data: &Receiver<Msg>, phase: u8) -> bool {
+fn expect_done(link: &Link, data: &PipeReceiver<Msg>, phase: u8) -> bool {
     match data.recv() {
         Ok(Msg::Done { phase: p }) if p == phase => true,
         Ok(_) => {
@@ -761,7 +763,13 @@ enum Got {
 
 /// Receive one file's data into its temp file and put it in place, or
 /// into the destination file itself (`--inplace`, `--append`).
-fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted, how: Writing) -> Got {
+fn one_file(
+    link: &Link,
+    data: &PipeReceiver<Msg>,
+    rx: &mut Receive,
+    w: &Wanted,
+    how: Writing,
+) -> Got {
     use crate::sys::copy::{PieceWrite, preallocate, write_at};
     let mut outcome = Got::Done(true);
     let mut matched_total = 0u64;
@@ -786,12 +794,12 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted, how
         // inline read + hash + write of every matched byte on this one
         // thread was half of the transfer's wall time.
         let mut deferred = Deferred::new(w.target == Target::Temp && own.is_some() && !how.sparse);
-        let mut hasher = blake3::Hasher::new();
+        let mut hasher = Hasher::new(link.sum);
         let mut pos = 0u64;
         if let Target::Append { have, verify } = w.target {
             pos = have;
             if verify {
-                hash_prefix(f, have, &mut hasher)?;
+                filesum::update_from_file(&mut hasher, f, have)?;
             }
         }
         if how.preallocate && !how.sparse && w.entry.meta.size > pos {
@@ -873,11 +881,11 @@ fn one_file(link: &Link, data: &Receiver<Msg>, rx: &mut Receive, w: &Wanted, how
                         f.set_len(pos)?;
                     }
                     let ours = if let (true, Some(b)) = (deferred.on, own.as_ref()) {
-                        deferred.finish(b, f, pos)?
+                        deferred.finish(b, f, pos, link.sum)?
                     } else {
-                        Some(hasher.finalize())
+                        Some(hasher.finish())
                     };
-                    if ours.is_none_or(|h| hash != *h.as_bytes()) {
+                    if ours.is_none_or(|h| hash != h) {
                         outcome = Got::Redo;
                         // An appended file that fails --append-verify keeps
                         // its new data and metadata until the redo (rsync's
@@ -1013,50 +1021,26 @@ impl Deferred {
         Ok(())
     }
 
-    /// Finish the file: the remaining copies, then the hash of its first
-    /// `len` bytes (`None` when the basis ran short).
+    /// Finish the file: the remaining copies, then the `kind` checksum of
+    /// its first `len` bytes, read back from the temp file just written
+    /// (our own, which nothing else truncates; `None` when the basis ran
+    /// short, or the output is short of `len`).
     fn finish(
         &mut self,
         basis: &std::fs::File,
         out: &std::fs::File,
         len: u64,
-    ) -> std::io::Result<Option<blake3::Hash>> {
+        kind: filesum::Kind,
+    ) -> std::io::Result<Option<[u8; 32]>> {
         self.run(basis, out)?;
         if self.short {
             return Ok(None);
         }
-        hash_output(out, len).map(Some)
-    }
-}
-
-/// BLAKE3 of the first `len` bytes of the temp file just written: mapped
-/// and hashed on all cores when large (no copy out of the page cache; the
-/// file is our own temp file, which nothing else truncates), read otherwise.
-fn hash_output(out: &std::fs::File, len: u64) -> std::io::Result<blake3::Hash> {
-    if len < HASH_MAP_MIN || out.metadata()?.len() < len {
-        return crate::delta::hash::hash_listed(out, len);
-    }
-    let map = crate::sys::mmap::map_read(out, len, crate::sys::mmap::Access::Sequential)?;
-    Ok(crate::delta::hash::hash_bytes(&map))
-}
-
-/// Outputs from this size up are hashed through a mapping.
-const HASH_MAP_MIN: u64 = 16 << 20;
-
-/// `--append-verify`: the kept prefix goes into the whole-file hash.
-fn hash_prefix(f: &std::fs::File, len: u64, hasher: &mut blake3::Hasher) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 256 << 10];
-    let mut at = 0u64;
-    while at < len {
-        let n = ((len - at) as usize).min(buf.len());
-        let got = f.read_at(&mut buf[..n], at)?;
-        if got == 0 {
-            break;
+        match filesum::of_file(kind, out, len) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+            r => r.map(Some),
         }
-        hasher.update(&buf[..got]);
-        at += got as u64;
     }
-    Ok(())
 }
 
 /// The destination file a delta was computed against, opened without

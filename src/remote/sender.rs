@@ -5,6 +5,7 @@
 //! The sender plans nothing: the receiver decides what to request (rsync's
 //! generator runs on the receiving side).
 
+use super::filesum::Hasher;
 use super::proto::{self, Entry as WireEntry, Msg, SigAssembler, WireOp, flag, req};
 use super::session::Link;
 use crate::delta::{chunk, ops, sig};
@@ -697,7 +698,7 @@ fn send_file(link: &Link, index: u64, path: &std::path::Path, how: How, noatime:
         Ok(f) => f,
         Err(e) => return no_send(link, index, path, &e),
     };
-    let mut hasher = blake3::Hasher::new();
+    let mut hasher = Hasher::new(link.sum);
     let sent = match how {
         How::Delta { basis, in_place } if basis.params.is_valid() => {
             send_delta(link, index, &f, &basis, in_place, &mut hasher)
@@ -713,7 +714,7 @@ fn send_file(link: &Link, index: u64, path: &std::path::Path, how: How, noatime:
     }
     link.send(&Msg::FileEnd {
         index,
-        hash: *hasher.finalize().as_bytes(),
+        hash: hasher.finish(),
     });
     0
 }
@@ -726,21 +727,14 @@ fn send_tail(
     f: &mut std::fs::File,
     offset: u64,
     verify: bool,
-    hasher: &mut blake3::Hasher,
+    hasher: &mut Hasher,
 ) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom};
     if verify {
-        let mut prefix = (&mut *f).take(offset);
-        let mut buf = vec![0u8; DATA_CHUNK];
-        loop {
-            let n = match prefix.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-        }
+        // The receiver kept `offset` bytes; a source now shorter than that
+        // hashes what it has (the receiver's check then fails: a redo).
+        let have = offset.min(f.metadata()?.len());
+        super::filesum::update_from_file(hasher, f, have)?;
     }
     f.seek(SeekFrom::Start(offset))?;
     send_whole(link, index, f, hasher)
@@ -773,7 +767,7 @@ fn send_whole(
     link: &Link,
     index: u64,
     f: &mut std::fs::File,
-    hasher: &mut blake3::Hasher,
+    hasher: &mut Hasher,
 ) -> std::io::Result<()> {
     // Each piece is read straight into the Vec it travels in: no zeroed
     // buffer per file and no copy out of it (most files are one small read).
@@ -804,7 +798,7 @@ fn send_delta(
     f: &std::fs::File,
     basis: &sig::Signature,
     in_place: bool,
-    hasher: &mut blake3::Hasher,
+    hasher: &mut Hasher,
 ) -> std::io::Result<()> {
     let len = f.metadata()?.len();
     let data = crate::sys::mmap::map_read(f, len, crate::sys::mmap::Access::Sequential)?;
@@ -848,7 +842,7 @@ fn send_delta(
     flush_ops(link, index, &mut pending);
     // The whole-file hash goes last: the receiver applies the ops while it
     // is computed (it is only needed for `FileEnd`).
-    hasher.update_rayon(data);
+    hasher.update(data);
     Ok(())
 }
 

@@ -7,13 +7,14 @@
 //! stall the other by leaving a pipe full (`docs/PROTOCOL.md`, "Pipelining").
 
 use super::conn::{FrameReader, FrameWriter, RecvError};
+use super::pipe::{PipeReceiver, PipeSender, pipe};
 use super::proto::Msg;
 use super::timeout::Activity;
 use crate::exit;
 use crate::report;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 /// Frames of file data buffered between the reader thread and the receiver's
@@ -35,12 +36,15 @@ pub struct Link {
     /// `Goodbye` or `Error` was queued: nothing may follow, not even a
     /// `Keepalive`.
     done_talking: AtomicBool,
+    /// The whole-file checksum of this connection's `FileEnd`s.
+    pub sum: super::filesum::Kind,
 }
 
 impl Link {
     /// A link writing to `w`; `r` is the reader whose byte count it reports.
     pub fn new(w: FrameWriter, r: &FrameReader, role: &'static str) -> Arc<Link> {
         Arc::new(Link {
+            sum: super::filesum::Kind::from_caps(w.caps()),
             sent: w.sent_counter(),
             received: r.received_counter(),
             out: w.activity(),
@@ -184,7 +188,7 @@ pub struct Inbox {
     /// File list (`FileBatch`, `FileListEnd`, `IdNames`, list errors): the receiver.
     pub list: Option<Sender<Msg>>,
     /// File data (`Data`, `FileEnd`, `NoSend`, `Done`): the receiver.
-    pub data: Option<SyncSender<Msg>>,
+    pub data: Option<PipeSender<Msg>>,
     /// Requests (`Request`, `Signature`, `Done`): the sender.
     pub requests: Option<Sender<Msg>>,
     /// `Stats`, `Goodbye`, `Success`: whoever ends the conversation.
@@ -196,7 +200,7 @@ pub struct ReceiverChannels {
     /// File-list messages.
     pub list: Receiver<Msg>,
     /// File-data messages.
-    pub data: Receiver<Msg>,
+    pub data: PipeReceiver<Msg>,
     /// Control messages.
     pub control: Receiver<Msg>,
 }
@@ -204,7 +208,7 @@ pub struct ReceiverChannels {
 /// The inbox of a receiving side (file list and data) and its channels.
 pub fn receiver_inbox() -> (Inbox, ReceiverChannels) {
     let (lt, lr) = std::sync::mpsc::channel();
-    let (dt, dr) = std::sync::mpsc::sync_channel(DATA_QUEUE);
+    let (dt, dr) = pipe(DATA_QUEUE);
     let (ct, cr) = std::sync::mpsc::channel();
     (
         Inbox {

@@ -5,6 +5,7 @@
 //! closing exchange: the receiver's `Stats`, both sides' `Goodbye`.
 
 use super::conn::{FrameReader, FrameWriter};
+use super::pipe::PipeReceiver;
 use super::proto::Msg;
 use super::receiver::{ListFeed, WireFetch};
 use super::session::{self, Link, LogLines};
@@ -174,7 +175,7 @@ fn receive(
     opts: &Options,
     link: &Arc<Link>,
     list: Receiver<Msg>,
-    data: Receiver<Msg>,
+    data: PipeReceiver<Msg>,
     out: Option<Box<dyn Write + Send>>,
 ) -> (i32, Option<Stats>) {
     let push = out.is_some();
@@ -235,7 +236,7 @@ fn list_only(
     opts: &Options,
     link: &Arc<Link>,
     feed: Arc<ListFeed>,
-    data: &Receiver<Msg>,
+    data: &PipeReceiver<Msg>,
     out: Option<Box<dyn Write + Send>>,
 ) -> (i32, Option<Stats>) {
     let mut out: Box<dyn Write + Send> = out.unwrap_or_else(|| Box::new(std::io::stdout()));
