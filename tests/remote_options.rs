@@ -374,3 +374,41 @@ fn eight_bit_output_matches_rsync_both_ways() {
         env.both(pull, &["-av8", "--progress"], &nothing);
     }
 }
+
+/// `--debug` stays with the client, as in rsync (whose client does not
+/// forward it): a push's sender prints its `hiding` lines, a pull's
+/// receiver its `protecting` lines, and the server's lines follow only
+/// from the `-v` count it is given.
+#[test]
+fn debug_output_matches_rsync_both_ways() {
+    let Some(env) = Env::new() else { return };
+    for pull in [false, true] {
+        let o = env.both(pull, &["-a", "--debug=FILTER", "--exclude=*.log"], &stale);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(
+            out.contains("[sender] hiding file sub/b.log because of pattern *.log"),
+            !pull,
+            "pull={pull}: {out}"
+        );
+        let flags = [
+            "-av",
+            "--debug=FILTER",
+            "--exclude=*.log",
+            "--exclude=stray",
+            "--delete",
+        ];
+        let o = env.both(pull, &flags, &stale);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(
+            out.contains("[generator] protecting file stray because of pattern stray"),
+            pull,
+            "pull={pull}: {out}"
+        );
+        env.both(pull, &["-a", "--debug=DEL", "--delete"], &stale);
+        env.both(
+            pull,
+            &["-ai", "--debug=FILTER,DEL", "--exclude=*.log", "--delete"],
+            &stale,
+        );
+    }
+}

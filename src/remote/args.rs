@@ -15,7 +15,6 @@ use std::os::unix::ffi::OsStrExt;
 /// rsync name; None when every option given is supported.
 pub fn unsupported(o: &Options) -> Option<&'static str> {
     let checks: &[(bool, &'static str)] = &[
-        (!o.debug.is_empty(), "--debug"),
         (o.gitignore, "--gitignore"),
         (o.fuzzy > 0, "--fuzzy"),
         (o.trust_mtime, "--trust-mtime"),
@@ -570,9 +569,14 @@ mod tests {
         let p = parse(&["-a", "-P", "s", "h:d"]);
         assert_eq!(missing_cap(&p, 0), Some("--progress"));
         assert!(missing_cap(&p, super::super::handshake::CAPS).is_none());
-        assert_eq!(
-            unsupported(&parse(&["-a", "--debug=filter", "s", "h:d"])),
-            Some("--debug")
+        // --debug is the client's alone, as in rsync (never forwarded).
+        let d = parse(&["-a", "--debug=filter", "s", "h:d"]);
+        assert!(unsupported(&d).is_none());
+        assert!(
+            !server_args(&d, false)
+                .unwrap()
+                .iter()
+                .any(|w| w.starts_with(b"--debug"))
         );
         assert!(unsupported(&parse(&["-aHXAcU", "s", "h:d"])).is_none());
         let r = parse(&["-aR", "--no-implied-dirs", "s/./x", "h:d"]);

@@ -243,6 +243,7 @@ fn send_list(opts: &Options, link: &Link, files: &Files, peer_list: Option<Vec<u
         pushed: std::time::Instant::now(),
     };
     out.errors(&top.errors);
+    out.notes(std::mem::take(&mut top.notes));
     if let Some(d) = &top.dot {
         out.entry(d, false, None);
     }
@@ -299,8 +300,9 @@ impl ListOut<'_> {
             if self.link.failed().is_some() {
                 return;
             }
-            let l = scanner.take(n.children);
+            let mut l = scanner.take(n.children);
             self.errors(&l.errors);
+            self.notes(std::mem::take(&mut l.notes));
             let sums = self.sums(&l.nodes);
             for (c, sum) in l.nodes.iter().zip(sums) {
                 self.entry(&c.entry, no_content(c), sum);
@@ -309,6 +311,21 @@ impl ListOut<'_> {
                 self.flush();
             }
             self.tree(scanner, l.nodes);
+        }
+    }
+
+    /// `--debug=filter` lines (`[sender] hiding file …`): printed by a
+    /// client, sent to the client by a server (as `Log`s after the entries
+    /// listed before them, as rsync's server sender prints them at `-vv`).
+    fn notes(&mut self, notes: Vec<String>) {
+        if notes.is_empty() {
+            return;
+        }
+        if self.opts.server {
+            self.flush();
+        }
+        for n in notes {
+            say(self.opts, self.link, 0, n);
         }
     }
 
