@@ -857,3 +857,51 @@ fn whole_file_sums_follow_the_agreed_kind() {
         }
     }
 }
+
+/// A secluded server (`--server -s .`) takes its command line only from a
+/// `Start` that is one: anything else first is a protocol error (12), a
+/// `Start` that is not a server command line or does not parse is refused
+/// (12, 1), and nothing is written.
+#[test]
+fn a_secluded_server_takes_only_a_real_start() {
+    let cases: Vec<(Msg, i32, &str)> = vec![
+        (Msg::Done { phase: 0 }, 12, "expected Start"),
+        (
+            Msg::Start {
+                args: vec![b"-a".to_vec(), b".".to_vec(), b"dst/".to_vec()],
+            },
+            12,
+            "must begin with --server",
+        ),
+        (
+            Msg::Start {
+                args: vec![
+                    b"--server".to_vec(),
+                    b"--no-such-option".to_vec(),
+                    b".".to_vec(),
+                    b"dst/".to_vec(),
+                ],
+            },
+            1,
+            "unknown option",
+        ),
+        (
+            Msg::Start {
+                args: vec![b"--server".to_vec(), b"-s".to_vec(), b".".to_vec()],
+            },
+            1,
+            "not a server command line",
+        ),
+    ];
+    for (first, want, text) in cases {
+        let t = tempfile::tempdir().unwrap();
+        let mut p = Peer::start(t.path(), &["--server", "-s", "."]);
+        p.send(&first);
+        let (code, got, err) = p.finish(Vec::new());
+        assert_eq!(code, Some(want), "{text}: {err}");
+        let (c, msg) = error_of(&got).unwrap_or_else(|| panic!("{text}: no Error: {err}"));
+        assert_eq!(i32::from(c), want);
+        assert!(msg.contains(text), "{text}: {msg}");
+        assert!(!t.path().join("dst").exists());
+    }
+}

@@ -412,3 +412,66 @@ fn debug_output_matches_rsync_both_ways() {
         );
     }
 }
+
+/// Names with spaces, a quote and wildcard characters, for `-s`.
+fn spaced_names(root: &Path) {
+    for (i, n) in ["a b.txt", "it's.txt", "c.log", "star*.txt"]
+        .iter()
+        .enumerate()
+    {
+        let p = root.join(n);
+        fs::write(&p, n.as_bytes()).unwrap();
+        set_mtime(&p, (1_600_000_000 + i as i64, 11));
+    }
+    fs::create_dir(root.join("sub dir")).unwrap();
+    fs::write(root.join("sub dir/x"), b"x").unwrap();
+    set_mtime(&root.join("sub dir/x"), (1_600_000_010, 0));
+    set_mtime(&root.join("sub dir"), (1_500_000_000, 0));
+    set_mtime(root, (1_500_000_001, 0));
+}
+
+/// `-s`/`--secluded-args`: the options and paths go through the protocol,
+/// not the remote shell, so spaces, quotes and wildcards reach the server
+/// as given and the server expands the wildcards itself, as rsync's does.
+#[test]
+fn secluded_args_match_rsync_both_ways() {
+    let Some(env) = Env::with(&spaced_names) else {
+        return;
+    };
+    let src = env.w().join("src").display().to_string();
+    // Pulls: a name with a space, one with a quote, a wildcard the server
+    // expands, a whole directory with a space in its name.
+    for path in ["a b.txt", "it's.txt", "*.txt", "sub dir"] {
+        let s = src.clone();
+        let ops = move |_: &Path| vec![format!("{USER}:{s}/{path}"), "dst/".into()];
+        let o = env.both_with(&format!("pull {path}"), &["-ais"], &ops, &nothing, false);
+        assert!(!o.stdout.is_empty(), "pull {path}: nothing transferred");
+    }
+    let o = env.both_with(
+        "pull *.txt",
+        &["-ais"],
+        &|_: &Path| vec![format!("{USER}:{src}/*.txt"), "dst/".into()],
+        &nothing,
+        false,
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    for n in ["a b.txt", "it's.txt", "star*.txt"] {
+        assert!(out.contains(n), "{out}");
+    }
+    assert!(!out.contains("c.log"), "{out}");
+    // Pushes into a destination whose name has a space and a quote.
+    for (dst, dir) in [("dst dir/", "dst dir"), ("it's/", "it's")] {
+        let c = Check {
+            dst: Some(dst),
+            also: if dir == "it's" {
+                &["it's"]
+            } else {
+                &["dst dir"]
+            },
+            ..Check::default()
+        };
+        env.check(false, &["-ais", "--delete"], &nothing, &c);
+        let got = fs::read(env.w().join("s").join(dir).join("a b.txt")).unwrap();
+        assert_eq!(got, b"a b.txt");
+    }
+}

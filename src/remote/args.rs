@@ -18,7 +18,6 @@ pub fn unsupported(o: &Options) -> Option<&'static str> {
         (o.gitignore, "--gitignore"),
         (o.fuzzy > 0, "--fuzzy"),
         (o.trust_mtime, "--trust-mtime"),
-        (o.protect_args == Some(true), "--secluded-args"),
     ];
     checks.iter().find(|(set, _)| *set).map(|(_, n)| *n)
 }

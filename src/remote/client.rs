@@ -87,6 +87,7 @@ pub fn route(opts: &Options) -> Option<i32> {
         server_args,
         paths,
         pull,
+        secluded: opts.protect_args == Some(true),
     };
     Some(run_shell(opts, &spec, role))
 }
@@ -124,7 +125,8 @@ fn run_shell(opts: &Options, spec: &RshSpec, role: &'static str) -> i32 {
     };
     let r = FrameReader::new(stdout);
     let w = FrameWriter::new(stdin);
-    let code = converse(opts, r, w, spec.pull, role);
+    let start = spec.secluded.then(|| spec.start_args());
+    let code = converse(opts, r, w, spec.pull, start, role);
     let status = child.wait();
     finish(code, status, role)
 }
@@ -148,11 +150,13 @@ enum Talk {
     Closed(u64),
 }
 
+/// `secluded`: `-s`, the server's arguments, sent after the handshake.
 fn converse(
     opts: &Options,
     mut r: FrameReader,
     mut w: FrameWriter,
     pull: bool,
+    secluded: Option<Vec<Vec<u8>>>,
     role: &'static str,
 ) -> Talk {
     let start = std::time::Instant::now();
@@ -164,6 +168,15 @@ fn converse(
     };
     if let Some(c) = refuse_missing_caps(opts, agreed.caps, &mut w, role) {
         return Talk::Failed(c);
+    }
+    if let Some(args) = secluded {
+        if w.send(&Msg::Start { args })
+            .and_then(|_| w.flush())
+            .is_err()
+        {
+            // The server went away: reading tells how.
+            return Talk::Closed(r.bytes_received());
+        }
     }
     header(opts, pull);
     let code = if pull {

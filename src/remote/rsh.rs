@@ -124,6 +124,21 @@ pub struct RshSpec {
     pub paths: Vec<Vec<u8>>,
     /// Whether the client receives (a pull): leading `~` escaping applies.
     pub pull: bool,
+    /// `-s`/`--secluded-args`: the command line is only `--server -s .`; the
+    /// options and paths travel in the protocol ([`RshSpec::start_args`]),
+    /// out of reach of the remote shell's word splitting and globbing.
+    pub secluded: bool,
+}
+
+impl RshSpec {
+    /// `-s`: what a secluded server reads in its `Start` message (the
+    /// server arguments, `.`, the paths as given: no shell sees them).
+    pub fn start_args(&self) -> Vec<Vec<u8>> {
+        let mut a = self.server_args.clone();
+        a.push(b".".to_vec());
+        a.extend(self.paths.iter().cloned());
+        a
+    }
 }
 
 /// The program and arguments to spawn (program = first word).
@@ -152,6 +167,12 @@ pub fn command(spec: &RshSpec) -> Result<Vec<OsString>, RshError> {
             .map(|p| p.as_bytes().to_vec())
             .unwrap_or_else(|| b"resync".to_vec()),
     );
+    if spec.secluded {
+        args.push(b"--server".to_vec());
+        args.push(b"-s".to_vec());
+        args.push(b".".to_vec());
+        return Ok(args.into_iter().map(OsString::from_vec).collect());
+    }
     args.extend(spec.server_args.iter().cloned());
     args.push(b".".to_vec());
     for p in &spec.paths {
@@ -241,6 +262,18 @@ mod tests {
         assert_eq!(
             cmd(base.clone()),
             ["ssh", "host", "resync", "--server", ".", "dst/"]
+        );
+        // -s: the shell sees only `--server -s`; the rest is sent later.
+        let mut sec = base.clone();
+        sec.secluded = true;
+        sec.paths = vec![b"a dir/*".to_vec()];
+        assert_eq!(
+            cmd(sec.clone()),
+            ["ssh", "host", "resync", "--server", "-s", "."]
+        );
+        assert_eq!(
+            sec.start_args(),
+            [b"--server".to_vec(), b".".to_vec(), b"a dir/*".to_vec()]
         );
         let mut s = base.clone();
         s.user = Some(b"user".to_vec());

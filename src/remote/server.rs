@@ -52,7 +52,82 @@ pub fn serve(opts: &Options, mut r: FrameReader, mut w: FrameWriter) -> i32 {
             Err(e) => return fail_handshake(&e, role(opts)),
         };
     let _ = agreed;
-    session(opts, r, w)
+    if !secluded(opts) {
+        return session(opts, r, w);
+    }
+    let opts = match read_start(&mut r, &mut w) {
+        Ok(o) => o,
+        Err(c) => return c,
+    };
+    // What `run` checks before the handshake for a plain command line.
+    if let Some(Err(c)) = opts
+        .files_from
+        .as_deref()
+        .map(|ff| crate::engine::check_files_from(ff, "server"))
+    {
+        return c;
+    }
+    session(&opts, r, w)
+}
+
+/// `resync --server -s .` (nothing else): the client sends the real
+/// command line in a `Start` message after the handshake
+/// (`-s`/`--secluded-args`).
+fn secluded(opts: &Options) -> bool {
+    opts.protect_args == Some(true) && opts.dest.is_none() && opts.sources == ["."]
+}
+
+/// `-s`: read the client's `Start` and parse it as the command line of
+/// `resync --server`; a bad one is an error to the client (exit 1, as a bad
+/// command line), a missing one a protocol error (exit 12).
+fn read_start(r: &mut FrameReader, w: &mut FrameWriter) -> Result<Options, i32> {
+    let refuse = |w: &mut FrameWriter, code: i32, message: String| {
+        let _ = w.send(&Msg::Error {
+            code: code as u8,
+            message,
+        });
+        let _ = w.flush();
+        code
+    };
+    let args = match r.recv() {
+        Ok(Msg::Start { args }) => args,
+        Ok(m) => {
+            let msg = format!(
+                "resync: [server] protocol error: expected Start, got message 0x{:02x}",
+                m.kind()
+            );
+            return Err(refuse(w, exit::STREAM_IO, msg));
+        }
+        Err(_) => return Err(exit::STREAM_IO),
+    };
+    let start = super::daemon::split_start(&args).map_err(|e| {
+        refuse(
+            w,
+            exit::STREAM_IO,
+            format!("resync: [server] protocol error: {e}"),
+        )
+    })?;
+    let mut argv = start.options;
+    argv.push(".".into());
+    // No shell expanded the paths' wildcards: the server does, as rsync's.
+    for p in start.paths.iter().flat_map(|p| crate::sys::glob::expand(p)) {
+        // A path that looks like an option stays a path (as the daemon's).
+        let p = if p.starts_with(b"-") {
+            [&b"./"[..], &p].concat()
+        } else {
+            p
+        };
+        argv.push(std::os::unix::ffi::OsStringExt::from_vec(p));
+    }
+    match crate::options::parse_quiet(&argv) {
+        Ok(o) if o.server && !secluded(&o) => Ok(o),
+        Ok(_) => Err(refuse(
+            w,
+            exit::SYNTAX,
+            "resync: [server] Start is not a server command line".into(),
+        )),
+        Err(e) => Err(refuse(w, exit::SYNTAX, format!("resync: [server] {e}"))),
+    }
 }
 
 /// The server side of a daemon connection, once the daemon has done the

@@ -12,6 +12,7 @@
 pub mod copy;
 pub mod daemon;
 pub mod dir;
+pub mod glob;
 pub mod meta;
 pub mod mmap;
 pub mod stdio;
