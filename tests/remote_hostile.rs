@@ -805,9 +805,11 @@ fn a_hostile_receiver_cannot_make_the_sender_read_other_files() {
     nothing_outside(t.path(), &["src"]);
 }
 
-/// The whole-file check (`FileEnd`) is XXH3-128 when both sides offer
-/// `XXH3_SUMS`, BLAKE3 with a peer that does not: each side's sum of the
-/// other kind fails verification (exit 23, the old file kept).
+/// The whole-file check (`FileEnd`) of a file sent whole is XXH3-128 when
+/// both sides offer `XXH3_SUMS`, BLAKE3 with a peer that does not; a file
+/// rebuilt from a delta (its request carried a signature) is always checked
+/// with BLAKE3. A sum of the other kind fails verification (exit 23, the
+/// old file kept, a new one not made).
 #[test]
 fn whole_file_sums_follow_the_agreed_kind() {
     use resync::remote::proto::cap;
@@ -816,8 +818,16 @@ fn whole_file_sums_follow_the_agreed_kind() {
         h.update(data);
         h.finish()
     };
+    // `hash` answers the first request; a redo (sent whole) gets a sum no
+    // kind matches, so only the first answer can succeed.
     let with = |hash: [u8; 32]| {
+        let answered = std::cell::Cell::new(false);
         move |index: u64, _: bool| {
+            let hash = if answered.replace(true) {
+                [0; 32]
+            } else {
+                hash
+            };
             vec![
                 Msg::Data {
                     index,
@@ -834,25 +844,35 @@ fn whole_file_sums_follow_the_agreed_kind() {
         sum(filesum::Kind::Xxh3, b"new"),
     );
     assert_ne!(b3, x3);
-    for (hello, good, bad) in [(handshake::our_hello(0), x3, b3), (old_peer, b3, x3)] {
+    // (hello, a basis at the destination, the sum that must be accepted)
+    for (hello, basis, good, bad) in [
+        (handshake::our_hello(0), false, x3, b3),
+        (old_peer.clone(), false, b3, x3),
+        (handshake::our_hello(0), true, b3, x3),
+        (old_peer, true, b3, x3),
+    ] {
         for (hash, ok) in [(good, true), (bad, false)] {
             let t = tempfile::tempdir().unwrap();
             fs::create_dir(t.path().join("dst")).unwrap();
-            fs::write(t.path().join("dst/f"), b"old").unwrap();
+            if basis {
+                fs::write(t.path().join("dst/f"), b"old").unwrap();
+            }
             let (code, _, err) = drive_with(
                 t.path(),
                 hello.clone(),
                 vec![vec![dir("."), file("f", 3)]],
                 &with(hash),
             );
-            let content = fs::read(t.path().join("dst/f")).unwrap();
+            let content = fs::read(t.path().join("dst/f")).ok();
+            let what = format!("basis={basis} ok={ok} caps={:#x}", hello.caps);
             if ok {
-                assert_eq!(code, Some(0), "{err}");
-                assert_eq!(content, b"new");
+                assert_eq!(code, Some(0), "{what}: {err}");
+                assert_eq!(content.as_deref(), Some(&b"new"[..]), "{what}");
             } else {
-                assert_eq!(code, Some(23), "{err}");
-                assert!(err.contains("failed verification"), "{err}");
-                assert_eq!(content, b"old");
+                assert_eq!(code, Some(23), "{what}: {err}");
+                assert!(err.contains("failed verification"), "{what}: {err}");
+                let old = basis.then_some(&b"old"[..]);
+                assert_eq!(content.as_deref(), old, "{what}");
             }
         }
     }

@@ -1,14 +1,15 @@
 //! The whole-file checksum a sender puts in `FileEnd` and the receiver
-//! checks its result against: BLAKE3, or XXH3-128 when both sides offer
-//! [`cap::XXH3_SUMS`](super::proto::cap::XXH3_SUMS).
+//! checks its result against: BLAKE3, or XXH3-128 for a file sent whole
+//! (or appended to) when both sides offer
+//! [`cap::XXH3_SUMS`](super::proto::cap::XXH3_SUMS). A file rebuilt from a
+//! delta is always checked with BLAKE3 (the delta engine's contract).
 //!
-//! Why XXH3 for this one check: it guards against accidents (a basis that
-//! changed under a delta, a bug in applying ops), not against an attacker —
-//! the transport (TLS, ssh) already authenticates every byte, and the delta's
-//! chunk matching itself still uses BLAKE3. rsync 3.2+ uses XXH3-128 for the
-//! same check. Profiled on the linux tree over the LAN link, BLAKE3 of every
-//! file on both ends was ~1.3 CPU-seconds of a 2-core machine; XXH3 is
-//! about ten times cheaper. A peer without the capability gets BLAKE3.
+//! Why XXH3 for files sent whole: their check guards against accidents (a
+//! bug in writing), not against an attacker — the transport (TLS, ssh)
+//! already authenticates every byte. rsync 3.2+ uses XXH3-128 for the same
+//! check. Profiled on the linux tree over the LAN link, BLAKE3 of every file
+//! on both ends was ~1.3 CPU-seconds of a 2-core machine; XXH3 is about ten
+//! times cheaper. A peer without the capability gets BLAKE3.
 
 use std::fs::File;
 use std::io;
@@ -24,6 +25,13 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind for one file: `agreed` ([`Kind::from_caps`]) for a file
+    /// sent whole or appended to, BLAKE3 for one rebuilt from a delta
+    /// (`delta`: the request carried the basis's signature).
+    pub fn for_file(agreed: Kind, delta: bool) -> Kind {
+        if delta { Kind::Blake3 } else { agreed }
+    }
+
     /// The kind agreed by the capabilities both sides offered.
     pub fn from_caps(caps: u64) -> Kind {
         if caps & super::proto::cap::XXH3_SUMS != 0 {
@@ -173,5 +181,9 @@ mod tests {
         use super::super::proto::cap;
         assert_eq!(Kind::from_caps(cap::ZSTD), Kind::Blake3);
         assert_eq!(Kind::from_caps(cap::ZSTD | cap::XXH3_SUMS), Kind::Xxh3);
+        // Deltas keep BLAKE3 whatever was agreed.
+        assert_eq!(Kind::for_file(Kind::Xxh3, true), Kind::Blake3);
+        assert_eq!(Kind::for_file(Kind::Xxh3, false), Kind::Xxh3);
+        assert_eq!(Kind::for_file(Kind::Blake3, false), Kind::Blake3);
     }
 }

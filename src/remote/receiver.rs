@@ -794,7 +794,8 @@ fn one_file(
         // inline read + hash + write of every matched byte on this one
         // thread was half of the transfer's wall time.
         let mut deferred = Deferred::new(w.target == Target::Temp && own.is_some() && !how.sparse);
-        let mut hasher = Hasher::new(link.sum);
+        let kind = filesum::Kind::for_file(link.sum, w.basis_len.is_some());
+        let mut hasher = Hasher::new(kind);
         let mut pos = 0u64;
         if let Target::Append { have, verify } = w.target {
             pos = have;
@@ -881,7 +882,7 @@ fn one_file(
                         f.set_len(pos)?;
                     }
                     let ours = if let (true, Some(b)) = (deferred.on, own.as_ref()) {
-                        deferred.finish(b, f, pos, link.sum)?
+                        deferred.finish(b, f, pos, kind)?
                     } else {
                         Some(hasher.finish())
                     };

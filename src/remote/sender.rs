@@ -715,7 +715,10 @@ fn send_file(link: &Link, index: u64, path: &std::path::Path, how: How, noatime:
         Ok(f) => f,
         Err(e) => return no_send(link, index, path, &e),
     };
-    let mut hasher = Hasher::new(link.sum);
+    let mut hasher = Hasher::new(super::filesum::Kind::for_file(
+        link.sum,
+        matches!(how, How::Delta { .. }),
+    ));
     let sent = match how {
         How::Delta { basis, in_place } if basis.params.is_valid() => {
             send_delta(link, index, &f, &basis, in_place, &mut hasher)
