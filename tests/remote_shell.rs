@@ -216,7 +216,6 @@ fn options_not_supported_remotely_are_refused_before_connecting() {
     for (opt, name) in [
         ("--gitignore", "--gitignore"),
         ("--fuzzy", "--fuzzy"),
-        ("--debug=filter", "--debug"),
     ] {
         let o = f.run(&["-a", opt, "-e", "./lsh.sh", "src/", "host:dst/"]);
         assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
