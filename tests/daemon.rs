@@ -98,6 +98,7 @@ fn modules(d: &Path) -> String {
          [lim]\npath = {p}/m\nmax connections = 1\nlock file = {p}/lock\n\
          auth users = alice\nsecrets file = {p}/secrets\n\
          [nob]\npath = {p}/priv\nlist = no\nuid = nobody\ngid = nogroup\n\
+         [wr]\npath = {p}/wr\nlist = no\nread only = no\nuid = nobody\ngid = nogroup\n\
          [rules]\npath = {p}/m\nlist = no\nread only = yes\nauth users = bob:deny alice:rw\n\
          secrets file = {p}/secrets\n"
     )
@@ -131,6 +132,19 @@ fn fixture(d: &Path) {
     fs::create_dir_all(d.join("xdg")).unwrap();
     fs::create_dir_all(d.join("src")).unwrap();
     fs::write(d.join("src/a"), b"a\n").unwrap();
+    // `wr` (uid nobody): writable but for `locked`, which root keeps.
+    fs::create_dir_all(d.join("wr/locked")).unwrap();
+    fs::create_dir_all(d.join("wr/open")).unwrap();
+    if let Some(nobody) = nobody_uid() {
+        std::os::unix::fs::chown(d.join("wr"), Some(nobody), None).unwrap();
+        std::os::unix::fs::chown(d.join("wr/open"), Some(nobody), None).unwrap();
+    }
+}
+
+/// The uid of `nobody`, when there is one.
+fn nobody_uid() -> Option<u32> {
+    let o = Command::new("id").args(["-u", "nobody"]).output().ok()?;
+    String::from_utf8_lossy(&o.stdout).trim().parse().ok()
 }
 
 impl Daemon {
@@ -944,7 +958,11 @@ fn an_idle_tls_connection_is_dropped_after_timeout() {
         }
     }
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
-    std::thread::sleep(Duration::from_millis(200));
+    // The log line follows the close: wait for it (a loaded machine is slow).
+    let t = Instant::now();
+    while !d.log().contains("idle, dropped") && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(d.log().contains("idle, dropped"), "{}", d.log());
 }
 
@@ -1038,6 +1056,57 @@ fn receiver_options_of_a_push_work_inside_the_module_only() {
         );
     }
     assert!(!d.path().join("out").exists());
+}
+
+#[test]
+fn a_file_the_daemon_cannot_create_is_reported_to_the_client_and_the_rest_arrives() {
+    // The module's uid (nobody) may not write `locked/`: rsync's receiver
+    // reports the failed mkstemp to the client, reads that file's data
+    // through and goes on with the next ones (exit 23).
+    if unsafe_uid() != 0 || nobody_uid().is_none() {
+        return;
+    }
+    let ours = Daemon::resync(&pki(), "");
+    let theirs = Daemon::rsync();
+    for d in std::iter::once(&ours).chain(theirs.as_ref()) {
+        let s = d.path().join("tree");
+        for (name, len) in [("locked/big", 3_000_000usize), ("open/after", 70_000)] {
+            fs::create_dir_all(s.join(name).parent().unwrap()).unwrap();
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+            fs::write(s.join(name), data).unwrap();
+        }
+    }
+    let (o, t) = both(&ours, &theirs, &["-r", "tree/"], "wr/", &[]);
+    let e = err(&o);
+    assert_eq!(o.status.code(), Some(23), "{e}");
+    assert_eq!(
+        fs::read(ours.path().join("wr/open/after")).unwrap(),
+        fs::read(ours.path().join("tree/open/after")).unwrap()
+    );
+    assert!(!ours.path().join("wr/locked/big").exists());
+    let line = e
+        .lines()
+        .find(|l| l.contains("mkstemp"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("resync: [receiver] mkstemp \"")
+            && line.contains("locked/.big.")
+            && line.ends_with("failed: Permission denied (13)"),
+        "{e}"
+    );
+    assert_eq!(
+        e.lines().last(),
+        Some(
+            "resync error: some files/attrs were not transferred (see previous errors) \
+             (code 23) [sender=0.1.0]"
+        ),
+        "{e}"
+    );
+    if let (Some(t), Some(td)) = (t, theirs.as_ref()) {
+        assert_eq!(t.status.code(), Some(23), "{}", err(&t));
+        assert!(err(&t).contains("mkstemp"), "{}", err(&t));
+        assert!(td.path().join("wr/open/after").exists());
+    }
 }
 
 /// Whether the daemon has closed `s` (end of stream or reset) within `t`.

@@ -475,3 +475,96 @@ fn secluded_args_match_rsync_both_ways() {
         assert_eq!(got, b"a b.txt");
     }
 }
+
+/// A new release beside the old one, a renamed file (same size and mtime)
+/// and an empty file with a near name.
+fn fuzzy_tree(root: &Path) {
+    let tar = common::bytes(300_000, 7);
+    write(root, "rel/app-1.3.tar", &tar, (1_600_000_100, 0));
+    write(root, "rel/notes.txt", b"notes\n", (1_600_000_101, 0));
+    write(
+        root,
+        "other/blob.bin",
+        &common::bytes(200_000, 8),
+        (1_600_000_102, 0),
+    );
+    for d in ["rel", "other"] {
+        set_mtime(&root.join(d), (1_500_000_000, 0));
+    }
+}
+
+/// The destination (or a reference directory) `fuzzy_tree` is fuzzy
+/// against: the old release (4 bytes differ), the renamed blob, an empty
+/// file nearer by name.
+fn fuzzy_basis(d: &Path) {
+    let mut old = common::bytes(300_000, 7);
+    old[150_000..150_004].copy_from_slice(b"v1.2");
+    write(d, "rel/app-1.2.tar", &old, (1_500_000_100, 0));
+    write(d, "rel/app-1.3.ta", b"", (1_500_000_100, 0));
+    write(
+        d,
+        "other/renamed",
+        &common::bytes(200_000, 8),
+        (1_600_000_102, 0),
+    );
+}
+
+#[test]
+fn fuzzy_bases_match_rsync_both_ways() {
+    let Some(env) = Env::with(&fuzzy_tree) else {
+        return;
+    };
+    let literal = |o: &std::process::Output| {
+        common::stat_figure(&String::from_utf8_lossy(&o.stdout), "Literal data:")
+    };
+    let total = 300_000 + 6 + 200_000;
+    let delta = Check {
+        delta: true,
+        ..Check::default()
+    };
+    for pull in [false, true] {
+        // Without -y every new file is sent whole.
+        let (r, s) = env.check(pull, &["-ai", "--stats"], &fuzzy_basis, &delta);
+        assert_eq!((literal(&r), literal(&s)), (total, total), "pull={pull}");
+        // With -y (and with --delete-after, which deletes the old names only
+        // after the transfer) both files find their basis.
+        for flags in [
+            &["-ai", "-y", "--stats"][..],
+            &["-ai", "-y", "--delete-after", "--stats"],
+        ] {
+            let (r, s) = env.check(pull, flags, &fuzzy_basis, &delta);
+            assert!(literal(&r) < 20_000, "rsync {flags:?}: {}", literal(&r));
+            assert!(
+                literal(&s) < 20_000,
+                "pull={pull} {flags:?}: {}",
+                literal(&s)
+            );
+        }
+        // --delete (during) removes the old names first, as in rsync.
+        let (r, s) = env.check(
+            pull,
+            &["-ai", "-y", "--delete", "--stats"],
+            &fuzzy_basis,
+            &delta,
+        );
+        assert_eq!((literal(&r), literal(&s)), (total, total), "pull={pull}");
+        // -yy also looks in the reference directories.
+        let refdir = |d: &Path| fuzzy_basis(&d.parent().unwrap().join("base"));
+        let c = Check {
+            delta: true,
+            also: &["base"],
+            ..Check::default()
+        };
+        let flags = ["-ai", "-yy", "--compare-dest={B}/base", "--stats"];
+        let (r, s) = env.check(pull, &flags, &refdir, &c);
+        assert!(literal(&r) < 20_000, "rsync -yy: {}", literal(&r));
+        assert!(literal(&s) < 20_000, "pull={pull} -yy: {}", literal(&s));
+        let (r, s) = env.check(
+            pull,
+            &["-ai", "-y", "--compare-dest={B}/base", "--stats"],
+            &refdir,
+            &c,
+        );
+        assert_eq!((literal(&r), literal(&s)), (total, total), "pull={pull} -y");
+    }
+}

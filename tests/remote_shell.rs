@@ -215,7 +215,7 @@ fn options_not_supported_remotely_are_refused_before_connecting() {
     let f = Fixture::new();
     for (opt, name) in [
         ("--gitignore", "--gitignore"),
-        ("--fuzzy", "--fuzzy"),
+        ("--trust-mtime", "--trust-mtime"),
     ] {
         let o = f.run(&["-a", opt, "-e", "./lsh.sh", "src/", "host:dst/"]);
         assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));

@@ -13,6 +13,8 @@
 //!   reflink filesystems, `copy_file_range` + writes elsewhere);
 //! - [`hash`]: whole-file BLAKE3, used to verify the result and by
 //!   `-c/--checksum`;
+//! - [`fuzzy`]: rsync's `--fuzzy` choice of a similarly named basis (the
+//!   remote receiver's, which cannot probe the source);
 //! - [`reuse`]: a basis from elsewhere in the destination for a file it
 //!   lacks (renamed or moved content).
 //!
@@ -21,6 +23,7 @@
 
 pub mod apply;
 pub mod chunk;
+pub mod fuzzy;
 pub mod hash;
 pub mod ops;
 pub mod reuse;

@@ -35,4 +35,8 @@ pub struct DaemonOpts {
     pub tls_key: Option<OsString>,
     /// `--no-motd`: do not print the daemon's message of the day.
     pub no_motd: bool,
+    /// Set by the daemon for the sessions it serves (no option): error lines
+    /// go to the client as `Log` frames, since the daemon's stderr is not
+    /// the client's (rsync's daemon sends them over the socket too).
+    pub relay_errors: bool,
 }

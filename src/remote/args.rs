@@ -16,7 +16,6 @@ use std::os::unix::ffi::OsStrExt;
 pub fn unsupported(o: &Options) -> Option<&'static str> {
     let checks: &[(bool, &'static str)] = &[
         (o.gitignore, "--gitignore"),
-        (o.fuzzy > 0, "--fuzzy"),
         (o.trust_mtime, "--trust-mtime"),
     ];
     checks.iter().find(|(set, _)| *set).map(|(_, n)| *n)
@@ -105,6 +104,12 @@ pub fn server_args(o: &Options, pull: bool) -> Result<Vec<Vec<u8>>, String> {
     }
     for _ in 0..o.one_file_system {
         flags.push('x');
+    }
+    // The receiver chooses a --fuzzy basis: a pushing client forwards it.
+    if !pull {
+        for _ in 0..o.fuzzy.min(2) {
+            flags.push('y');
+        }
     }
     if o.atimes {
         flags.push('U');

@@ -942,6 +942,7 @@ pub(super) fn session_options(
         opts.timeout = t;
     }
     confine_option_paths(&mut opts)?;
+    opts.daemon.relay_errors = true;
     Ok(opts)
 }
 

@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsStr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
@@ -438,6 +438,9 @@ struct Wanted {
     item: Item,
     /// The basis length the signature announced (copies must stay inside).
     basis_len: Option<u64>,
+    /// `--fuzzy`: the other file the signature was taken from (None: the
+    /// destination file itself).
+    basis: Option<PathBuf>,
     target: Target,
     /// `--progress`: the item line and list position for its progress line.
     shown: Option<crate::report::Shown>,
@@ -467,6 +470,95 @@ pub struct WireFetch {
     worker: Option<std::thread::JoinHandle<()>>,
     /// `--remove-source-files`: sends the sender each item's `Success`.
     source_done: Option<crate::apply::SourceDone>,
+    /// `-y/--fuzzy`: the basis search of the directory being planned.
+    fuzzy: Option<Fuzzy>,
+}
+
+/// `-y/--fuzzy` on the receiving side: the candidate lists of the
+/// destination directory being planned (and with `-yy` of the same
+/// directory under each reference directory), read the first time a file
+/// there lacks a basis, as rsync's generator reads them.
+struct Fuzzy {
+    /// `-yy`: the `--compare-dest`/`--copy-dest`/`--link-dest` arguments.
+    basis_dirs: Vec<PathBuf>,
+    /// The destination directory the lists belong to.
+    dir: Option<PathBuf>,
+    /// The lists, once read: the destination directory's first.
+    lists: Option<Vec<(PathBuf, Vec<crate::delta::fuzzy::Candidate>)>>,
+    /// Names in `dir` already requested over an existing file: they change,
+    /// so they are no basis for later files (rsync's `FLAG_FILE_SENT`).
+    changing: HashSet<std::ffi::OsString>,
+}
+
+impl Fuzzy {
+    fn new(opts: &Options) -> Option<Fuzzy> {
+        (opts.fuzzy > 0).then(|| Fuzzy {
+            basis_dirs: if opts.fuzzy > 1 && opts.alt_dest.is_some() {
+                opts.basis_dirs.iter().map(PathBuf::from).collect()
+            } else {
+                Vec::new()
+            },
+            dir: None,
+            lists: None,
+            changing: HashSet::new(),
+        })
+    }
+
+    /// Follow the planner into the directory of `dest`.
+    fn enter(&mut self, dest: &Path) {
+        let dir = dest.parent().unwrap_or(Path::new(""));
+        if self.dir.as_deref() != Some(dir) {
+            self.dir = Some(dir.to_path_buf());
+            self.lists = None;
+            self.changing.clear();
+        }
+    }
+
+    /// `dest` (an existing file) is about to change.
+    fn changing(&mut self, dest: &Path) {
+        self.enter(dest);
+        let Some(name) = dest.file_name() else { return };
+        if let Some(c) = self
+            .lists
+            .as_mut()
+            .and_then(|l| l.first_mut())
+            .and_then(|(_, l)| l.iter_mut().find(|c| c.name == name))
+        {
+            c.taken = true;
+        }
+        self.changing.insert(name.to_os_string());
+    }
+
+    /// The basis for `e`, which the destination lacks: its path, or None.
+    fn basis(&mut self, e: &Entry, dest: &Path) -> Option<PathBuf> {
+        use crate::delta::fuzzy;
+        self.enter(dest);
+        if self.lists.is_none() {
+            let dir = self.dir.clone().unwrap_or_default();
+            let mut lists = Vec::with_capacity(1 + self.basis_dirs.len());
+            let mut own = fuzzy::list(&dir);
+            for c in &mut own {
+                c.taken = self.changing.contains(&c.name);
+            }
+            lists.push((dir.clone(), own));
+            // The entry's directory under each reference directory (these
+            // are resolved against the destination root, as rsync does).
+            let rel = e.name().parent().unwrap_or(Path::new(""));
+            let depth = e.name().components().count();
+            let root = dest.ancestors().nth(depth).unwrap_or(Path::new(""));
+            for b in &self.basis_dirs {
+                let d = root.join(b).join(rel);
+                let l = fuzzy::list(&d);
+                lists.push((d, l));
+            }
+            self.lists = Some(lists);
+        }
+        let lists = self.lists.as_ref()?;
+        let only: Vec<Vec<fuzzy::Candidate>> = lists.iter().map(|(_, l)| l.clone()).collect();
+        let name = e.name().file_name()?.as_bytes();
+        let (i, j) = fuzzy::choose(&only, name, e.meta.size, e.meta.mtime)?;
+        Some(lists[i].0.join(&lists[i].1[j].name))
+    }
 }
 
 impl WireFetch {
@@ -501,6 +593,7 @@ impl WireFetch {
             queue: Some(qt),
             worker: Some(worker),
             source_done: None,
+            fuzzy: Fuzzy::new(opts),
         }
     }
 
@@ -516,27 +609,50 @@ impl WireFetch {
         self
     }
 
-    /// The basis's signature, when a delta is worth it.
-    fn signature(&self, it: &Item) -> Option<(u64, Vec<u8>)> {
-        let d = it.dest_meta?;
-        if !self.delta || d.kind != Kind::File || d.size == 0 {
+    /// The basis's signature, when a delta is worth it: the destination
+    /// file's, else (`--fuzzy`, for a file the destination lacks) that of a
+    /// similar file, whose path comes second.
+    fn signature(&mut self, e: &Entry, it: &Item) -> Option<(u64, Vec<u8>, Option<PathBuf>)> {
+        if !self.delta {
             return None;
         }
-        let f = std::fs::File::open(&it.dest).ok()?;
-        let len = f.metadata().ok()?.len();
-        if len == 0 {
-            return None;
+        match it.dest_meta {
+            Some(d) if d.kind == Kind::File => {
+                if let Some(f) = self.fuzzy.as_mut() {
+                    f.changing(&it.dest);
+                }
+                if d.size == 0 {
+                    return None;
+                }
+                signature_of(&it.dest).map(|(l, s)| (l, s, None))
+            }
+            _ => {
+                let basis = self.fuzzy.as_mut()?.basis(e, &it.dest)?;
+                signature_of(&basis).map(|(l, s)| (l, s, Some(basis)))
+            }
         }
-        let data =
-            crate::sys::mmap::map_read(&f, len, crate::sys::mmap::Access::Sequential).ok()?;
-        let params = crate::delta::chunk::ChunkParams::for_size(len);
-        let s = crate::delta::sig::Signature::compute(
-            &data,
-            params,
-            crate::delta::sig::DEFAULT_HASH_LEN,
-        );
-        Some((len, s.encode()))
     }
+}
+
+/// The delta signature of the file at `path` (None: unreadable or empty).
+fn signature_of(path: &Path) -> Option<(u64, Vec<u8>)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not through a symlink that replaced the file since it was listed: its
+    // target's chunk hashes would go to the peer.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let len = f.metadata().ok()?.len();
+    if len == 0 {
+        return None;
+    }
+    let data = crate::sys::mmap::map_read(&f, len, crate::sys::mmap::Access::Sequential).ok()?;
+    let params = crate::delta::chunk::ChunkParams::for_size(len);
+    let s =
+        crate::delta::sig::Signature::compute(&data, params, crate::delta::sig::DEFAULT_HASH_LEN);
+    Some((len, s.encode()))
 }
 
 impl Fetch for WireFetch {
@@ -556,7 +672,7 @@ impl Fetch for WireFetch {
         };
         let sig = match target {
             Target::Append { .. } => None,
-            _ => self.signature(&it),
+            _ => self.signature(&e, &it),
         };
         let (mut flags, mut offset) = (0, 0);
         if sig.is_some() {
@@ -578,7 +694,8 @@ impl Fetch for WireFetch {
             offset,
         });
         let basis_len = sig.as_ref().map(|s| s.0);
-        if let Some((_, bytes)) = sig {
+        let basis = sig.as_ref().and_then(|s| s.2.clone());
+        if let Some((_, bytes, _)) = sig {
             let mut pieces = bytes.chunks(SIG_PIECE).peekable();
             while let Some(p) = pieces.next() {
                 self.link.send(&Msg::Signature {
@@ -594,6 +711,7 @@ impl Fetch for WireFetch {
                 entry: e,
                 item: it,
                 basis_len,
+                basis,
                 target,
                 shown,
             };
@@ -780,12 +898,25 @@ fn one_file(
         punch: in_place,
         preallocate: how.preallocate && how.sparse,
     };
+    // Whether this file's data was read to its end (`FileEnd` or
+    // `NoSend`): when the temp file cannot be made, or a write fails
+    // halfway (a full disk), the rest must still be read off the wire.
+    let mut read_all = false;
     let mut fill = |f: &std::fs::File, dfd: Option<&std::os::fd::OwnedFd>| {
         // Writing in place, the file is its own basis.
-        let own = match (w.target, w.basis_len) {
-            (Target::Temp, Some(_)) => open_basis(&w.item.dest, dfd),
+        let own = match (w.target, w.basis_len, &w.basis) {
+            // A --fuzzy basis in the same directory opens through its fd.
+            (Target::Temp, Some(_), Some(b)) => {
+                let here = b.parent() == w.item.dest.parent();
+                open_basis(b, dfd.filter(|_| here))
+            }
+            (Target::Temp, Some(_), None) => open_basis(&w.item.dest, dfd),
             _ => None,
         };
+        // The basis went away since its signature was taken (deleted or
+        // replaced by another program): the sender's copies cannot be
+        // made, so the data is read through and the file redone whole.
+        let lost = w.target == Target::Temp && w.basis_len.is_some() && own.is_none();
         let basis = if in_place { Some(f) } else { own.as_ref() };
         // A fresh temp file built from a basis (the common delta case):
         // copies go through `copy_file_range` (in-kernel, no user-space
@@ -837,6 +968,10 @@ fn one_file(
                                 // In place, bytes behind the output position
                                 // are already overwritten.
                                 let forward = w.target != Target::InPlace || offset >= pos;
+                                if lost && inside {
+                                    pos += len;
+                                    continue;
+                                }
                                 let Some(b) = basis.filter(|_| inside && forward) else {
                                     outcome = Got::Stop;
                                     link.protocol_error(if inside {
@@ -877,6 +1012,7 @@ fn one_file(
                     }
                 }
                 Msg::FileEnd { index, hash } if index == w.index => {
+                    read_all = true;
                     // Trailing holes (-S) and the cut of a file rewritten in place.
                     if in_place || how.sparse {
                         f.set_len(pos)?;
@@ -886,7 +1022,7 @@ fn one_file(
                     } else {
                         Some(hasher.finish())
                     };
-                    if ours.is_none_or(|h| hash != h) {
+                    if lost || ours.is_none_or(|h| hash != h) {
                         outcome = Got::Redo;
                         // An appended file that fails --append-verify keeps
                         // its new data and metadata until the redo (rsync's
@@ -900,6 +1036,7 @@ fn one_file(
                     return Ok(Filled::Done);
                 }
                 Msg::NoSend { index, code, why } if index == w.index => {
+                    read_all = true;
                     crate::report::message(&String::from_utf8_lossy(&why));
                     raise = if i32::from(code) == exit::VANISHED {
                         exit::VANISHED
@@ -925,6 +1062,9 @@ fn one_file(
     } else {
         rx.file(&w.entry, &w.item, &mut fill)
     };
+    if !read_all && !matches!(outcome, Got::Stop) && !discard_rest(link, data, w.index) {
+        outcome = Got::Stop;
+    }
     if done.is_some() {
         rx.matched(matched_total);
         if matches!(outcome, Got::Done(_)) {
@@ -937,6 +1077,28 @@ fn one_file(
         rx.raise(raise);
     }
     outcome
+}
+
+/// Read the rest of file `index`'s data and drop it, as rsync's
+/// `discard_receive_data` after a failed `mkstemp` or write: the error is
+/// already reported, and the files after this one still arrive in order.
+/// False when the connection ended or the peer broke the order.
+fn discard_rest(link: &Link, data: &PipeReceiver<Msg>, index: u64) -> bool {
+    loop {
+        match data.recv() {
+            Ok(Msg::Data { index: i, .. }) if i == index => {}
+            Ok(Msg::FileEnd { index: i, .. }) if i == index => return true,
+            Ok(Msg::NoSend { index: i, why, .. }) if i == index => {
+                crate::report::message(&String::from_utf8_lossy(&why));
+                return true;
+            }
+            Ok(_) => {
+                link.protocol_error("file data for another file than requested");
+                return false;
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The delta fast path of [`one_file`]: matched ranges copied in-kernel

@@ -69,6 +69,20 @@ impl Link {
         ok
     }
 
+    /// Send an error line to the peer as a `Log` of level 1 and flush it,
+    /// unless the conversation is over (a `Log` after `Goodbye` would be a
+    /// protocol error there): a daemon session's relay of its stderr.
+    pub fn relay_error(&self, line: &str) -> bool {
+        let mut g = self.w.lock().unwrap();
+        if self.done_talking.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut text = line.as_bytes().to_vec();
+        text.truncate(super::proto::MAX_TEXT);
+        g.as_mut()
+            .is_some_and(|w| w.send(&Msg::Log { level: 1, text }).is_ok() && w.flush_soon().is_ok())
+    }
+
     /// Push queued messages to the transport.
     pub fn flush(&self) -> bool {
         let mut g = self.w.lock().unwrap();

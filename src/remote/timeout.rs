@@ -122,6 +122,8 @@ pub fn watch(secs: u64, role: &'static str, r: Arc<Activity>, w: Arc<Activity>) 
             }
             if expired(&r, &w, limit) {
                 let role = *ROLE.lock().unwrap_or_else(|e| e.into_inner());
+                // The link may be what is stuck: not through a daemon's relay.
+                crate::report::stop_relay();
                 crate::report::message_bare(&format!(
                     "[{role}] io timeout after {secs} seconds -- exiting"
                 ));

@@ -82,6 +82,7 @@ pub fn serve_receiver(opts: &Options, r: FrameReader, w: FrameWriter, role: &'st
     let link = Link::new(w, &r, role);
     link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
+    relay_errors(opts, &link);
     let out = LogLines::new(Arc::clone(&link));
     // A push's --files-from=:PATH is read here, for the client's sender.
     let sent = match opts.files_from.as_deref() {
@@ -95,6 +96,7 @@ pub fn serve_receiver(opts: &Options, r: FrameReader, w: FrameWriter, role: &'st
     if let Some(s) = &stats {
         link.send(&Msg::Stats { values: to_wire(s) });
     }
+    report::set_relay(None);
     let _ = closing(&link, &ch.control, code, Vec::new());
     let _ = reader.join();
     server_code(&link, code)
@@ -106,10 +108,22 @@ pub fn serve_sender(opts: &Options, r: FrameReader, w: FrameWriter, role: &'stat
     let link = Link::new(w, &r, role);
     link.configure(opts.timeout, opts.bwlimit);
     let reader = session::spawn_reader(r, Arc::clone(&link), inbox);
+    relay_errors(opts, &link);
     let (code, taken) = super::sender::run(opts, &link, requests, &control);
+    report::set_relay(None);
     let _ = closing(&link, &control, code, taken);
     let _ = reader.join();
     server_code(&link, code)
+}
+
+/// In a daemon's session, this side's error lines (rsync's `FERROR`/
+/// `FWARNING`) go to the client as `Log` frames: over ssh the server's
+/// stderr is the client's, through the daemon it is not.
+fn relay_errors(opts: &Options, link: &Arc<Link>) {
+    if opts.daemon.relay_errors {
+        let l = Arc::clone(link);
+        report::set_relay(Some(Box::new(move |line| l.relay_error(line))));
+    }
 }
 
 /// Read the `--files-from` list `file` (`-`: stdin) and send it to the

@@ -27,19 +27,63 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 static OUT: Mutex<()> = Mutex::new(());
 
-/// Print an rsync-style error/warning line to stderr: `resync: MSG`.
-pub fn message(msg: &str) {
+/// Takes an error line (without newline) to the client; false when it could
+/// not, and the line goes to stderr after all.
+pub type Relay = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Where error lines go instead of stderr while a daemon serves a session:
+/// the daemon's stderr is not its client's (over ssh it is), and rsync's
+/// daemon sends its errors to the client too.
+static RELAY: std::sync::RwLock<Option<Relay>> = std::sync::RwLock::new(None);
+
+thread_local! {
+    /// Set while this thread is in the relay, so a message printed from
+    /// inside it goes to stderr instead of locking the link again.
+    static RELAYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Set for good by [`stop_relay`].
+static RELAY_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Send error lines through `relay` from now on (`None`: back to stderr).
+pub fn set_relay(relay: Option<Relay>) {
+    *RELAY.write().unwrap_or_else(|e| e.into_inner()) = relay;
+}
+
+/// Error lines go to stderr from now on, without waiting for a relay that
+/// may be stuck on a stalled connection (the timeout watchdog's last words).
+pub fn stop_relay() {
+    RELAY_OFF.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Write one error line: through the relay when one is set, else stderr.
+fn error_line(line: &str) {
+    if !RELAYING.get() && !RELAY_OFF.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Ok(g) = RELAY.try_read() {
+            if let Some(r) = g.as_ref() {
+                RELAYING.set(true);
+                let sent = r(line);
+                RELAYING.set(false);
+                if sent {
+                    return;
+                }
+            }
+        }
+    }
     let _g = OUT.lock();
     let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "{PROGRAM}: {msg}");
+    let _ = writeln!(e, "{line}");
+}
+
+/// Print an rsync-style error/warning line to stderr: `resync: MSG`.
+pub fn message(msg: &str) {
+    error_line(&format!("{PROGRAM}: {msg}"));
 }
 
 /// Print an error line to stderr exactly as given (rsync prints a few messages,
 /// like `symlink has no referent`, without its program-name prefix).
 pub fn message_bare(msg: &str) {
-    let _g = OUT.lock();
-    let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "{msg}");
+    error_line(msg);
 }
 
 /// Print an informational line to stdout without prefix (rsync's FINFO/FCLIENT).
@@ -53,10 +97,7 @@ pub fn message_stdout(msg: &str) {
 /// `role` is the rsync process that would report it (`client`, `sender`,
 /// `Receiver`, `receiver`, `generator`): rsync prints it as `[role=VERSION]`.
 pub fn exit_message(code: i32, role: &str) {
-    let line = exit_line(code, role);
-    let _g = OUT.lock();
-    let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "{line}");
+    error_line(&exit_line(code, role));
 }
 
 /// The text of [`exit_message`]'s line, for a daemon that sends it to its
