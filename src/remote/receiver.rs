@@ -483,8 +483,11 @@ struct Fuzzy {
     basis_dirs: Vec<PathBuf>,
     /// The destination directory the lists belong to.
     dir: Option<PathBuf>,
-    /// The lists, once read: the destination directory's first.
-    lists: Option<Vec<(PathBuf, Vec<crate::delta::fuzzy::Candidate>)>>,
+    /// The directories searched, once read: the destination directory's
+    /// first; `lists` holds their candidates in the same order.
+    dirs: Vec<PathBuf>,
+    /// The candidate lists (None: not read yet for `dir`).
+    lists: Option<Vec<Vec<crate::delta::fuzzy::Candidate>>>,
     /// Names in `dir` already requested over an existing file: they change,
     /// so they are no basis for later files (rsync's `FLAG_FILE_SENT`).
     changing: HashSet<std::ffi::OsString>,
@@ -499,6 +502,7 @@ impl Fuzzy {
                 Vec::new()
             },
             dir: None,
+            dirs: Vec::new(),
             lists: None,
             changing: HashSet::new(),
         })
@@ -522,7 +526,7 @@ impl Fuzzy {
             .lists
             .as_mut()
             .and_then(|l| l.first_mut())
-            .and_then(|(_, l)| l.iter_mut().find(|c| c.name == name))
+            .and_then(|l| l.iter_mut().find(|c| c.name == name))
         {
             c.taken = true;
         }
@@ -535,29 +539,26 @@ impl Fuzzy {
         self.enter(dest);
         if self.lists.is_none() {
             let dir = self.dir.clone().unwrap_or_default();
-            let mut lists = Vec::with_capacity(1 + self.basis_dirs.len());
-            let mut own = fuzzy::list(&dir);
-            for c in &mut own {
-                c.taken = self.changing.contains(&c.name);
-            }
-            lists.push((dir.clone(), own));
+            self.dirs.clear();
+            self.dirs.push(dir);
             // The entry's directory under each reference directory (these
             // are resolved against the destination root, as rsync does).
             let rel = e.name().parent().unwrap_or(Path::new(""));
             let depth = e.name().components().count();
             let root = dest.ancestors().nth(depth).unwrap_or(Path::new(""));
             for b in &self.basis_dirs {
-                let d = root.join(b).join(rel);
-                let l = fuzzy::list(&d);
-                lists.push((d, l));
+                self.dirs.push(root.join(b).join(rel));
+            }
+            let mut lists: Vec<_> = self.dirs.iter().map(|d| fuzzy::list(d)).collect();
+            for c in &mut lists[0] {
+                c.taken = self.changing.contains(&c.name);
             }
             self.lists = Some(lists);
         }
         let lists = self.lists.as_ref()?;
-        let only: Vec<Vec<fuzzy::Candidate>> = lists.iter().map(|(_, l)| l.clone()).collect();
         let name = e.name().file_name()?.as_bytes();
-        let (i, j) = fuzzy::choose(&only, name, e.meta.size, e.meta.mtime)?;
-        Some(lists[i].0.join(&lists[i].1[j].name))
+        let (i, j) = fuzzy::choose(lists, name, e.meta.size, e.meta.mtime)?;
+        Some(self.dirs[i].join(&lists[i][j].name))
     }
 }
 
